@@ -1,0 +1,39 @@
+# rag-migration-harness — one entry point for people and CI.
+PY ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: install test check demo bench clean
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## make test: create .venv if missing, install the package with its dev extra, run the suite
+test: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## make check: ruff check, ruff format --check, mypy harness
+check: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy harness
+
+## make demo: the main job on the embedded default, ending with the paths of its reports
+demo: $(STAMP)
+	$(BIN)/ragmig demo --out-dir reports
+
+## make bench: the benchmark table (ratios against their limits)
+bench: $(STAMP)
+	$(BIN)/ragmig bench --json reports/bench.json
+
+clean:
+	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache

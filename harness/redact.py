@@ -1,0 +1,52 @@
+"""Keep credentials out of logs, reports and verdicts."""
+
+from __future__ import annotations
+
+import os
+import re
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+_SECRET_PARAM = re.compile(r"(key|token|secret|password|passwd|auth|credential)", re.IGNORECASE)
+# Things that look like keys wherever they appear: Pinecone keys (pcsk_...), bearer tokens, key=value pairs.
+_KEY_LIKE = re.compile(
+    r"(pcsk_[A-Za-z0-9_\-]{8,}|(?i:bearer)\s+[A-Za-z0-9._\-]{8,}"
+    r"|(?i:api[_-]?key|apikey|token|secret|password)[\"']?\s*[:=]\s*[\"']?[^\s\"'&,}]+)"
+)
+# Environment variables whose values are credentials wherever they turn up.
+SECRET_ENV_VARS = ("PINECONE_API_KEY", "QDRANT_API_KEY", "RAGMIG_WEBHOOK_TOKEN")
+REDACTED = "***"
+
+
+def redact_uri(uri: str) -> str:
+    """``uri`` with any userinfo password and secret-looking query values replaced by ``***``."""
+    try:
+        parts = urlsplit(uri)
+    except ValueError:
+        return redact_text(uri)
+    netloc = parts.netloc
+    if "@" in netloc:
+        userinfo, host = netloc.rsplit("@", 1)
+        user = userinfo.split(":", 1)[0]
+        netloc = f"{user}:{REDACTED}@{host}" if ":" in userinfo else f"{REDACTED}@{host}"
+    query = parts.query
+    if query:
+        pairs = [(k, REDACTED if _SECRET_PARAM.search(k) else v) for k, v in parse_qsl(query, keep_blank_values=True)]
+        query = urlencode(pairs, safe="/:*")
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+def redact_text(text: str, secrets: tuple[str, ...] = ()) -> str:
+    """``text`` with the given secrets and anything key-shaped replaced by ``***``."""
+    env_secrets = tuple(os.environ.get(name, "") for name in SECRET_ENV_VARS)
+    for secret in (*secrets, *env_secrets):
+        if secret and len(secret) >= 4:
+            text = text.replace(secret, REDACTED)
+    return _KEY_LIKE.sub(_redact_match, text)
+
+
+def _redact_match(match: re.Match[str]) -> str:
+    found = match.group(0)
+    for sep in ("=", ":"):
+        if sep in found and not found.lower().startswith(("pcsk_", "bearer")):
+            return found.split(sep, 1)[0] + sep + REDACTED
+    return REDACTED

@@ -1,0 +1,117 @@
+"""The ``VectorStore`` seam: every backend is driven through these methods, batches in, batches out."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any, Protocol, TypeAlias, runtime_checkable
+
+import numpy as np
+
+from harness.errors import DimensionMismatchError, InvalidInputError
+from harness.model import CollectionSchema, PointId, RecordBatch, SearchResult
+
+Cursor: TypeAlias = str
+"""An opaque, JSON-safe pagination cursor (a store's own token, serialised). ``None`` starts a scan."""
+
+SearchParams: TypeAlias = Mapping[str, Any]
+"""Backend search options, e.g. ``{"hnsw_ef": 128}`` or ``{"exact": True}``; unknown keys are ignored."""
+
+
+@runtime_checkable
+class VectorStore(Protocol):
+    """One collection (Qdrant), one index (Pinecone) or one shard directory (Qdrant Edge).
+
+    Promises shared by every adapter (the contract suite in tests/contract holds them):
+    - ``count()`` is exact.
+    - ``scroll`` pages with the backend's own cursor (never numeric offsets); pages cover every record
+      once, and a deleted record is not returned after its delete was acknowledged.
+    - ``upsert`` is idempotent and acknowledged when it returns (``wait=true`` semantics).
+    - Bad input (wrong dimension, NaN, an id the backend cannot hold) raises ``InvalidInputError``;
+      a missing collection raises ``CollectionNotFoundError``; retryable failures raise
+      ``TransientStoreError``.
+    """
+
+    uri: str
+    """The store's URI with credentials redacted."""
+
+    def describe(self) -> CollectionSchema:
+        """The collection's schema as the backend reports it."""
+        ...
+
+    def exists(self) -> bool:
+        """True when the collection exists (``create`` has been called or it was there already)."""
+        ...
+
+    def create(self, schema: CollectionSchema) -> None:
+        """Create the collection. Creation options given in the URI override ``schema``'s index config."""
+        ...
+
+    def count(self) -> int:
+        """Exact number of records."""
+        ...
+
+    def scroll(self, batch_size: int = 1000, cursor: Cursor | None = None) -> tuple[RecordBatch, Cursor | None]:
+        """One page of at most ``batch_size`` records and the cursor of the next page (None at the end)."""
+        ...
+
+    def fetch(self, ids: Sequence[PointId]) -> RecordBatch:
+        """The records with these ids that exist (absent ids are left out), vectors and payloads included."""
+        ...
+
+    def upsert(self, batch: RecordBatch) -> None:
+        """Insert or replace the records of ``batch``."""
+        ...
+
+    def delete(self, ids: Sequence[PointId]) -> None:
+        """Delete these ids; ids that do not exist are ignored."""
+        ...
+
+    def search(self, queries: np.ndarray, k: int, params: SearchParams | None = None) -> SearchResult:
+        """The ``k`` nearest records to each row of ``queries`` (2-D), best first, native scores."""
+        ...
+
+    def optimize(self) -> None:
+        """Build or refresh the search index after a bulk load (Qdrant Edge's HNSW); no-op elsewhere."""
+        ...
+
+    def close(self) -> None:
+        """Release the store's handle; idempotent."""
+        ...
+
+
+def iter_batches(store: VectorStore, batch_size: int = 1000, cursor: Cursor | None = None) -> Iterator[RecordBatch]:
+    """Every record of ``store`` in pages of at most ``batch_size`` (empty pages skipped)."""
+    while True:
+        batch, cursor = store.scroll(batch_size=batch_size, cursor=cursor)
+        if len(batch):
+            yield batch
+        if cursor is None:
+            return
+
+
+def validate_batch(batch: RecordBatch, dimension: int) -> None:
+    """Raise ``InvalidInputError`` for a wrong dimension or non-finite values (shared by adapters)."""
+    if len(batch) == 0:
+        return
+    if batch.dimension != dimension:
+        raise DimensionMismatchError(
+            f"vectors have dimension {batch.dimension} but the collection has dimension {dimension}"
+        )
+    finite = np.isfinite(batch.vectors).all(axis=1)
+    if not finite.all():
+        bad = [batch.ids[i] for i in np.flatnonzero(~finite)[:5]]
+        raise InvalidInputError(f"vectors contain NaN or infinity (ids {bad})")
+
+
+def validate_queries(queries: np.ndarray, dimension: int, k: int) -> np.ndarray:
+    """Queries as a 2-D float32 array of the right dimension; ``InvalidInputError`` otherwise."""
+    q = np.asarray(queries, dtype=np.float32)
+    if q.ndim == 1:
+        q = q.reshape(1, -1)
+    if q.ndim != 2 or (q.shape[0] and q.shape[1] != dimension):
+        raise DimensionMismatchError(f"queries have shape {q.shape} but the collection has dimension {dimension}")
+    if k < 1:
+        raise InvalidInputError(f"k must be at least 1, got {k}")
+    if not np.isfinite(q).all():
+        raise InvalidInputError("queries contain NaN or infinity")
+    return np.ascontiguousarray(q)

@@ -1,0 +1,247 @@
+"""``exact://NAME``: an in-memory exact store in numpy; the ground-truth oracle and the fake for tests.
+
+Semantics follow Qdrant: cosine vectors are normalised on insert, euclid scores are plain distances.
+Collections are process-local and shared by name, so two ``open_store("exact://x")`` see the same data.
+"""
+
+from __future__ import annotations
+
+import bisect
+import dataclasses
+import json
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from harness.errors import CollectionNotFoundError, InvalidInputError
+from harness.model import CollectionSchema, Distance, PointId, RecordBatch, SearchResult
+from harness.stores.base import Cursor, SearchParams, validate_batch, validate_queries
+from harness.stores.uri import StoreURI
+from harness.vectormath import exact_top_k, prepare
+
+_SortKey = tuple[int, Any]
+
+
+def _sort_key(point_id: PointId) -> _SortKey:
+    # Qdrant order: integer ids before string ids.
+    return (0, point_id) if isinstance(point_id, int) else (1, point_id)
+
+
+def _check_id(point_id: object) -> PointId:
+    if isinstance(point_id, bool) or not isinstance(point_id, int | str):
+        raise InvalidInputError(f"invalid id {point_id!r}: ids are non-negative ints or non-empty strings")
+    if isinstance(point_id, int) and point_id < 0:
+        raise InvalidInputError(f"invalid id {point_id}: integer ids must be non-negative")
+    if isinstance(point_id, str) and not point_id:
+        raise InvalidInputError("invalid id '': string ids must not be empty")
+    return point_id
+
+
+class _Collection:
+    """Rows in growable arrays; deleted rows are masked and reused on compaction."""
+
+    def __init__(self, schema: CollectionSchema) -> None:
+        self.schema = schema
+        self.lock = threading.RLock()
+        self.vectors = np.zeros((0, schema.dimension), dtype=np.float32)
+        self.valid = np.zeros(0, dtype=bool)
+        self.ids: list[PointId | None] = []
+        self.payloads: list[dict[str, Any]] = []
+        self.namespaces: list[str | None] = []
+        self.size = 0  # rows used (live + deleted)
+        self.row_of: dict[PointId, int] = {}
+        self._sorted: list[_SortKey] | None = None
+
+    def _grow(self, needed: int) -> None:
+        cap = self.vectors.shape[0]
+        if needed <= cap:
+            return
+        new_cap = max(needed, cap * 2, 1024)
+        vectors = np.zeros((new_cap, self.schema.dimension), dtype=np.float32)
+        vectors[: self.size] = self.vectors[: self.size]
+        valid = np.zeros(new_cap, dtype=bool)
+        valid[: self.size] = self.valid[: self.size]
+        self.vectors, self.valid = vectors, valid
+
+    def upsert(self, batch: RecordBatch) -> None:
+        ids = [_check_id(i) for i in batch.ids]
+        validate_batch(batch, self.schema.dimension)
+        stored = prepare(batch.vectors, self.schema.distance)
+        with self.lock:
+            # Last write wins inside one batch, as in Qdrant.
+            last: dict[PointId, int] = {pid: pos for pos, pid in enumerate(ids)}
+            new_ids = [pid for pid in last if pid not in self.row_of]
+            self._grow(self.size + len(new_ids))
+            for pid in new_ids:
+                self.row_of[pid] = self.size
+                self.ids.append(pid)
+                self.payloads.append({})
+                self.namespaces.append(None)
+                self.size += 1
+            rows = np.fromiter((self.row_of[pid] for pid in last), dtype=np.int64, count=len(last))
+            positions = np.fromiter(last.values(), dtype=np.int64, count=len(last))
+            self.vectors[rows] = stored[positions]
+            self.valid[rows] = True
+            for pid, pos in last.items():
+                row = self.row_of[pid]
+                self.payloads[row] = dict(batch.payloads[pos])
+                self.namespaces[row] = batch.namespaces[pos] if batch.namespaces is not None else None
+            if new_ids:
+                self._sorted = None
+
+    def delete(self, ids: Sequence[PointId]) -> None:
+        with self.lock:
+            for pid in ids:
+                row = self.row_of.pop(pid, None)
+                if row is not None:
+                    self.valid[row] = False
+                    self.ids[row] = None
+                    self.payloads[row] = {}
+                    self._sorted = None
+            if self.size > 4096 and len(self.row_of) < self.size // 2:
+                self._compact()
+
+    def _compact(self) -> None:
+        live = np.flatnonzero(self.valid[: self.size])
+        self.vectors = np.ascontiguousarray(self.vectors[live])
+        self.valid = np.ones(len(live), dtype=bool)
+        self.ids = [self.ids[r] for r in live]
+        self.payloads = [self.payloads[r] for r in live]
+        self.namespaces = [self.namespaces[r] for r in live]
+        self.size = len(live)
+        self.row_of = {pid: row for row, pid in enumerate(self.ids) if pid is not None}
+
+    def sorted_keys(self) -> list[_SortKey]:
+        with self.lock:
+            if self._sorted is None:
+                self._sorted = sorted(_sort_key(pid) for pid in self.row_of)
+            return self._sorted
+
+    def batch_of_rows(self, rows: Sequence[int]) -> RecordBatch:
+        ns = [self.namespaces[r] for r in rows]
+        return RecordBatch(
+            ids=tuple(self.ids[r] for r in rows),  # type: ignore[misc]
+            vectors=np.array(self.vectors[list(rows)], dtype=np.float32).reshape(len(rows), self.schema.dimension),
+            payloads=tuple(dict(self.payloads[r]) for r in rows),
+            namespaces=tuple(n or "" for n in ns) if any(n is not None for n in ns) else None,
+        )
+
+
+_REGISTRY: dict[str, _Collection] = {}
+_REGISTRY_LOCK = threading.Lock()
+
+
+class ExactStore:
+    """The exact store behind ``exact://NAME``; see the module docstring."""
+
+    def __init__(self, name: str, options: dict[str, str] | None = None) -> None:
+        self.name = name
+        self.options = dict(options or {})
+        self.uri = f"exact://{name}"
+
+    # -- lifecycle -------------------------------------------------------------------------------------
+    def _collection(self) -> _Collection:
+        coll = _REGISTRY.get(self.name)
+        if coll is None:
+            raise CollectionNotFoundError(
+                f"exact store {self.name!r} does not exist; create it first (it lives only in this process)"
+            )
+        return coll
+
+    def exists(self) -> bool:
+        """True once ``create`` was called for this name in this process."""
+        return self.name in _REGISTRY
+
+    def create(self, schema: CollectionSchema) -> None:
+        """Create (or replace) the named collection; ``?distance=`` in the URI overrides the schema's."""
+        if "distance" in self.options:
+            schema = dataclasses.replace(schema, distance=Distance.parse(self.options["distance"]))
+        schema = CollectionSchema(
+            dimension=schema.dimension,
+            distance=schema.distance,
+            datatype="float32",
+            hnsw=None,
+            quantization=None,
+            payload_indexes=dict(schema.payload_indexes),
+            index_config_reported=True,
+            backend="exact",
+        )
+        with _REGISTRY_LOCK:
+            _REGISTRY[self.name] = _Collection(schema)
+
+    def drop(self) -> None:
+        """Forget the named collection."""
+        with _REGISTRY_LOCK:
+            _REGISTRY.pop(self.name, None)
+
+    def close(self) -> None:
+        """No-op: the data stays in the process registry until ``drop``."""
+
+    # -- reads -----------------------------------------------------------------------------------------
+    def describe(self) -> CollectionSchema:
+        """The schema given at creation (exact search: no index config to drift)."""
+        return self._collection().schema
+
+    def count(self) -> int:
+        """Exact number of live records."""
+        return len(self._collection().row_of)
+
+    def scroll(self, batch_size: int = 1000, cursor: Cursor | None = None) -> tuple[RecordBatch, Cursor | None]:
+        """Pages in id order (ints before strings); the cursor is the last id returned."""
+        if batch_size < 1:
+            raise InvalidInputError(f"batch_size must be at least 1, got {batch_size}")
+        coll = self._collection()
+        with coll.lock:
+            keys = coll.sorted_keys()
+            start = 0
+            if cursor is not None:
+                kind, value = json.loads(cursor)
+                start = bisect.bisect_right(keys, (kind, value))
+            page = keys[start : start + batch_size]
+            rows = [coll.row_of[k[1]] for k in page]
+            batch = coll.batch_of_rows(rows) if rows else RecordBatch.empty(coll.schema.dimension)
+            more = start + batch_size < len(keys)
+        next_cursor = json.dumps(list(page[-1])) if page and more else None
+        return batch, next_cursor
+
+    def fetch(self, ids: Sequence[PointId]) -> RecordBatch:
+        """Records with these ids, in the order asked; absent ids are left out."""
+        coll = self._collection()
+        with coll.lock:
+            rows = [coll.row_of[i] for i in ids if i in coll.row_of]
+            return coll.batch_of_rows(rows) if rows else RecordBatch.empty(coll.schema.dimension)
+
+    def search(self, queries: np.ndarray, k: int, params: SearchParams | None = None) -> SearchResult:
+        """Exact top-k by blocked matmul; ``params`` are accepted and ignored (the search is exact)."""
+        coll = self._collection()
+        q = validate_queries(queries, coll.schema.dimension, k)
+        with coll.lock:
+            vectors = coll.vectors[: coll.size]
+            valid = coll.valid[: coll.size]
+            k_eff = min(k, len(coll.row_of))
+            if q.shape[0] == 0 or k_eff == 0:
+                return SearchResult(
+                    ids=tuple(() for _ in range(q.shape[0])), scores=tuple(() for _ in range(q.shape[0]))
+                )
+            rows, scores = exact_top_k(q, vectors, k_eff, coll.schema.distance, valid=valid)
+            ids = tuple(tuple(coll.ids[r] for r in row) for row in rows.tolist())
+        return SearchResult(ids=ids, scores=tuple(tuple(s) for s in scores.tolist()))
+
+    # -- writes ----------------------------------------------------------------------------------------
+    def upsert(self, batch: RecordBatch) -> None:
+        """Insert or replace; cosine vectors are stored normalised."""
+        self._collection().upsert(batch)
+
+    def delete(self, ids: Sequence[PointId]) -> None:
+        """Delete these ids; unknown ids are ignored."""
+        self._collection().delete(ids)
+
+    def optimize(self) -> None:
+        """No-op: exact search has no index to build."""
+
+
+def from_uri(uri: StoreURI) -> ExactStore:
+    """Factory for ``exact://NAME[?distance=...]``."""
+    return ExactStore(uri.collection, uri.options)

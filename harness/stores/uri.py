@@ -1,0 +1,122 @@
+"""Parsing of the store URIs of design.md into a ``StoreURI`` value (no backend is touched)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from urllib.parse import parse_qsl, urlsplit
+
+from harness.errors import InvalidURIError
+from harness.redact import redact_uri
+
+SCHEMES = ("qdrant-edge", "qdrant", "qdrant-local", "pinecone", "exact")
+EXAMPLES = {
+    "qdrant-edge": "qdrant-edge:///abs/shard/dir?distance=cosine&m=16&ef_construct=100",
+    "qdrant": "qdrant://localhost:6333/my_collection",
+    "qdrant-local": "qdrant-local:///abs/dir/my_collection or qdrant-local://:memory:/my_collection",
+    "pinecone": "pinecone://my-index?host=http://127.0.0.1:5081&namespace=ns",
+    "exact": "exact://name",
+}
+_SECRET_PARAMS = {"api_key", "apikey", "api-key", "key", "token", "password"}
+
+
+@dataclass(frozen=True, slots=True)
+class StoreURI:
+    """A parsed store URI: ``scheme``, ``host``/``port`` (servers), ``path`` (directories),
+    ``collection`` (collection, index or name) and ``options`` (the query string)."""
+
+    scheme: str
+    raw: str
+    collection: str = ""
+    host: str = ""
+    port: int | None = None
+    path: str = ""
+    options: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def redacted(self) -> str:
+        """The URI with any credential replaced by ``***``."""
+        return redact_uri(self.raw)
+
+
+def _fail(uri: str, why: str, scheme: str | None = None) -> InvalidURIError:
+    hint = f" (example: {EXAMPLES[scheme]})" if scheme in EXAMPLES else ""
+    return InvalidURIError(f"bad store URI {redact_uri(uri)!r}: {why}{hint}")
+
+
+def parse_store_uri(uri: str) -> StoreURI:
+    """Parse ``uri``; ``InvalidURIError`` (one line naming the accepted schemes) when it is not one of ours."""
+    if not isinstance(uri, str) or "://" not in uri:
+        raise InvalidURIError(
+            f"bad store URI {redact_uri(str(uri))!r}: expected SCHEME://..., accepted schemes: "
+            + ", ".join(f"{s}://" for s in SCHEMES)
+        )
+    scheme, rest = uri.split("://", 1)
+    scheme = scheme.lower()
+    if scheme not in SCHEMES:
+        raise InvalidURIError(
+            f"unknown store scheme {scheme!r} in {redact_uri(uri)!r}; accepted schemes: "
+            + ", ".join(f"{s}://" for s in SCHEMES)
+        )
+    body, _, query = rest.partition("?")
+    try:
+        options = dict(parse_qsl(query, keep_blank_values=True, strict_parsing=bool(query)))
+    except ValueError as exc:
+        raise _fail(uri, f"malformed query string ({exc})", scheme) from None
+    secret = _SECRET_PARAMS & {k.lower() for k in options}
+    if secret:
+        raise _fail(
+            uri,
+            f"credentials do not belong in a URI (found {sorted(secret)}); set PINECONE_API_KEY or "
+            "QDRANT_API_KEY instead",
+            scheme,
+        )
+
+    if scheme == "exact":
+        name = body.strip("/")
+        if not name or "/" in name:
+            raise _fail(uri, "expected exact://NAME", scheme)
+        return StoreURI(scheme=scheme, raw=uri, collection=name, options=options)
+
+    if scheme == "qdrant-edge":
+        if not body.startswith("/") or body.rstrip("/") == "":
+            raise _fail(uri, "expected an absolute directory, qdrant-edge:///ABS/DIR", scheme)
+        path = body.rstrip("/") or "/"
+        return StoreURI(scheme=scheme, raw=uri, path=path, collection=path.rsplit("/", 1)[-1], options=options)
+
+    if scheme == "qdrant-local":
+        if body.startswith(":memory:/"):
+            coll = body[len(":memory:/") :].strip("/")
+            if not coll or "/" in coll:
+                raise _fail(uri, "expected qdrant-local://:memory:/COLLECTION", scheme)
+            return StoreURI(scheme=scheme, raw=uri, path=":memory:", collection=coll, options=options)
+        if not body.startswith("/"):
+            raise _fail(
+                uri,
+                "expected qdrant-local:///ABS/DIR/COLLECTION or qdrant-local://:memory:/COLLECTION",
+                scheme,
+            )
+        directory, _, coll = body.rstrip("/").rpartition("/")
+        if not directory or not coll:
+            raise _fail(uri, "expected a directory and a collection name", scheme)
+        return StoreURI(scheme=scheme, raw=uri, path=directory, collection=coll, options=options)
+
+    if scheme == "qdrant":
+        parts = urlsplit(f"http://{body}")
+        coll = parts.path.strip("/")
+        if parts.username or parts.password:
+            raise _fail(uri, "credentials do not belong in a URI; set QDRANT_API_KEY instead", scheme)
+        try:
+            port = parts.port
+        except ValueError:
+            raise _fail(uri, "the port must be a number", scheme) from None
+        if not parts.hostname or not coll or "/" in coll:
+            raise _fail(uri, "expected qdrant://HOST:PORT/COLLECTION", scheme)
+        return StoreURI(
+            scheme=scheme, raw=uri, host=parts.hostname, port=port or 6333, collection=coll, options=options
+        )
+
+    # pinecone://INDEX?host=...&namespace=...
+    index = body.strip("/")
+    if not index or "/" in index:
+        raise _fail(uri, "expected pinecone://INDEX", scheme)
+    return StoreURI(scheme=scheme, raw=uri, collection=index, host=options.get("host", ""), options=options)
