@@ -207,10 +207,10 @@ class ExactStore:
         return batch, next_cursor
 
     def fetch(self, ids: Sequence[PointId]) -> RecordBatch:
-        """Records with these ids, in the order asked; absent ids are left out."""
+        """Records with these ids, in the order first asked, each once; absent ids are left out."""
         coll = self._collection()
         with coll.lock:
-            rows = [coll.row_of[i] for i in ids if i in coll.row_of]
+            rows = [coll.row_of[i] for i in dict.fromkeys(ids) if i in coll.row_of]
             return coll.batch_of_rows(rows) if rows else RecordBatch.empty(coll.schema.dimension)
 
     def search(self, queries: np.ndarray, k: int, params: SearchParams | None = None) -> SearchResult:

@@ -92,3 +92,8 @@ def test_deleted_rows_never_come_back_from_search(store) -> None:
     res = store.search(v[:10], 3)
     assert all(i % 2 == 1 for row in res.ids for i in row)
     assert store.count() == 2500
+
+
+def test_fetch_returns_each_record_once_in_order_asked(store) -> None:
+    store.upsert(RecordBatch.build([1, 2, 3], _vectors(3)))
+    assert store.fetch([3, 1, 3, 99, 1]).ids == (3, 1)

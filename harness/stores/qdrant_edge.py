@@ -1,0 +1,442 @@
+"""``qdrant-edge:///ABS/DIR``: the real Qdrant engine in-process (``qdrant-edge-py``), one shard per directory.
+
+Creation options (query string, applied by ``create(schema)`` over the schema's index config):
+``distance``, ``m``, ``ef_construct``, ``full_scan_threshold`` (KB), ``indexing_threshold`` (KB),
+``quantization`` (``scalar``, ``binary``, ``product`` or ``none``), ``on_disk``. Search option:
+``hnsw_ef`` (the query-time ef when a call passes none; per call ``{"hnsw_ef": N}`` or ``{"exact": True}``).
+
+An existing directory (also one written by the upstream ``qdrant_edge`` API) opens with the config
+persisted in it; creation options are not applied to it, and ``describe()`` reports what it really has.
+
+Edge facts this module is built around (shared/reference/qdrant-notes.md §1):
+- A directory can be held by one ``EdgeShard`` only (a second ``load`` fails with WouldBlock), so handles
+  opened in this process share one shard through a refcounted registry; the last ``close`` closes it.
+- There is no background optimizer: ``optimize()`` builds the HNSW graph. Until then search is brute force.
+- Edge does not release the GIL and serialises calls anyway; one lock per shard keeps them orderly.
+- Cosine vectors are stored normalised, as on the Qdrant server.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+import qdrant_edge as qe
+
+from harness.errors import (
+    CollectionNotFoundError,
+    DimensionMismatchError,
+    HarnessError,
+    InvalidInputError,
+    StoreError,
+    UsageError,
+)
+from harness.model import CollectionSchema, Distance, HnswConfig, PointId, RecordBatch, SearchResult
+from harness.stores.base import Cursor, SearchParams, validate_batch, validate_queries
+from harness.stores.qdrant_common import (
+    DEFAULT_EF_CONSTRUCT,
+    DEFAULT_FULL_SCAN_THRESHOLD_KB,
+    DEFAULT_M,
+    QUANTIZATIONS,
+    check_options,
+    decode_cursor,
+    encode_cursor,
+    from_qdrant_id,
+    id_key,
+    option_bool,
+    option_distance,
+    option_int,
+    option_quantization,
+    qdrant_point_id,
+)
+from harness.stores.uri import StoreURI
+
+T = TypeVar("T")
+
+# Qdrant's default indexing_threshold is 10 000 KB: a segment smaller than that is never indexed, so a
+# test-sized shard would stay brute force forever and HNSW settings would have no effect. 1 KB makes
+# optimize() really build the graph at any size (0 would *disable* indexing in Qdrant).
+DEFAULT_INDEXING_THRESHOLD_KB = 1
+CONFIG_FILE = "edge_config.json"
+
+_DISTANCES = {
+    Distance.COSINE: qe.Distance.Cosine,
+    Distance.DOT: qe.Distance.Dot,
+    Distance.EUCLID: qe.Distance.Euclid,
+    Distance.MANHATTAN: qe.Distance.Manhattan,
+}
+_DATATYPES = {
+    "float32": qe.VectorStorageDatatype.Float32,
+    "float16": qe.VectorStorageDatatype.Float16,
+    "uint8": qe.VectorStorageDatatype.Uint8,
+}
+_PAYLOAD_TYPES = {
+    "keyword": qe.PayloadSchemaType.Keyword,
+    "integer": qe.PayloadSchemaType.Integer,
+    "float": qe.PayloadSchemaType.Float,
+    "bool": qe.PayloadSchemaType.Bool,
+    "geo": qe.PayloadSchemaType.Geo,
+    "text": qe.PayloadSchemaType.Text,
+    "datetime": qe.PayloadSchemaType.Datetime,
+    "uuid": qe.PayloadSchemaType.Uuid,
+}
+OPTION_NAMES = (
+    "distance",
+    "m",
+    "ef_construct",
+    "full_scan_threshold",
+    "indexing_threshold",
+    "quantization",
+    "on_disk",
+    "hnsw_ef",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class EdgeOptions:
+    """The URI's options, parsed. ``None`` means "take it from the schema (or Qdrant's default)"."""
+
+    distance: Distance | None = None
+    m: int | None = None
+    ef_construct: int | None = None
+    full_scan_threshold: int | None = None
+    indexing_threshold: int = DEFAULT_INDEXING_THRESHOLD_KB
+    quantization: str | None = None
+    on_disk: bool | None = None
+    hnsw_ef: int | None = None
+
+    @classmethod
+    def parse(cls, uri: StoreURI) -> EdgeOptions:
+        """Validate the query string of a ``qdrant-edge://`` URI; ``InvalidURIError`` names the bad option."""
+        check_options(uri, OPTION_NAMES)
+        indexing_threshold = option_int(uri, "indexing_threshold", 0)
+        return cls(
+            distance=option_distance(uri),
+            m=option_int(uri, "m", 0),
+            ef_construct=option_int(uri, "ef_construct", 4),
+            full_scan_threshold=option_int(uri, "full_scan_threshold", 0),
+            indexing_threshold=DEFAULT_INDEXING_THRESHOLD_KB if indexing_threshold is None else indexing_threshold,
+            quantization=option_quantization(uri),
+            on_disk=option_bool(uri, "on_disk"),
+            hnsw_ef=option_int(uri, "hnsw_ef", 1),
+        )
+
+
+class _OpenShard:
+    """One open ``EdgeShard`` shared by every handle on its directory in this process."""
+
+    def __init__(self, shard: qe.EdgeShard, schema: CollectionSchema) -> None:
+        self.shard = shard
+        self.dimension = schema.dimension
+        self.distance = schema.distance
+        self.lock = threading.RLock()
+        self.refs = 0
+
+
+_OPEN_SHARDS: dict[str, _OpenShard] = {}
+_OPEN_SHARDS_LOCK = threading.Lock()
+
+
+def has_shard(path: Path) -> bool:
+    """True when ``path`` holds an Edge shard (its persisted config, or segments from a snapshot)."""
+    return (path / CONFIG_FILE).is_file() or (path / "segments").is_dir()
+
+
+def _edge_error(exc: Exception, path: Path) -> HarnessError:
+    """Translate an Edge exception (a plain ``Exception`` carrying Qdrant's message) to ours."""
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    if "WouldBlock" in text:
+        return UsageError(
+            f"qdrant-edge shard {path} is open in another process (Edge allows one handle per directory); "
+            "close that process or work on a copy of the directory"
+        )
+    if "dimension" in text.lower():
+        return DimensionMismatchError(text)
+    if isinstance(exc, TypeError | ValueError):
+        return InvalidInputError(text)
+    return StoreError(f"qdrant-edge {path}: {text}")
+
+
+def _read_config(path: Path) -> dict[str, Any]:
+    try:
+        with (path / CONFIG_FILE).open() as fh:
+            config: dict[str, Any] = json.load(fh)
+    except FileNotFoundError:
+        raise StoreError(f"qdrant-edge shard {path} has no {CONFIG_FILE}; open it once with Qdrant Edge") from None
+    return config
+
+
+def schema_from_config(config: Mapping[str, Any], payload_indexes: Mapping[str, str]) -> CollectionSchema:
+    """The ``CollectionSchema`` of a shard from its persisted ``edge_config.json``.
+
+    Per-vector HNSW / quantization settings take precedence over the shard-wide ones, as in Qdrant;
+    HNSW settings nobody set are Qdrant's defaults (that is what Edge builds with).
+    """
+    vectors = config.get("vectors") or {}
+    if "" not in vectors:
+        names = sorted(vectors) or sorted(config.get("sparse_vectors") or {})
+        raise UsageError(
+            f"the shard has named vectors {names}; the harness works on the unnamed default dense vector only"
+        )
+    params = vectors[""]
+    hnsw = params.get("hnsw_config") or config.get("hnsw_config") or {}
+    quantization = params.get("quantization_config") or config.get("quantization_config")
+    return CollectionSchema(
+        dimension=int(params["size"]),
+        distance=Distance.parse(str(params["distance"])),
+        datatype=str(params.get("datatype") or "float32").lower(),
+        hnsw=HnswConfig(
+            m=int(hnsw.get("m", DEFAULT_M)),
+            ef_construct=int(hnsw.get("ef_construct", DEFAULT_EF_CONSTRUCT)),
+            full_scan_threshold=int(hnsw.get("full_scan_threshold", DEFAULT_FULL_SCAN_THRESHOLD_KB)),
+        ),
+        quantization=next(iter(quantization)) if isinstance(quantization, Mapping) and quantization else None,
+        payload_indexes=dict(payload_indexes),
+        index_config_reported=True,
+        backend="qdrant-edge",
+    )
+
+
+def _quantization_config(kind: str | None) -> Any:
+    if kind is None or kind == "none":
+        return None
+    if kind == "scalar":
+        return qe.ScalarQuantizationConfig(type=qe.ScalarType.Int8, always_ram=True)
+    if kind == "binary":
+        return qe.BinaryQuantizationConfig(always_ram=True)
+    if kind == "product":
+        return qe.ProductQuantizationConfig(compression=qe.CompressionRatio.X16, always_ram=True)
+    raise InvalidInputError(f"unknown quantization {kind!r}; use one of {', '.join(QUANTIZATIONS)} or none")
+
+
+def _first(*values: int | None) -> int:
+    """The first value that is set (URI option, then schema, then default)."""
+    return next(v for v in values if v is not None)
+
+
+def _records_to_batch(records: Sequence[Any], dimension: int) -> RecordBatch:
+    if not records:
+        return RecordBatch.empty(dimension)
+    vectors = np.array([r.vector for r in records], dtype=np.float32).reshape(len(records), dimension)
+    return RecordBatch(
+        ids=tuple(from_qdrant_id(r.id) for r in records),
+        vectors=vectors,
+        payloads=tuple(r.payload or {} for r in records),
+    )
+
+
+class QdrantEdgeStore:
+    """A ``VectorStore`` over one Qdrant Edge shard directory; see the module docstring."""
+
+    def __init__(self, path: Path, options: EdgeOptions, uri: str) -> None:
+        self.path = path
+        self.options = options
+        self.uri = uri
+        self._key = str(path.resolve())
+        self._handle: _OpenShard | None = None
+        self._handle_lock = threading.Lock()
+
+    # -- lifecycle -------------------------------------------------------------------------------------
+    def _open(self) -> _OpenShard:
+        """This handle's share of the directory's shard, loading it on first use."""
+        with self._handle_lock:
+            if self._handle is not None:
+                return self._handle
+            with _OPEN_SHARDS_LOCK:
+                entry = _OPEN_SHARDS.get(self._key)
+                if entry is None:
+                    if not has_shard(self.path):
+                        raise CollectionNotFoundError(
+                            f"no qdrant-edge shard at {self.path}; create it first or check the path"
+                        )
+                    try:
+                        # No config: Edge then uses the one persisted in the directory, unchanged.
+                        shard = qe.EdgeShard.load(str(self.path))
+                    except Exception as exc:
+                        raise _edge_error(exc, self.path) from None
+                    try:
+                        schema = schema_from_config(_read_config(self.path), {})
+                    except Exception:
+                        shard.close()
+                        raise
+                    entry = _OpenShard(shard, schema)
+                    _OPEN_SHARDS[self._key] = entry
+                entry.refs += 1
+                self._handle = entry
+            return entry
+
+    def exists(self) -> bool:
+        """True when the directory holds a shard."""
+        return self._handle is not None or self._key in _OPEN_SHARDS or has_shard(self.path)
+
+    def create(self, schema: CollectionSchema) -> None:
+        """Create the shard: the schema's vectors and index config, overridden by the URI's options.
+
+        ``UsageError`` when the directory already holds a shard (open it without creating instead).
+        """
+        opts = self.options
+        if self.exists():
+            raise UsageError(f"qdrant-edge shard {self.path} already exists; open it without create() or remove it")
+        hnsw, distance = schema.hnsw, opts.distance or schema.distance
+        datatype = _DATATYPES.get(schema.datatype.lower())
+        if datatype is None:
+            raise InvalidInputError(f"datatype {schema.datatype!r} is not one of {', '.join(_DATATYPES)}")
+        unknown_indexes = sorted(set(schema.payload_indexes.values()) - set(_PAYLOAD_TYPES))
+        if unknown_indexes:
+            raise InvalidInputError(f"payload index types {unknown_indexes} unknown; use {', '.join(_PAYLOAD_TYPES)}")
+        config = qe.EdgeConfig(
+            vectors=qe.EdgeVectorParams(
+                size=schema.dimension,
+                distance=_DISTANCES[distance],
+                datatype=datatype,
+                memory=None if opts.on_disk is None else (qe.Memory.Cold if opts.on_disk else qe.Memory.Cached),
+            ),
+            hnsw_config=qe.HnswIndexConfig(
+                m=_first(opts.m, hnsw.m if hnsw else None, DEFAULT_M),
+                ef_construct=_first(opts.ef_construct, hnsw.ef_construct if hnsw else None, DEFAULT_EF_CONSTRUCT),
+                full_scan_threshold=_first(
+                    opts.full_scan_threshold, hnsw.full_scan_threshold if hnsw else None, DEFAULT_FULL_SCAN_THRESHOLD_KB
+                ),
+            ),
+            quantization_config=_quantization_config(opts.quantization or schema.quantization),
+            optimizers=qe.EdgeOptimizersConfig(indexing_threshold=opts.indexing_threshold),
+        )
+        self.path.mkdir(parents=True, exist_ok=True)
+        with _OPEN_SHARDS_LOCK:
+            try:
+                shard = qe.EdgeShard.create(str(self.path), config)
+            except Exception as exc:
+                raise _edge_error(exc, self.path) from None
+            try:
+                for field_name, kind in schema.payload_indexes.items():
+                    shard.update(qe.UpdateOperation.create_field_index(field_name, _PAYLOAD_TYPES[kind]))
+            except Exception as exc:
+                shard.close()
+                raise _edge_error(exc, self.path) from None
+            entry = _OpenShard(shard, schema_from_config(_read_config(self.path), {}))
+            entry.refs = 1
+            _OPEN_SHARDS[self._key] = entry
+        with self._handle_lock:
+            self._handle = entry
+
+    def close(self) -> None:
+        """Release this handle; the last handle on the directory closes (and flushes) the shard."""
+        with self._handle_lock:
+            entry, self._handle = self._handle, None
+        if entry is None:
+            return
+        with _OPEN_SHARDS_LOCK:
+            entry.refs -= 1
+            if entry.refs > 0:
+                return
+            _OPEN_SHARDS.pop(self._key, None)
+            # Closed under the registry lock, so a new handle cannot load the directory before it is free.
+            with entry.lock:
+                entry.shard.close()
+
+    def _call(self, fn: Callable[[qe.EdgeShard], T]) -> T:
+        entry = self._open()
+        with entry.lock:
+            try:
+                return fn(entry.shard)
+            except Exception as exc:
+                raise _edge_error(exc, self.path) from None
+
+    # -- reads -----------------------------------------------------------------------------------------
+    def describe(self) -> CollectionSchema:
+        """Dimension, distance, datatype, HNSW and quantization as persisted; payload indexes from the shard."""
+        entry = self._open()
+        with entry.lock:
+            indexes = {
+                name: str(info.data_type).rsplit(".", 1)[-1].lower()
+                for name, info in entry.shard.info().payload_schema.items()
+            }
+            return schema_from_config(_read_config(self.path), indexes)
+
+    def count(self) -> int:
+        """Exact number of points (``CountRequest(exact=True)``; ``info().points_count`` is approximate)."""
+        return int(self._call(lambda s: s.count(qe.CountRequest(exact=True))))
+
+    def scroll(self, batch_size: int = 1000, cursor: Cursor | None = None) -> tuple[RecordBatch, Cursor | None]:
+        """Pages in Qdrant's id order (ints before UUIDs); the cursor is Edge's ``next_offset`` as JSON."""
+        if batch_size < 1:
+            raise InvalidInputError(f"batch_size must be at least 1, got {batch_size}")
+        request = qe.ScrollRequest(
+            offset=decode_cursor(cursor, "qdrant-edge"), limit=batch_size, with_payload=True, with_vector=True
+        )
+        entry = self._open()
+        records, next_offset = self._call(lambda s: s.scroll(request))
+        return _records_to_batch(records, entry.dimension), encode_cursor(next_offset)
+
+    def fetch(self, ids: Sequence[PointId]) -> RecordBatch:
+        """The records with these ids, in the order asked (each once); absent ids are left out."""
+        wanted: list[Any] = list(dict.fromkeys(qdrant_point_id(i) for i in ids))
+        entry = self._open()
+        if not wanted:
+            return RecordBatch.empty(entry.dimension)
+        records = self._call(lambda s: s.retrieve(wanted, True, True))
+        # Edge returns its own order; match on the parsed id (a UUID may be spelled differently).
+        by_key = {id_key(r.id): r for r in records}
+        ordered = [by_key[key] for key in map(id_key, wanted) if key in by_key]
+        return _records_to_batch(ordered, entry.dimension)
+
+    def search(self, queries: np.ndarray, k: int, params: SearchParams | None = None) -> SearchResult:
+        """Top ``k`` per query through one ``query_batch``; HNSW after ``optimize()``, else brute force.
+
+        ``params``: ``{"exact": True}`` for brute force, ``{"hnsw_ef": N}`` for the query-time ef
+        (default: the URI's ``hnsw_ef``, else Edge uses the shard's ``ef_construct``).
+        """
+        entry = self._open()
+        q = validate_queries(queries, entry.dimension, k)
+        params = params or {}
+        hnsw_ef = params.get("hnsw_ef", self.options.hnsw_ef)
+        search_params = qe.SearchParams(
+            hnsw_ef=None if hnsw_ef is None else int(hnsw_ef), exact=bool(params.get("exact", False))
+        )
+        requests = [
+            qe.QueryRequest(
+                limit=k, query=qe.Query.Nearest(row), params=search_params, with_payload=False, with_vector=False
+            )
+            for row in q.tolist()
+        ]
+        if not requests:
+            return SearchResult(ids=(), scores=())
+        hits = self._call(lambda s: s.query_batch(qe.QueryBatchRequest(requests)))
+        return SearchResult(
+            ids=tuple(tuple(from_qdrant_id(p.id) for p in row) for row in hits),
+            scores=tuple(tuple(float(p.score) for p in row) for row in hits),
+        )
+
+    # -- writes ----------------------------------------------------------------------------------------
+    def upsert(self, batch: RecordBatch) -> None:
+        """Insert or replace the batch's points (applied when this returns; the WAL makes it durable)."""
+        if len(batch) == 0:
+            return
+        entry = self._open()
+        ids = [qdrant_point_id(i) for i in batch.ids]
+        validate_batch(batch, entry.dimension)
+        points = [
+            qe.Point(pid, vector, dict(payload))
+            for pid, vector, payload in zip(ids, batch.vectors.tolist(), batch.payloads, strict=True)
+        ]
+        self._call(lambda s: s.update(qe.UpdateOperation.upsert_points(points)))
+
+    def delete(self, ids: Sequence[PointId]) -> None:
+        """Delete these ids; ids that do not exist are ignored."""
+        edge_ids: list[Any] = [qdrant_point_id(i) for i in ids]
+        if edge_ids:
+            self._call(lambda s: s.update(qe.UpdateOperation.delete_points(edge_ids)))
+
+    def optimize(self) -> None:
+        """Build the HNSW graph (and merge segments); blocks until Edge has nothing left to optimise."""
+        self._call(lambda s: s.optimize())
+
+
+def from_uri(uri: StoreURI) -> QdrantEdgeStore:
+    """Factory for ``qdrant-edge:///ABS/DIR[?options]`` (options in the module docstring)."""
+    return QdrantEdgeStore(Path(uri.path), EdgeOptions.parse(uri), uri.redacted)
