@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
+from harness.errors import InvalidInputError
 from harness.model import Distance, PointId, RecordBatch
 
 ORIGINAL_ID_FIELD = "__id__"
@@ -52,8 +53,17 @@ def canonical_payload(payload: Mapping[str, Any]) -> dict[str, Any]:
 
 def map_pinecone_batch(batch: RecordBatch, default_namespace: str = "") -> RecordBatch:
     """A Pinecone batch as Qdrant points: uuid5 ids, original id and namespace in the payload,
-    integral floats as ints. The result has no ``namespaces`` (Qdrant has none)."""
+    integral floats as ints. The result has no ``namespaces`` (Qdrant has none).
+
+    ``InvalidInputError`` when a record's metadata already holds one of ``MAPPING_FIELDS``."""
     namespaces = batch.namespaces or (default_namespace,) * len(batch)
+    for pid, payload in zip(batch.ids, batch.payloads, strict=True):
+        reserved = [f for f in MAPPING_FIELDS if f in payload]
+        if reserved:  # overwriting it would lose the user's value silently, and unmap would drop it
+            raise InvalidInputError(
+                f"record {pid!r} has metadata field {reserved[0]!r}, which the Pinecone → Qdrant mapping "
+                "reserves for the original id and namespace; rename that field before migrating"
+            )
     ids = tuple(qdrant_point_id(pid, ns) for pid, ns in zip(batch.ids, namespaces, strict=True))
     payloads = tuple(
         {**canonical_payload(p), ORIGINAL_ID_FIELD: str(pid), NAMESPACE_FIELD: ns}
