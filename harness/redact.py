@@ -18,7 +18,11 @@ REDACTED = "***"
 
 
 def redact_uri(uri: str) -> str:
-    """``uri`` with any userinfo password and secret-looking query values replaced by ``***``."""
+    """``uri`` with any userinfo password and secret-looking query values replaced by ``***``.
+
+    A URI with nothing to redact comes back unchanged, byte for byte (``qdrant-edge:///dir`` stays
+    parseable: rebuilding it with ``urlunsplit`` would drop the empty authority).
+    """
     try:
         parts = urlsplit(uri)
     except ValueError:
@@ -30,9 +34,14 @@ def redact_uri(uri: str) -> str:
         netloc = f"{user}:{REDACTED}@{host}" if ":" in userinfo else f"{REDACTED}@{host}"
     query = parts.query
     if query:
-        pairs = [(k, REDACTED if _SECRET_PARAM.search(k) else v) for k, v in parse_qsl(query, keep_blank_values=True)]
-        query = urlencode(pairs, safe="/:*")
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+        pairs = parse_qsl(query, keep_blank_values=True)
+        if any(_SECRET_PARAM.search(k) for k, _ in pairs):
+            query = urlencode([(k, REDACTED if _SECRET_PARAM.search(k) else v) for k, v in pairs], safe="/:*")
+    if netloc == parts.netloc and query == parts.query:
+        return redact_text(uri)
+    head, sep, _ = uri.partition("://")
+    rebuilt = urlunsplit(("", netloc, parts.path, query, parts.fragment))
+    return redact_text(f"{head}{sep}{rebuilt.removeprefix('//')}" if sep else rebuilt)
 
 
 def redact_text(text: str, secrets: tuple[str, ...] = ()) -> str:
