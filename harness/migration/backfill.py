@@ -1,0 +1,457 @@
+"""The backfill: copy every source record into the target, resumable from the journal after any crash.
+
+- Pages come from the store's own cursor (``VectorStore.scroll``), never numeric offsets, so records
+  written or deleted meanwhile cannot shift a page under us.
+- Pipelined: a reader thread fetches (and maps) the next page while the current one is written;
+  the read-ahead is bounded, so memory stays a few batches whatever the collection size.
+- Transient store errors (timeouts, 429, outages) are retried with exponential backoff and jitter,
+  honouring a server's Retry-After; waits go through the injected clock.
+- The checkpoint (next cursor + records done, one transaction) is written only after the target
+  acknowledged the batch; upserts are idempotent, so a crash redoes at most the batch in flight.
+- Records that dual-write changed while the backfill ran are re-copied from the source after each
+  batch, so a page read before a write can never leave the older version on the target.
+- Pinecone → Qdrant: string ids become uuid5 of (namespace, id) with the original kept in the payload.
+"""
+
+from __future__ import annotations
+
+import queue
+import random
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any, Literal, TypeVar
+
+from harness.clock import Clock, SystemClock
+from harness.errors import InvalidURIError, TransientStoreError
+from harness.migration.journal import Journal, batch_keys, key_parts
+from harness.migration.mapping import map_pinecone_batch, qdrant_point_id
+from harness.model import CollectionSchema, PointId, RecordBatch
+from harness.stores.base import Cursor, VectorStore
+from harness.stores.uri import SCHEMES, parse_store_uri
+
+__all__ = [
+    "Backfill",
+    "BackfillProgress",
+    "BackfillResult",
+    "RetryPolicy",
+    "TargetMapping",
+    "call_with_retry",
+    "ensure_target_collection",
+    "resolve_mapping",
+]
+
+T = TypeVar("T")
+CHECKPOINT = "backfill"
+
+
+# -- how source records become target records --------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class TargetMapping:
+    """How a source record is written to the target: as is, or Pinecone → Qdrant mapped.
+
+    ``default_namespace`` is the namespace of records whose batch carries none (a Pinecone URI's
+    ``namespace``, else Pinecone's default "").
+    """
+
+    pinecone_to_qdrant: bool = False
+    default_namespace: str = ""
+
+    def records(self, batch: RecordBatch) -> RecordBatch:
+        """``batch`` as the target stores it."""
+        return map_pinecone_batch(batch, self.default_namespace) if self.pinecone_to_qdrant else batch
+
+    def target_ids(self, ids: Sequence[PointId], namespaces: Sequence[str] | None = None) -> list[PointId]:
+        """The target's ids for source ``ids`` (in ``namespaces``, default: ``default_namespace``)."""
+        if not self.pinecone_to_qdrant:
+            return list(ids)
+        spaces = namespaces or (self.default_namespace,) * len(ids)
+        return [qdrant_point_id(pid, ns) for pid, ns in zip(ids, spaces, strict=True)]
+
+
+def _scheme(store: VectorStore) -> str | None:
+    # Only the scheme: a redacted ``qdrant-edge:///dir`` may have lost its empty authority ("//").
+    scheme = store.uri.split(":", 1)[0].lower() if ":" in store.uri else ""
+    return scheme if scheme in SCHEMES else None
+
+
+def resolve_mapping(source: VectorStore, target: VectorStore) -> TargetMapping:
+    """The mapping between these stores: Pinecone → Qdrant when the source is Pinecone and the target a
+    Qdrant backend (by URI scheme, else by ``describe().backend``); identity otherwise."""
+    source_scheme = _scheme(source) or source.describe().backend
+    if source_scheme != "pinecone":
+        return TargetMapping()
+    target_scheme = _scheme(target)
+    if target_scheme is None:
+        target_scheme = target.describe().backend if target.exists() else ""
+    if not target_scheme.startswith("qdrant"):
+        return TargetMapping()
+    try:
+        namespace = parse_store_uri(source.uri).options.get("namespace", "")
+    except InvalidURIError:
+        namespace = ""
+    return TargetMapping(pinecone_to_qdrant=True, default_namespace=namespace)
+
+
+def ensure_target_collection(source: VectorStore, target: VectorStore) -> bool:
+    """Create the target from the source's schema when it does not exist (the target URI's creation
+    options override the index parameters). Returns True when it created the collection."""
+    if target.exists():
+        return False
+    schema = source.describe()
+    target.create(
+        CollectionSchema(
+            dimension=schema.dimension,
+            distance=schema.distance,
+            datatype=schema.datatype,
+            hnsw=schema.hnsw,
+            quantization=schema.quantization,
+            payload_indexes=dict(schema.payload_indexes),
+        )
+    )
+    return True
+
+
+# -- retries ------------------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """Exponential backoff with jitter: attempt n waits ``min(max_s, base_s × 2**n)`` minus up to
+    ``jitter`` of it at random (never less than a server's Retry-After). Seconds."""
+
+    max_attempts: int = 8
+    base_s: float = 0.2
+    max_s: float = 3.2
+    jitter: float = 0.5
+
+    def delay(self, attempt: int, rng: random.Random, retry_after_s: float | None = None) -> float:
+        """Wait before retry number ``attempt`` (0-based), in seconds."""
+        capped = min(self.max_s, self.base_s * (2.0**attempt))
+        wait = capped * (1.0 - self.jitter * rng.random())
+        return max(wait, retry_after_s or 0.0)
+
+
+def call_with_retry(
+    fn: Callable[[], T],
+    policy: RetryPolicy,
+    clock: Clock,
+    rng: random.Random,
+    on_retry: Callable[[int, TransientStoreError, float], None] | None = None,
+) -> T:
+    """``fn()``, retried on ``TransientStoreError`` per ``policy``; the last error propagates."""
+    attempt = 0
+    while True:
+        try:
+            return fn()
+        except TransientStoreError as exc:
+            if attempt + 1 >= policy.max_attempts:
+                raise
+            wait = policy.delay(attempt, rng, exc.retry_after_s)
+            if on_retry is not None:
+                on_retry(attempt, exc, wait)
+            clock.sleep(wait)
+            attempt += 1
+
+
+# -- the copy -----------------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class BackfillProgress:
+    """Progress after one acknowledged batch: records done (of ``total`` at start), rate in vectors/s."""
+
+    done: int
+    total: int
+    batch: int
+    vectors_per_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class BackfillResult:
+    """What a backfill run did. ``resumed_from`` is the checkpoint's done count when it started."""
+
+    done: int
+    total: int
+    copied: int
+    resumed_from: int
+    batches: int
+    retries: int
+    resynced: int
+    created_target: bool
+    copy_s: float
+    optimize_s: float
+    status: str
+    retry_log: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def vectors_per_s(self) -> float:
+        """Records copied by this run per second of copying (wall time, optimize excluded)."""
+        return self.copied / self.copy_s if self.copy_s > 0 else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready summary."""
+        return {
+            "done": self.done,
+            "total": self.total,
+            "copied": self.copied,
+            "resumed_from": self.resumed_from,
+            "batches": self.batches,
+            "retries": self.retries,
+            "resynced": self.resynced,
+            "created_target": self.created_target,
+            "copy_s": round(self.copy_s, 3),
+            "optimize_s": round(self.optimize_s, 3),
+            "vectors_per_s": round(self.vectors_per_s, 1),
+            "status": self.status,
+        }
+
+
+_END = object()
+
+
+class _Reader(threading.Thread):
+    """Reads (and maps) pages ahead of the writer; hands over (source batch, target batch, next cursor)."""
+
+    def __init__(self, backfill: Backfill, cursor: Cursor | None) -> None:
+        super().__init__(name="ragmig-backfill-reader", daemon=True)
+        self.backfill = backfill
+        self.cursor = cursor
+        self.pages: queue.Queue[Any] = queue.Queue(maxsize=2)
+        self.stop = threading.Event()
+
+    def _put(self, item: Any) -> bool:
+        while not self.stop.is_set():
+            try:
+                self.pages.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def run(self) -> None:
+        bf = self.backfill
+        cursor = self.cursor
+        try:
+            while not self.stop.is_set():
+                batch, cursor = bf._retry(partial(bf.source.scroll, batch_size=bf.batch_size, cursor=cursor))
+                if not self._put((batch, bf.mapping.records(batch), cursor)):
+                    return
+                if cursor is None:
+                    break
+            self._put(_END)
+        except BaseException as exc:  # handed to the writer thread, which re-raises it
+            self._put(exc)
+
+
+class Backfill:
+    """Copies ``source`` into ``target`` with a durable checkpoint in ``journal`` (see module docstring).
+
+    ``mapping``: "auto" resolves Pinecone → Qdrant from the stores, or pass a ``TargetMapping``.
+    ``progress``: a rich bar with vectors/s and ETA; "auto" shows it only when stderr is a terminal.
+    ``optimize``: build the target's index at the end (``target.optimize()``).
+    ``activation_grace_s``: with dual-write on (per the journal), wait this long after switching the
+    dual-write log on, before the first page is read (s).
+    """
+
+    def __init__(
+        self,
+        source: VectorStore,
+        target: VectorStore,
+        journal: Journal,
+        *,
+        batch_size: int = 1000,
+        clock: Clock | None = None,
+        mapping: TargetMapping | Literal["auto"] = "auto",
+        retry: RetryPolicy | None = None,
+        progress: bool | Literal["auto"] = "auto",
+        on_batch: Callable[[BackfillProgress], None] | None = None,
+        optimize: bool = True,
+        seed: int = 0,
+        activation_grace_s: float = 1.0,
+    ) -> None:
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        self.source = source
+        self.target = target
+        self.journal = journal
+        self.batch_size = batch_size
+        self.clock = clock or SystemClock()
+        self._mapping = mapping
+        self.retry = retry or RetryPolicy()
+        self.progress = sys.stderr.isatty() if progress == "auto" else progress
+        self.on_batch = on_batch
+        self.optimize = optimize
+        self.activation_grace_s = activation_grace_s
+        self._rng = random.Random(seed)
+        self._retries = 0
+        self._retry_log: list[str] = []
+        self._retry_lock = threading.Lock()
+
+    @property
+    def mapping(self) -> TargetMapping:
+        """The resolved source → target mapping."""
+        if self._mapping == "auto":
+            self._mapping = resolve_mapping(self.source, self.target)
+        assert isinstance(self._mapping, TargetMapping)
+        return self._mapping
+
+    def _retry(self, fn: Callable[[], T]) -> T:
+        def noted(attempt: int, exc: TransientStoreError, wait: float) -> None:
+            with self._retry_lock:
+                self._retries += 1
+                if len(self._retry_log) < 100:
+                    self._retry_log.append(f"attempt {attempt + 1}: {exc} (waited {wait:.2f} s)")
+
+        return call_with_retry(fn, self.retry, self.clock, self._rng, noted)
+
+    def run(self) -> BackfillResult:
+        """Copy from the checkpoint to the end, then optimize. Raises the last ``TransientStoreError``
+        when retries run out; the checkpoint then holds every acknowledged batch, so ``run`` again resumes."""
+        started_wall = time.perf_counter()
+        created = ensure_target_collection(self.source, self.target)
+        _ = self.mapping  # resolve once, before the reader thread needs it
+        checkpoint = self.journal.checkpoint(CHECKPOINT)
+        total = self.source.count()
+        copied = batches = resynced = 0
+        status = checkpoint.status
+        copy_s = optimize_s = 0.0
+        if status in ("new", "copying"):
+            was_active = self.journal.set_backfill_active(True)
+            if not was_active and self.journal.state().write_mode != "source_only":
+                # Dual-write is on: a write that checked the log flag just before it went up may still be
+                # on its way to the source; let it land before the first page is read, or its record
+                # could be copied stale.
+                self.clock.sleep(self.activation_grace_s)
+            if status == "new":
+                self.journal.set_checkpoint_status("copying", CHECKPOINT)
+            copied, batches, resynced = self._copy(checkpoint.cursor, checkpoint.done, total)
+            status = "copied"
+        if status == "copied":
+            # Writes that raced the last pages: re-copy until no dual-write is newer than our last copy.
+            mark = 0
+            while True:
+                resynced_now, mark = self._resync_dual_writes(mark)
+                resynced += resynced_now
+                if not resynced_now:
+                    break
+            self.journal.set_backfill_active(False)
+            copy_s = time.perf_counter() - started_wall
+            if self.optimize:
+                self._retry(self.target.optimize)
+                optimize_s = time.perf_counter() - started_wall - copy_s
+                status = "optimized"
+                self.journal.set_checkpoint_status(status, CHECKPOINT)
+        return BackfillResult(
+            done=self.journal.checkpoint(CHECKPOINT).done,
+            total=total,
+            copied=copied,
+            resumed_from=checkpoint.done,
+            batches=batches,
+            retries=self._retries,
+            resynced=resynced,
+            created_target=created,
+            copy_s=copy_s,
+            optimize_s=optimize_s,
+            status=status,
+            retry_log=tuple(self._retry_log),
+        )
+
+    def _copy(self, cursor: Cursor | None, done: int, total: int) -> tuple[int, int, int]:
+        """Copy from ``cursor`` to the last page; the last checkpoint says "copied".
+        Returns (records copied, batches, records re-copied after a dual-write)."""
+        reader = _Reader(self, cursor)
+        mark = 0
+        copied = batches = resynced = 0
+        began = time.perf_counter()
+        bar = _ProgressBar(total, done) if self.progress else None
+        reader.start()
+        try:
+            while True:
+                item = reader.pages.get()
+                if item is _END:
+                    break
+                if isinstance(item, BaseException):
+                    raise item
+                source_batch, target_batch, next_cursor = item
+                if len(target_batch):
+                    self.journal.note_attempt(len(target_batch), CHECKPOINT)
+                    self._retry(partial(self.target.upsert, target_batch))
+                # Cursor, done count and (after the last page) "copied" in one transaction.
+                status = "copying" if next_cursor is not None else "copied"
+                self.journal.advance(next_cursor, len(source_batch), CHECKPOINT, status=status)
+                copied += len(source_batch)
+                batches += 1
+                resynced_now, mark = self._resync_dual_writes(mark)
+                resynced += resynced_now
+                rate = copied / max(time.perf_counter() - began, 1e-9)
+                if bar is not None:
+                    bar.advance(len(source_batch), max(total, done + copied))
+                if self.on_batch is not None:
+                    self.on_batch(BackfillProgress(done + copied, max(total, done + copied), len(source_batch), rate))
+        finally:
+            reader.stop.set()
+            reader.join(timeout=30)
+            if bar is not None:
+                bar.close()
+        return copied, batches, resynced
+
+    def _resync_dual_writes(self, mark: int) -> tuple[int, int]:
+        """Re-copy from the source every record dual-written since ``mark``; returns (records, new mark)."""
+        keys, mark = self.journal.dual_writes_since(mark)
+        if not keys:
+            return 0, mark
+        wanted = dict.fromkeys(keys)
+        parts = [key_parts(k) for k in keys]
+        fetched = self._retry(lambda: self.source.fetch(list(dict.fromkeys(pid for _, pid in parts))))
+        fetched_keys = batch_keys(fetched, self.mapping.default_namespace)
+        rows = [i for i, k in enumerate(fetched_keys) if k in wanted]
+        present = fetched.take(rows)
+        if len(present):
+            self._retry(lambda: self.target.upsert(self.mapping.records(present)))
+        present_keys = set(fetched_keys)
+        gone = [part for key, part in zip(keys, parts, strict=True) if key not in present_keys]
+        if gone:
+            target_ids = self.mapping.target_ids([pid for _, pid in gone], [ns for ns, _ in gone])
+            self._retry(lambda: self.target.delete(target_ids))
+        return len(keys), mark
+
+
+class _ProgressBar:
+    """A rich progress bar: records done of total, vectors/s, ETA (to stderr)."""
+
+    def __init__(self, total: int, done: int) -> None:
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            ProgressColumn,
+            Task,
+            TextColumn,
+            TimeRemainingColumn,
+        )
+        from rich.text import Text
+
+        class RateColumn(ProgressColumn):
+            def render(self, task: Task) -> Text:
+                speed = task.finished_speed or task.speed
+                return Text(f"{speed:,.0f} vectors/s" if speed else "… vectors/s")
+
+        self._progress = Progress(
+            TextColumn("backfill"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            RateColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+            console=Console(stderr=True),
+            transient=False,
+        )
+        self._progress.start()
+        self._task = self._progress.add_task("backfill", total=max(total, done), completed=done)
+
+    def advance(self, records: int, total: int) -> None:
+        self._progress.update(self._task, advance=records, total=total)
+
+    def close(self) -> None:
+        self._progress.stop()

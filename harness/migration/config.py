@@ -1,0 +1,256 @@
+"""``MigrationConfig``: everything the orchestrator and the runbook need, loaded from one TOML file.
+
+The same validated object drives ``Orchestrator`` and ``ragmig plan``, so the runbook can never describe
+a migration other than the one that runs. Every mistake in the file is one ``ConfigError`` line that
+names the file and the key.
+"""
+
+from __future__ import annotations
+
+import itertools
+import tomllib
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from harness.errors import ConfigError, InvalidURIError
+from harness.stores.uri import parse_store_uri
+
+__all__ = [
+    "AlertSinkConfig",
+    "BackfillConfig",
+    "CanaryConfig",
+    "MigrationConfig",
+    "RunbookConfig",
+    "ShadowConfig",
+    "Thresholds",
+    "VerificationConfig",
+    "WarmUpConfig",
+    "load_config",
+]
+
+NoDataPolicy = Literal["fail", "pass", "hold"]
+Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
+PositiveSeconds = Annotated[float, Field(gt=0.0)]
+
+
+class _Section(BaseModel):
+    # strict: a TOML string where a number belongs is an error, not a silent coercion.
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class Thresholds(_Section):
+    """Canary health gates and the rollback rule (Flagger's threshold/failureLimit, Kayenta's Mann-Whitney)."""
+
+    error_rate_max: Fraction = 0.01
+    """A window fails when canary errors ÷ requests exceeds this (fraction 0–1, per window)."""
+    p99_ms_max: PositiveSeconds = 500.0
+    """A window fails when the canary's p99 latency exceeds this (ms)."""
+    cache_hit_rate_min: Fraction = 0.3
+    """A window fails when the canary's cache hit rate is below this (fraction 0–1; 0 disables)."""
+    min_samples: Annotated[int, Field(ge=1)] = 50
+    """Fewer canary requests than this in a window is "no data", judged by ``no_data_policy``."""
+    no_data_policy: NoDataPolicy = "hold"
+    """no data → "fail" (counts toward failure_limit), "pass", or "hold" (wait, at most ``max_hold_s``)."""
+    max_hold_s: PositiveSeconds = 1800.0
+    """Under "hold", no data for this long counts as a failed check (s)."""
+    failure_limit: Annotated[int, Field(ge=1)] = 3
+    """This many consecutive failed checks roll back."""
+    mann_whitney_alpha: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.02
+    """Significance of the one-sided "canary slower" test (0.02 = Kayenta's 98 % confidence)."""
+    latency_tolerance: Annotated[float, Field(ge=0.0)] = 0.1
+    """Effect-size tolerance: a significant slowdown fails only when median(canary) > (1 + this) × median(baseline)."""
+
+
+class CanaryConfig(_Section):
+    """Stepped read traffic on sticky user buckets."""
+
+    steps: list[float] = Field(default_factory=lambda: [5.0, 25.0, 50.0, 100.0])
+    """Read percentages, strictly increasing, each in (0, 100], ending at 100."""
+    bake_time_s: PositiveSeconds | list[PositiveSeconds] = 600.0
+    """Time each step runs before it may be promoted (s); one value, or one per step."""
+    health_interval_s: PositiveSeconds = 60.0
+    """Time between health checks (s); also the traffic tick."""
+    window_s: PositiveSeconds = 300.0
+    """Each health check judges the last ``window_s`` seconds of the current step (rolling window)."""
+    live_bake_s: Annotated[float, Field(ge=0.0)] = 600.0
+    """Health-checked time at 100 % with writes target-first before source writes are switched off (s)."""
+
+    @field_validator("steps")
+    @classmethod
+    def _steps_valid(cls, steps: list[float]) -> list[float]:
+        if not steps:
+            raise ValueError("needs at least one step (the last must be 100)")
+        if any(not 0.0 < s <= 100.0 for s in steps):
+            raise ValueError(f"each step must be a percentage in (0, 100], got {steps}")
+        if any(b <= a for a, b in itertools.pairwise(steps)):
+            raise ValueError(f"steps must be strictly increasing, got {steps}")
+        if steps[-1] != 100.0:
+            raise ValueError(f"the last step must be 100, got {steps[-1]:g}")
+        return steps
+
+    @model_validator(mode="after")
+    def _bake_times_match(self) -> CanaryConfig:
+        if isinstance(self.bake_time_s, list) and len(self.bake_time_s) != len(self.steps):
+            raise ValueError(f"bake_time_s has {len(self.bake_time_s)} values for {len(self.steps)} steps")
+        return self
+
+    def bake_time_of(self, step_index: int) -> float:
+        """Bake time of step ``step_index`` (s)."""
+        return float(self.bake_time_s[step_index] if isinstance(self.bake_time_s, list) else self.bake_time_s)
+
+
+class ShadowConfig(_Section):
+    """Shadow reads: sampled queries run on both sides while the source still serves."""
+
+    enabled: bool = True
+    queries: Annotated[int, Field(ge=1)] = 200
+    """Sampled queries the orchestrator runs on both sides in the shadow phase."""
+    sample_rate: Fraction = 0.05
+    """Fraction of live reads a serving path also runs on the target while in shadow (LaunchDarkly's
+    checkRatio); for the query service, the orchestrator itself does not read it."""
+    k: Annotated[int, Field(ge=1)] = 10
+    overlap_min: Fraction = 0.9
+    """Mean overlap@k of target with source below this blocks every traffic shift."""
+
+
+class WarmUpConfig(_Section):
+    """Cache warm-up on the target before the first canary step."""
+
+    enabled: bool = True
+    queries: Annotated[int, Field(ge=1)] = 500
+    """Queries replayed per round."""
+    max_rounds: Annotated[int, Field(ge=1)] = 5
+    settle_tolerance: Fraction = 0.2
+    """p99 has settled when it moved less than this fraction from the previous round ..."""
+    settle_floor_ms: Annotated[float, Field(ge=0.0)] = 5.0
+    """... or by less than this many ms (sub-millisecond jitter is not a cold cache)."""
+
+
+class BackfillConfig(_Section):
+    """Retries of the copy (exponential backoff with jitter on transient store errors)."""
+
+    max_attempts: Annotated[int, Field(ge=1)] = 8
+    backoff_base_s: PositiveSeconds = 0.2
+    backoff_max_s: PositiveSeconds = 3.2
+    max_restarts: Annotated[int, Field(ge=0)] = 3
+    """After retries run out, the orchestrator resumes from the checkpoint this many times."""
+
+
+class VerificationConfig(_Section):
+    """The certification checks that gate every traffic shift."""
+
+    queries: Annotated[int, Field(ge=1)] = 200
+    k: Annotated[int, Field(ge=1)] = 10
+    thresholds: str | None = None
+    """A thresholds TOML file for the checks (``ragmig certify --thresholds``)."""
+
+
+class AlertSinkConfig(_Section):
+    """One alert sink: ``{type = "log"}`` or ``{type = "webhook", url = "https://..."}``."""
+
+    type: Literal["log", "webhook"]
+    url: str | None = None
+
+    @model_validator(mode="after")
+    def _url_for_webhook(self) -> AlertSinkConfig:
+        if self.type == "webhook" and not self.url:
+            raise ValueError("a webhook sink needs url")
+        if self.type == "webhook" and self.url and not self.url.startswith(("http://", "https://")):
+            raise ValueError(f"webhook url must start with http:// or https://, got {self.url!r}")
+        return self
+
+
+class RunbookConfig(_Section):
+    """What ``ragmig plan`` prints around the phases: where to look and whom to call."""
+
+    dashboards: dict[str, str] = Field(
+        default_factory=lambda: {
+            "migration": "<dashboard URL: migration overview>",
+            "canary": "<dashboard URL: canary vs baseline>",
+        }
+    )
+    metrics: dict[str, str] = Field(
+        default_factory=lambda: {
+            "requests": 'ragmig_requests_total{cohort="target"}',
+            "errors": 'ragmig_request_errors_total{cohort="target"}',
+            "latency": 'ragmig_request_latency_seconds{cohort="target"}',
+            "cache_hits": 'ragmig_cache_hits_total{cohort="target"}',
+        }
+    )
+    escalation: str = "<on-call rotation / pager>"
+
+
+class MigrationConfig(_Section):
+    """The whole migration: stores, copy, gates, canary, alerts (see ``examples/*.toml``)."""
+
+    source: str
+    target: str
+    journal: str = "ragmig-journal.sqlite"
+    batch_size: Annotated[int, Field(ge=1, le=100_000)] = 1000
+    flag_propagation_s: Annotated[float, Field(ge=0.0)] = 5.0
+    """Wait after a write-mode change so every writer has picked up the flag (s)."""
+    thresholds: Thresholds = Field(default_factory=Thresholds)
+    canary: CanaryConfig = Field(default_factory=CanaryConfig)
+    shadow: ShadowConfig = Field(default_factory=ShadowConfig)
+    warm_up: WarmUpConfig = Field(default_factory=WarmUpConfig)
+    backfill: BackfillConfig = Field(default_factory=BackfillConfig)
+    verification: VerificationConfig = Field(default_factory=VerificationConfig)
+    alerts: list[AlertSinkConfig] = Field(default_factory=lambda: [AlertSinkConfig(type="log")])
+    runbook: RunbookConfig = Field(default_factory=RunbookConfig)
+
+    @field_validator("source", "target")
+    @classmethod
+    def _uri_valid(cls, uri: str) -> str:
+        try:
+            parse_store_uri(uri)
+        except InvalidURIError as exc:
+            raise ValueError(str(exc)) from None
+        return uri
+
+    @property
+    def source_is_pinecone(self) -> bool:
+        """True when the source is a Pinecone index (the runbook adds the mapping specifics)."""
+        return parse_store_uri(self.source).scheme == "pinecone"
+
+
+def _key_of(loc: Sequence[Any]) -> str:
+    return ".".join(str(part) for part in loc if not isinstance(part, int)) or "<top level>"
+
+
+def config_error(path: Path | str, exc: ValidationError) -> ConfigError:
+    """The first validation error as one line: ``FILE: KEY: what is wrong``."""
+    err = exc.errors()[0]
+    key = _key_of(err["loc"])
+    if err["type"] == "extra_forbidden":
+        return ConfigError(f"{path}: unknown key {key!r}; check its spelling against examples/*.toml")
+    if err["type"] == "missing":
+        return ConfigError(f"{path}: missing required key {key!r}")
+    message = str(err["msg"]).removeprefix("Value error, ")
+    return ConfigError(f"{path}: {key}: {message}")
+
+
+def parse_config(data: dict[str, Any], origin: Path | str = "<config>") -> MigrationConfig:
+    """Validate an already-parsed TOML document; ``ConfigError`` naming ``origin`` and the key."""
+    try:
+        return MigrationConfig.model_validate(data)
+    except ValidationError as exc:
+        raise config_error(origin, exc) from None
+
+
+def load_config(path: Path | str) -> MigrationConfig:
+    """Load and validate ``path``. Malformed TOML, an unknown key or a wrong type → one-line ``ConfigError``."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such file") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read it ({exc.strerror})") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: malformed TOML: {exc}") from None
+    return parse_config(data, path)

@@ -1,0 +1,506 @@
+"""The migration journal: one SQLite file (WAL) holding everything a crash needs to resume.
+
+- ``state``: phase, read percentage, write mode, canary step, failure streak, source/target identity.
+- ``checkpoints``: the backfill cursor and the records done, written in the same transaction, only
+  after the target acknowledged the batch, so a resume never redoes acknowledged work.
+- ``outbox``: dual-write operations the non-authoritative side has not acknowledged yet (payloads as
+  JSON, vectors as float32 bytes), replayed in order until acknowledged.
+- ``dual_writes``: keys written through dual-write while a backfill runs, so the backfill can re-copy
+  records that changed under it (a page read before a write must not overwrite that write on the target).
+- ``events``: the append-only log of transitions, health checks, decisions, alerts and faults.
+- ``orphan_baseline``: per-record digests of the source when its writes were switched off.
+
+One connection, shared by threads behind a lock: the orchestrator, the query service's writers and the
+backfill's reader may all use the same journal. WAL with ``synchronous=NORMAL`` keeps every committed
+transaction across a process kill (SIGKILL); only a power loss could take the last ones.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from harness.model import PointId, RecordBatch
+
+__all__ = [
+    "EVENT_KINDS",
+    "Checkpoint",
+    "Event",
+    "Journal",
+    "MigrationState",
+    "Outbox",
+    "OutboxEntry",
+    "record_key",
+]
+
+EVENT_KINDS = ("transition", "health", "decision", "alert", "fault", "info")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS checkpoints (
+    name TEXT PRIMARY KEY, cursor TEXT, done INTEGER NOT NULL DEFAULT 0,
+    attempted INTEGER NOT NULL DEFAULT 0, status TEXT NOT NULL DEFAULT 'new', updated_at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS outbox (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, side TEXT NOT NULL, op TEXT NOT NULL,
+    ids TEXT NOT NULL, namespaces TEXT, payloads TEXT, vectors BLOB, dimension INTEGER,
+    attempts INTEGER NOT NULL DEFAULT 0, acknowledged INTEGER NOT NULL DEFAULT 0,
+    last_error TEXT, created_at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS outbox_keys (seq INTEGER NOT NULL, side TEXT NOT NULL, key TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS outbox_keys_by_key ON outbox_keys (side, key);
+CREATE INDEX IF NOT EXISTS outbox_pending ON outbox (acknowledged, seq);
+CREATE TABLE IF NOT EXISTS dual_writes (seq INTEGER PRIMARY KEY AUTOINCREMENT, key TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, at REAL NOT NULL, wall REAL NOT NULL, kind TEXT NOT NULL,
+    data TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS orphan_baseline (key TEXT PRIMARY KEY, digest BLOB NOT NULL);
+"""
+
+# The keys of ``state`` that make up ``MigrationState``, with their defaults.
+_STATE_DEFAULTS: dict[str, Any] = {
+    "phase": "idle",
+    "read_percent": 0.0,
+    "write_mode": "source_only",
+    "canary_step": 0,
+    "consecutive_failures": 0,
+    "source": None,
+    "target": None,
+    "reason": None,
+}
+_BACKFILL_ACTIVE = "backfill_active"
+
+
+def record_key(point_id: PointId, namespace: str | None = "") -> str:
+    """A stable text key for a record: namespace and id, ints kept apart from strings (1 vs "1")."""
+    return json.dumps([namespace or "", point_id], separators=(",", ":"))
+
+
+def key_parts(key: str) -> tuple[str, PointId]:
+    """The (namespace, id) inside ``record_key``'s result."""
+    namespace, point_id = json.loads(key)
+    return str(namespace), point_id
+
+
+def batch_keys(batch: RecordBatch, default_namespace: str = "") -> list[str]:
+    """``record_key`` of every record of ``batch``."""
+    namespaces = batch.namespaces or (default_namespace,) * len(batch)
+    return [record_key(pid, ns) for pid, ns in zip(batch.ids, namespaces, strict=True)]
+
+
+@dataclass(frozen=True, slots=True)
+class MigrationState:
+    """Where the migration stands, as journaled. ``read_percent`` is 0–100."""
+
+    phase: str
+    read_percent: float
+    write_mode: str
+    canary_step: int
+    consecutive_failures: int
+    source: str | None
+    target: str | None
+    reason: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    """Progress of a copy: ``cursor`` is the store's page token after the last acknowledged batch;
+    ``done`` records acknowledged; ``attempted`` records sent to the target (acknowledged or not), so
+    ``attempted - done`` is work a crash made us redo. ``status``: new, copying, copied, optimized."""
+
+    name: str
+    cursor: str | None
+    done: int
+    attempted: int
+    status: str
+    updated_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One journal event: ``at`` is harness-clock seconds, ``kind`` one of ``EVENT_KINDS``."""
+
+    seq: int
+    at: float
+    kind: str
+    data: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {"seq": self.seq, "at": self.at, "kind": self.kind, "data": self.data}
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxEntry:
+    """A pending write for one side ("source" or "target"): an upsert (``batch``) or a delete (``ids``)."""
+
+    seq: int
+    side: str
+    op: str
+    ids: tuple[PointId, ...]
+    namespaces: tuple[str, ...] | None
+    batch: RecordBatch | None
+    attempts: int
+    last_error: str | None
+    created_at: float
+
+    def keys(self, default_namespace: str = "") -> list[str]:
+        """The record keys this entry writes."""
+        namespaces = self.namespaces or (default_namespace,) * len(self.ids)
+        return [record_key(pid, ns) for pid, ns in zip(self.ids, namespaces, strict=True)]
+
+
+class Journal:
+    """The SQLite journal at ``path`` (created when missing; ``":memory:"`` for a throwaway one)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = str(path)
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.RLock()
+        # Autocommit mode: transactions are opened explicitly (BEGIN IMMEDIATE) in ``transaction``.
+        self._db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        with self.transaction() as db:
+            # Statement by statement: executescript would commit behind the transaction's back.
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    db.execute(statement)
+        self.outbox = Outbox(self)
+
+    # -- plumbing --------------------------------------------------------------------------------------
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One atomic write transaction (the lock also serialises this process's threads)."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        with self._lock:
+            return self._db.execute(sql, params).fetchall()
+
+    def close(self) -> None:
+        """Close the connection; idempotent."""
+        with self._lock:
+            self._db.close()
+
+    def __enter__(self) -> Journal:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- state -----------------------------------------------------------------------------------------
+    def get(self, key: str, default: Any = None) -> Any:
+        """The JSON value stored under ``key`` in ``state``."""
+        rows = self._query("SELECT value FROM state WHERE key = ?", (key,))
+        return json.loads(rows[0][0]) if rows else default
+
+    def _put(self, db: sqlite3.Connection, values: Mapping[str, Any]) -> None:
+        db.executemany(
+            "INSERT INTO state (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            [(k, json.dumps(v)) for k, v in values.items()],
+        )
+
+    def set(self, **values: Any) -> None:
+        """Store JSON ``values`` in ``state`` atomically."""
+        with self.transaction() as db:
+            self._put(db, values)
+
+    def state(self) -> MigrationState:
+        """The journaled migration state (defaults for a fresh journal: idle, 0 %, source-only)."""
+        with self._lock:
+            rows = dict(self._db.execute("SELECT key, value FROM state").fetchall())
+        values = {k: json.loads(rows[k]) if k in rows else d for k, d in _STATE_DEFAULTS.items()}
+        return MigrationState(
+            phase=str(values["phase"]),
+            read_percent=float(values["read_percent"]),
+            write_mode=str(values["write_mode"]),
+            canary_step=int(values["canary_step"]),
+            consecutive_failures=int(values["consecutive_failures"]),
+            source=values["source"],
+            target=values["target"],
+            reason=values["reason"],
+        )
+
+    def transition(self, at: float, phase: str, **fields: Any) -> Event:
+        """Move to ``phase`` (with other state ``fields``) and log the transition, in one transaction."""
+        unknown = set(fields) - set(_STATE_DEFAULTS)
+        if unknown:
+            raise ValueError(f"unknown state fields {sorted(unknown)}")
+        previous = self.state()
+        with self.transaction() as db:
+            self._put(db, {"phase": phase, **fields})
+            data = {"from": previous.phase, "to": phase, **fields}
+            data.setdefault("read_percent", previous.read_percent)
+            data.setdefault("write_mode", previous.write_mode)
+            return self._append(db, at, "transition", data)
+
+    # -- events ----------------------------------------------------------------------------------------
+    def _append(self, db: sqlite3.Connection, at: float, kind: str, data: Mapping[str, Any]) -> Event:
+        if kind not in EVENT_KINDS:
+            raise ValueError(f"unknown event kind {kind!r}; use one of {EVENT_KINDS}")
+        payload = json.loads(json.dumps(data, default=_json_default))
+        cur = db.execute(
+            "INSERT INTO events (at, wall, kind, data) VALUES (?, ?, ?, ?)",
+            (float(at), time.time(), kind, json.dumps(payload)),
+        )
+        return Event(seq=int(cur.lastrowid or 0), at=float(at), kind=kind, data=payload)
+
+    def append(self, kind: str, data: Mapping[str, Any], at: float) -> Event:
+        """Append one event (``at`` in harness-clock seconds) and return it."""
+        with self.transaction() as db:
+            return self._append(db, at, kind, data)
+
+    def events(self, kind: str | None = None, since_seq: int = 0) -> list[Event]:
+        """Events after ``since_seq`` in the order they were written, optionally of one ``kind``."""
+        sql = "SELECT seq, at, kind, data FROM events WHERE seq > ?"
+        params: list[Any] = [since_seq]
+        if kind is not None:
+            sql += " AND kind = ?"
+            params.append(kind)
+        rows = self._query(sql + " ORDER BY seq", params)
+        return [Event(seq=r[0], at=r[1], kind=r[2], data=json.loads(r[3])) for r in rows]
+
+    # -- checkpoints -----------------------------------------------------------------------------------
+    def checkpoint(self, name: str = "backfill") -> Checkpoint:
+        """The checkpoint ``name`` (a fresh one, status "new", when none was written)."""
+        rows = self._query(
+            "SELECT cursor, done, attempted, status, updated_at FROM checkpoints WHERE name = ?", (name,)
+        )
+        if not rows:
+            return Checkpoint(name=name, cursor=None, done=0, attempted=0, status="new", updated_at=0.0)
+        cursor, done, attempted, status, updated_at = rows[0]
+        return Checkpoint(name, cursor, int(done), int(attempted), str(status), float(updated_at))
+
+    def note_attempt(self, records: int, name: str = "backfill") -> None:
+        """Count ``records`` as sent to the target (committed before the send, so redone work shows)."""
+        with self.transaction() as db:
+            db.execute(
+                "INSERT INTO checkpoints (name, attempted, updated_at) VALUES (?, ?, ?) ON CONFLICT(name) DO UPDATE"
+                " SET attempted = attempted + excluded.attempted, updated_at = excluded.updated_at",
+                (name, records, time.time()),
+            )
+
+    def advance(self, cursor: str | None, records: int, name: str = "backfill", status: str = "copying") -> None:
+        """After the target acknowledged ``records``: the next cursor and the done count, atomically."""
+        with self.transaction() as db:
+            db.execute(
+                "INSERT INTO checkpoints (name, cursor, done, status, updated_at) VALUES (?, ?, ?, ?, ?)"
+                " ON CONFLICT(name) DO UPDATE SET cursor = excluded.cursor, done = done + excluded.done,"
+                " status = excluded.status, updated_at = excluded.updated_at",
+                (name, cursor, records, status, time.time()),
+            )
+
+    def set_checkpoint_status(self, status: str, name: str = "backfill") -> None:
+        """Mark the copy ``status`` (copying, copied, optimized)."""
+        with self.transaction() as db:
+            db.execute(
+                "INSERT INTO checkpoints (name, status, updated_at) VALUES (?, ?, ?) ON CONFLICT(name) DO UPDATE"
+                " SET status = excluded.status, updated_at = excluded.updated_at",
+                (name, status, time.time()),
+            )
+
+    def reset_checkpoint(self, name: str = "backfill") -> None:
+        """Forget the checkpoint ``name`` (the next copy starts from the first page)."""
+        with self.transaction() as db:
+            db.execute("DELETE FROM checkpoints WHERE name = ?", (name,))
+
+    # -- writes during a backfill ----------------------------------------------------------------------
+    def set_backfill_active(self, active: bool) -> bool:
+        """While active, dual-written keys are logged for the backfill to re-copy; off clears the log.
+        Returns whether it was active before."""
+        with self.transaction() as db:
+            row = db.execute("SELECT value FROM state WHERE key = ?", (_BACKFILL_ACTIVE,)).fetchone()
+            self._put(db, {_BACKFILL_ACTIVE: active})
+            if not active:
+                db.execute("DELETE FROM dual_writes")
+        return row is not None and bool(json.loads(row[0]))
+
+    def note_dual_writes(self, keys: Iterable[str]) -> None:
+        """Log ``keys`` as about to be dual-written (a no-op unless a backfill is active)."""
+        rows = [(k,) for k in keys]
+        if not rows or not self.get(_BACKFILL_ACTIVE, False):  # the common case takes no write lock
+            return
+        with self.transaction() as db:
+            db.executemany("INSERT INTO dual_writes (key) VALUES (?)", rows)
+
+    def dual_writes_since(self, seq: int) -> tuple[list[str], int]:
+        """Distinct keys logged after ``seq`` and the newest seq seen (pass it back next time)."""
+        rows = self._query("SELECT seq, key FROM dual_writes WHERE seq > ? ORDER BY seq", (seq,))
+        if not rows:
+            return [], seq
+        return list(dict.fromkeys(r[1] for r in rows)), int(rows[-1][0])
+
+    def last_dual_write_seq(self) -> int:
+        """The newest seq of the dual-write log (0 when empty)."""
+        rows = self._query("SELECT MAX(seq) FROM dual_writes")
+        return int(rows[0][0] or 0)
+
+    # -- orphaned-write baseline -----------------------------------------------------------------------
+    def save_orphan_baseline(self, digests: Mapping[str, bytes]) -> None:
+        """Replace the stored per-record digests of the source."""
+        with self.transaction() as db:
+            db.execute("DELETE FROM orphan_baseline")
+            db.executemany("INSERT INTO orphan_baseline (key, digest) VALUES (?, ?)", list(digests.items()))
+            self._put(db, {"orphan_baseline_saved": True})
+
+    def orphan_baseline(self) -> dict[str, bytes] | None:
+        """The stored digests, or None when no baseline was saved."""
+        if not self.get("orphan_baseline_saved", False):
+            return None
+        return {k: bytes(v) for k, v in self._query("SELECT key, digest FROM orphan_baseline")}
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, set | frozenset | tuple):
+        return list(value)
+    return str(value)
+
+
+class Outbox:
+    """The durable dual-write outbox inside a ``Journal`` (``journal.outbox``)."""
+
+    def __init__(self, journal: Journal) -> None:
+        self._journal = journal
+
+    def enqueue_upsert(self, side: str, batch: RecordBatch, error: str | None, default_namespace: str = "") -> int:
+        """Queue an upsert of ``batch`` for ``side``; returns its sequence number."""
+        vectors = np.ascontiguousarray(batch.vectors, dtype=np.float32)
+        return self._enqueue(
+            side,
+            "upsert",
+            batch.ids,
+            batch.namespaces,
+            json.dumps(list(batch.payloads), default=_json_default),
+            vectors.tobytes(),
+            batch.dimension,
+            error,
+            default_namespace,
+        )
+
+    def enqueue_delete(
+        self,
+        side: str,
+        ids: Sequence[PointId],
+        namespaces: Sequence[str] | None,
+        error: str | None,
+        default_namespace: str = "",
+    ) -> int:
+        """Queue a delete of ``ids`` for ``side``; returns its sequence number."""
+        ns = tuple(namespaces) if namespaces else None
+        return self._enqueue(side, "delete", tuple(ids), ns, None, None, None, error, default_namespace)
+
+    def _enqueue(
+        self,
+        side: str,
+        op: str,
+        ids: Sequence[PointId],
+        namespaces: Sequence[str] | None,
+        payloads: str | None,
+        vectors: bytes | None,
+        dimension: int | None,
+        error: str | None,
+        default_namespace: str,
+    ) -> int:
+        ns = tuple(namespaces) if namespaces is not None else None
+        keys = [record_key(pid, n) for pid, n in zip(ids, ns or (default_namespace,) * len(ids), strict=True)]
+        ns_json = json.dumps(list(ns)) if ns is not None else None
+        with self._journal.transaction() as db:
+            cur = db.execute(
+                "INSERT INTO outbox (side, op, ids, namespaces, payloads, vectors, dimension, last_error, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (side, op, json.dumps(list(ids)), ns_json, payloads, vectors, dimension, error, time.time()),
+            )
+            seq = int(cur.lastrowid or 0)
+            db.executemany(
+                "INSERT INTO outbox_keys (seq, side, key) VALUES (?, ?, ?)", [(seq, side, k) for k in set(keys)]
+            )
+        return seq
+
+    def pending(self, side: str | None = None, limit: int | None = None) -> list[OutboxEntry]:
+        """Unacknowledged entries in the order they were queued."""
+        sql = (
+            "SELECT seq, side, op, ids, namespaces, payloads, vectors, dimension, attempts, last_error, created_at"
+            " FROM outbox WHERE acknowledged = 0"
+        )
+        params: list[Any] = []
+        if side is not None:
+            sql += " AND side = ?"
+            params.append(side)
+        sql += " ORDER BY seq"
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        return [_entry(row) for row in self._journal._query(sql, params)]
+
+    def pending_keys(self, side: str, keys: Iterable[str]) -> set[str]:
+        """Which of ``keys`` have an unacknowledged entry for ``side`` (their next write must queue behind it)."""
+        wanted = list(set(keys))
+        found: set[str] = set()
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = self._journal._query(
+                f"SELECT DISTINCT key FROM outbox_keys WHERE side = ? AND key IN ({marks})", [side, *chunk]
+            )
+            found.update(r[0] for r in rows)
+        return found
+
+    def acknowledge(self, seq: int) -> None:
+        """Mark entry ``seq`` applied; its keys no longer hold later writes back."""
+        with self._journal.transaction() as db:
+            db.execute("UPDATE outbox SET acknowledged = 1, attempts = attempts + 1 WHERE seq = ?", (seq,))
+            db.execute("DELETE FROM outbox_keys WHERE seq = ?", (seq,))
+
+    def record_failure(self, seq: int, error: str) -> None:
+        """Count a failed replay of entry ``seq``."""
+        with self._journal.transaction() as db:
+            db.execute("UPDATE outbox SET attempts = attempts + 1, last_error = ? WHERE seq = ?", (error, seq))
+
+    def size(self, side: str | None = None) -> int:
+        """Number of unacknowledged entries (for ``side`` or both)."""
+        if side is None:
+            rows = self._journal._query("SELECT COUNT(*) FROM outbox WHERE acknowledged = 0")
+        else:
+            rows = self._journal._query("SELECT COUNT(*) FROM outbox WHERE acknowledged = 0 AND side = ?", (side,))
+        return int(rows[0][0])
+
+
+def _entry(row: Sequence[Any]) -> OutboxEntry:
+    seq, side, op, ids_json, ns_json, payloads_json, vectors, dimension, attempts, last_error, created_at = row
+    ids = tuple(json.loads(ids_json))
+    namespaces = tuple(json.loads(ns_json)) if ns_json is not None else None
+    batch = None
+    if op == "upsert":
+        arr = np.frombuffer(vectors, dtype=np.float32).reshape(len(ids), int(dimension)).copy()
+        batch = RecordBatch(ids=ids, vectors=arr, payloads=tuple(json.loads(payloads_json)), namespaces=namespaces)
+    return OutboxEntry(
+        seq=int(seq),
+        side=str(side),
+        op=str(op),
+        ids=ids,
+        namespaces=namespaces,
+        batch=batch,
+        attempts=int(attempts),
+        last_error=last_error,
+        created_at=float(created_at),
+    )

@@ -1,0 +1,593 @@
+"""The migration orchestrator: dual_write → backfill → verify → shadow → warm_up → canary → live → completed.
+
+What it fixes in the chapter's sketch (shared/reference/production-migration-chapter.md): dual-write is
+on before the first record is copied; the copy pages by cursor and resumes from a checkpoint; a failed
+verification or shadow comparison blocks every traffic shift; caches are warmed before any user reads
+the target; traffic moves in steps (5 → 25 → 50 → 100 % by default) on sticky user buckets, each baked
+and health-checked per window (no cumulative counts, no division by zero on an idle window, a
+statistical latency comparison with the baseline); ``failure_limit`` consecutive failed checks roll
+back at once to 0 % with dual-write kept; after cut-over source writes are switched off by flag and
+any write still reaching the source is reported as an orphaned write.
+
+The journal is the truth: each transition is journaled before the flags follow it, so a crash at any
+point resumes where it stopped (``run()`` on a new orchestrator over the same journal), and never with
+more traffic on the target than the journal says.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from enum import StrEnum
+from typing import Any
+
+import numpy as np
+
+from harness.clock import Clock, SystemClock
+from harness.errors import TransientStoreError, UsageError
+from harness.migration.alerts import Alert, AlertSink
+from harness.migration.backfill import (
+    Backfill,
+    BackfillResult,
+    RetryPolicy,
+    TargetMapping,
+    ensure_target_collection,
+    resolve_mapping,
+)
+from harness.migration.config import MigrationConfig
+from harness.migration.dualwrite import OrphanReport, OrphanWatch, ReplayReport, replay_outbox
+from harness.migration.flags import FlagStore, WriteMode
+from harness.migration.health import FailureStreak, HealthResult, Outcome, evaluate_window
+from harness.migration.journal import Event, Journal, MigrationState
+from harness.migration.metrics import InProcessMetrics, MetricsSource, WindowStats
+from harness.migration.router import Backend
+from harness.model import Status, Verdict
+from harness.redact import redact_text
+from harness.stores.base import VectorStore
+
+__all__ = ["Orchestrator", "Phase", "ShadowQueries", "Traffic", "Verifier", "WarmUp", "sample_queries"]
+
+
+class Phase(StrEnum):
+    """Where a migration stands (design.md's phases, plus idle, blocked and rolled_back)."""
+
+    IDLE = "idle"
+    DUAL_WRITE = "dual_write"
+    BACKFILL = "backfill"
+    VERIFY = "verify"
+    SHADOW = "shadow"
+    WARM_UP = "warm_up"
+    CANARY = "canary"
+    LIVE = "live"
+    COMPLETED = "completed"
+    BLOCKED = "blocked"
+    ROLLED_BACK = "rolled_back"
+
+
+TERMINAL = frozenset({Phase.COMPLETED, Phase.BLOCKED, Phase.ROLLED_BACK})
+
+Verifier = Callable[[VectorStore, VectorStore], Verdict]
+"""Certifies the target against the source (default: ``harness.verify.run_verification``)."""
+Traffic = Callable[[float], None]
+"""Called at the start of every health-check tick with the clock's time (s): drive the tick's traffic."""
+WarmUp = Callable[[int], WindowStats | None]
+"""Replays ``n`` recent/top queries on the target's serving path; returns what it saw, or None to let
+the orchestrator read the target cohort's window from the metrics source."""
+ShadowQueries = Callable[[int], np.ndarray]
+"""``n`` query vectors for shadow reads and warm-up (default: sampled from the source)."""
+
+
+def sample_queries(store: VectorStore, n: int, seed: int = 0, scan_limit: int = 20_000) -> np.ndarray:
+    """``n`` vectors sampled (seeded) from the first ``scan_limit`` records of ``store``, as float32 rows."""
+    rng = np.random.default_rng(seed)
+    pages: list[np.ndarray] = []
+    seen = 0
+    cursor = None
+    while seen < min(scan_limit, max(4 * n, 1000)):
+        batch, cursor = store.scroll(batch_size=1000, cursor=cursor)
+        if len(batch):
+            pages.append(batch.vectors)
+            seen += len(batch)
+        if cursor is None:
+            break
+    if not pages:
+        return np.zeros((0, store.describe().dimension), dtype=np.float32)
+    vectors = np.concatenate(pages)
+    rows = rng.choice(len(vectors), size=n, replace=len(vectors) < n)
+    return np.ascontiguousarray(vectors[rows], dtype=np.float32)
+
+
+class Orchestrator:
+    """Drives one migration from ``source`` to ``target`` per ``config``, journaled in ``journal``.
+
+    Seams (all optional): ``clock`` (ManualClock in tests), ``flags`` (default: OpenFeature in-memory,
+    mirrored into the journal), ``metrics`` (canary "target" vs baseline "source" windows), ``alerts``
+    (default: the config's sinks), ``verifier``, ``shadow_queries``, ``warm_up``, ``traffic``.
+    """
+
+    def __init__(
+        self,
+        config: MigrationConfig,
+        source: VectorStore,
+        target: VectorStore,
+        journal: Journal,
+        *,
+        clock: Clock | None = None,
+        flags: FlagStore | None = None,
+        metrics: MetricsSource | None = None,
+        alerts: Sequence[AlertSink] | None = None,
+        verifier: Verifier | None = None,
+        shadow_queries: ShadowQueries | None = None,
+        warm_up: WarmUp | None = None,
+        traffic: Traffic | None = None,
+        progress: bool = False,
+    ) -> None:
+        self.config = config
+        self.source = source
+        self.target = target
+        self.journal = journal
+        self.clock = clock or SystemClock()
+        if flags is None:
+            from harness.migration.flags_openfeature import OpenFeatureFlags
+
+            flags = OpenFeatureFlags(journal)
+        self.flags = flags
+        self.metrics: MetricsSource = metrics if metrics is not None else InProcessMetrics()
+        if alerts is None:
+            from harness.migration.webhook import build_alert_sinks
+
+            alerts = build_alert_sinks(config.alerts)
+        self.alerts = list(alerts)
+        self.verifier = verifier or _default_verifier(config)
+        self.shadow_queries = shadow_queries
+        self.warm_up = warm_up
+        self.traffic = traffic
+        self.progress = progress
+        self._mapping: TargetMapping | None = None
+        self._queries: np.ndarray | None = None
+        self.last_backfill: BackfillResult | None = None
+        self.last_verdict: Verdict | None = None
+        self._ran = False
+        self._watch: OrphanWatch | None = None
+        state = journal.state()
+        for side, uri in (("source", source.uri), ("target", target.uri)):
+            journaled = getattr(state, side)
+            if journaled is not None and journaled != uri:
+                raise UsageError(
+                    f"journal {journal.path} belongs to a migration with {side} {journaled!r}, not {uri!r}; "
+                    "use another journal"
+                )
+
+    # -- accessors -------------------------------------------------------------------------------------
+    @classmethod
+    def resume(cls, *args: Any, **kwargs: Any) -> Orchestrator:
+        """An orchestrator over an existing journal (same arguments as the constructor); ``run()`` then
+        continues where the journal stopped."""
+        return cls(*args, **kwargs)
+
+    @property
+    def state(self) -> MigrationState:
+        """The journaled state."""
+        return self.journal.state()
+
+    @property
+    def phase(self) -> Phase:
+        """The journaled phase."""
+        return Phase(self.journal.state().phase)
+
+    def timeline(self, kind: str | None = None) -> list[Event]:
+        """The journal's events (transitions, health checks with figures, decisions, alerts, faults)."""
+        return self.journal.events(kind)
+
+    def read_percent_timeline(self) -> list[tuple[float, float, str]]:
+        """(time s, read percentage, phase) at every transition, for plots of traffic over time."""
+        return [
+            (e.at, float(e.data.get("read_percent", 0.0)), str(e.data.get("to", "")))
+            for e in self.journal.events("transition")
+        ]
+
+    @property
+    def mapping(self) -> TargetMapping:
+        """How source records map onto the target."""
+        if self._mapping is None:
+            self._mapping = resolve_mapping(self.source, self.target)
+        return self._mapping
+
+    # -- the state machine -----------------------------------------------------------------------------
+    def run(self, stop_at: Phase | None = None) -> Phase:
+        """Drive the migration until a terminal phase (completed, blocked, rolled_back), or until it
+        reaches ``stop_at`` (entered, not yet worked). Resumes from the journal; returns the phase."""
+        state = self.journal.state()
+        phase = Phase(state.phase)
+        self._restore_flags(state)
+        if phase is not Phase.IDLE and not self._ran:
+            self._event(
+                "info", {"message": f"resumed from the journal at phase {phase}", "canary_step": state.canary_step}
+            )
+        self._ran = True
+        handlers: dict[Phase, Callable[[], Phase]] = {
+            Phase.IDLE: self._start,
+            Phase.DUAL_WRITE: self._dual_write,
+            Phase.BACKFILL: self._backfill,
+            Phase.VERIFY: self._verify,
+            Phase.SHADOW: self._shadow,
+            Phase.WARM_UP: self._warm_up,
+            Phase.CANARY: self._canary,
+            Phase.LIVE: self._live,
+        }
+        if phase is Phase.COMPLETED:
+            self._orphan_watch()  # a crash right after cut-over may have left no baseline yet
+        while phase not in TERMINAL:
+            phase = handlers[phase]()
+            if stop_at is not None and phase is stop_at:
+                return phase
+        return phase
+
+    def _restore_flags(self, state: MigrationState) -> None:
+        """Flags follow the journal (after a crash, the journal's values are the ones to serve)."""
+        self.flags.set_write_mode(WriteMode(state.write_mode))
+        self.flags.set_read_percent(state.read_percent)
+
+    def _transition(self, phase: Phase, **fields: Any) -> Phase:
+        """Journal the move to ``phase`` first, then make the flags follow."""
+        self.journal.transition(self.clock.now(), str(phase), **fields)
+        if "write_mode" in fields:
+            self.flags.set_write_mode(WriteMode(fields["write_mode"]))
+        if "read_percent" in fields:
+            self.flags.set_read_percent(float(fields["read_percent"]))
+        return phase
+
+    def _event(self, kind: str, data: dict[str, Any]) -> Event:
+        return self.journal.append(kind, data, at=self.clock.now())
+
+    def _alert(self, severity: str, title: str, message: str, details: dict[str, Any] | None = None) -> Alert:
+        alert = Alert(severity=severity, title=title, message=message, at=self.clock.now(), details=details or {})
+        self._event("alert", alert.to_dict())
+        for sink in self.alerts:
+            try:
+                sink.send(alert)
+            except Exception as exc:  # a broken sink must not stop a rollback
+                self._event("fault", {"fault": "alert_sink_failed", "error": redact_text(str(exc))})
+        return alert
+
+    # -- phases ----------------------------------------------------------------------------------------
+    def _start(self) -> Phase:
+        # The target must exist before any write is mirrored to it.
+        ensure_target_collection(self.source, self.target)
+        self.journal.set(source=self.source.uri, target=self.target.uri)
+        return self._transition(
+            Phase.DUAL_WRITE, write_mode=str(WriteMode.DUAL_SOURCE_FIRST), read_percent=0.0, canary_step=0
+        )
+
+    def _dual_write(self) -> Phase:
+        # Every writer must see dual-write before the copy starts, or a write could fall in between.
+        self.clock.sleep(self.config.flag_propagation_s)
+        return self._transition(Phase.BACKFILL)
+
+    def _backfill(self) -> Phase:
+        cfg = self.config.backfill
+        backfill = Backfill(
+            self.source,
+            self.target,
+            self.journal,
+            batch_size=self.config.batch_size,
+            clock=self.clock,
+            mapping=self.mapping,
+            retry=RetryPolicy(max_attempts=cfg.max_attempts, base_s=cfg.backoff_base_s, max_s=cfg.backoff_max_s),
+            progress=self.progress,
+        )
+        for restart in range(cfg.max_restarts + 1):
+            try:
+                result = backfill.run()
+                break
+            except TransientStoreError as exc:
+                self._event(
+                    "fault",
+                    {
+                        "fault": "backfill_retries_exhausted",
+                        "error": redact_text(str(exc)),
+                        "restart": restart,
+                        "done": self.journal.checkpoint().done,
+                    },
+                )
+                if restart == cfg.max_restarts:
+                    raise
+                self.clock.sleep(cfg.backoff_max_s)
+        self.last_backfill = result
+        self._event("info", {"message": "backfill finished", **result.to_dict()})
+        self.replay_outbox()
+        return self._transition(Phase.VERIFY)
+
+    def _verify(self) -> Phase:
+        replay = self.replay_outbox(side=Backend.TARGET)
+        verdict = self.verifier(self.source, self.target)
+        self.last_verdict = verdict
+        failed = [c.id for c in verdict.checks if c.status is Status.FAIL]
+        self._event(
+            "decision",
+            {
+                "decision": "verified" if verdict.passed else "blocked",
+                "verdict": str(verdict.verdict),
+                "failed_checks": failed,
+                "checks": {c.id: str(c.status) for c in verdict.checks},
+                "outbox_pending": replay.pending,
+            },
+        )
+        if not verdict.passed:
+            return self._block(f"verification failed: {', '.join(failed) or 'see verdict'}", {"failed_checks": failed})
+        return self._transition(Phase.SHADOW)
+
+    def _shadow(self) -> Phase:
+        cfg = self.config.shadow
+        if not cfg.enabled:
+            self._event("decision", {"decision": "shadow skipped", "reason": "disabled in config"})
+            return self._transition(Phase.WARM_UP)
+        queries = self._sampled_queries(cfg.queries)
+        overlaps = self.shadow_overlap(queries, cfg.k)
+        mean = float(np.mean(overlaps)) if overlaps.size else 0.0
+        figures = {
+            "queries": int(overlaps.size),
+            "k": cfg.k,
+            "mean_overlap": mean,
+            "min_overlap": float(np.min(overlaps)) if overlaps.size else None,
+            "p10_overlap": float(np.percentile(overlaps, 10)) if overlaps.size else None,
+            "overlap_min": cfg.overlap_min,
+        }
+        passed = overlaps.size > 0 and mean >= cfg.overlap_min
+        self._event("decision", {"decision": "shadow passed" if passed else "blocked", **figures})
+        if not passed:
+            return self._block(f"shadow reads: mean overlap@{cfg.k} {mean:.3f} < {cfg.overlap_min}", figures)
+        return self._transition(Phase.WARM_UP)
+
+    def shadow_overlap(self, queries: np.ndarray, k: int) -> np.ndarray:
+        """overlap@k of target results with source results per query (fraction 0–1), ids mapped."""
+        if len(queries) == 0:
+            return np.zeros(0)
+        src = self.source.search(queries, k)
+        tgt = self.target.search(queries, k)
+        overlaps = []
+        for q, source_ids in enumerate(src.ids):
+            namespaces = src.namespaces[q] if src.namespaces is not None else None
+            expected = {str(i) for i in self.mapping.target_ids(list(source_ids), namespaces)}
+            got = {str(i) for i in tgt.ids[q]}
+            overlaps.append(len(expected & got) / max(1, len(expected)))
+        return np.asarray(overlaps, dtype=np.float64)
+
+    def _sampled_queries(self, n: int) -> np.ndarray:
+        if self.shadow_queries is not None:
+            return np.asarray(self.shadow_queries(n), dtype=np.float32)
+        if self._queries is None or len(self._queries) < n:
+            self._queries = sample_queries(self.source, n)
+        return self._queries[:n]
+
+    def _warm_up(self) -> Phase:
+        cfg = self.config.warm_up
+        if not cfg.enabled:
+            self._event("decision", {"decision": "warm-up skipped", "reason": "disabled in config"})
+            return self._transition(Phase.CANARY, canary_step=0)
+        thresholds = self.config.thresholds
+        previous_p99: float | None = None
+        for round_no in range(1, cfg.max_rounds + 1):
+            requests, errors, p99, hit_rate = self._warm_up_round(cfg.queries)
+            moved = None if previous_p99 is None or p99 is None else abs(p99 - previous_p99)
+            settled = (
+                p99 is not None
+                and previous_p99 is not None
+                and moved is not None
+                and (moved <= cfg.settle_tolerance * previous_p99 or moved <= cfg.settle_floor_ms)
+                and p99 <= thresholds.p99_ms_max
+                and (hit_rate is None or hit_rate >= thresholds.cache_hit_rate_min)
+            )
+            self._event(
+                "health",
+                {
+                    "check": "warm_up",
+                    "round": round_no,
+                    "requests": requests,
+                    "errors": errors,
+                    "p99_ms": p99,
+                    "cache_hit_rate": hit_rate,
+                    "p99_moved_ms": moved,
+                    "settled": settled,
+                },
+            )
+            previous_p99 = p99
+            if settled:
+                self._event("decision", {"decision": "warm-up settled", "rounds": round_no, "p99_ms": p99})
+                break
+        else:
+            self._event("decision", {"decision": "warm-up did not settle", "rounds": cfg.max_rounds})
+            self._alert(
+                "warning",
+                "warm-up did not settle",
+                f"target p99/cache hit rate still moving after {cfg.max_rounds} rounds; the canary's checks decide",
+            )
+        return self._transition(Phase.CANARY, canary_step=0)
+
+    def _warm_up_round(self, n: int) -> tuple[int, int, float | None, float | None]:
+        """(requests, errors, p99 ms, cache hit rate or None) of one warm-up round."""
+        if self.warm_up is not None:
+            start = self.clock.now()
+            stats = self.warm_up(n)
+            if stats is None:
+                # Records at the round's last instant count too (a ManualClock may not have moved).
+                stats = self.metrics.window(str(Backend.TARGET), start, self.clock.now() + 1e-6)
+            return stats.requests, stats.errors, stats.percentile_ms(99), stats.cache_hit_rate
+        # No serving path to warm: query the target directly (its own caches, the OS page cache).
+        latencies: list[float] = []
+        errors = 0
+        for row in self._sampled_queries(n):
+            began = time.perf_counter()
+            try:
+                self.target.search(row.reshape(1, -1), self.config.shadow.k)
+            except Exception:  # a failed warm-up query is counted, not fatal
+                errors += 1
+            latencies.append((time.perf_counter() - began) * 1000.0)
+        p99 = float(np.percentile(latencies, 99)) if latencies else None
+        return len(latencies), errors, p99, None
+
+    def _canary(self) -> Phase:
+        steps = self.config.canary.steps
+        step = self.journal.state().canary_step
+        while step < len(steps):
+            percent = steps[step]
+            self._transition(Phase.CANARY, canary_step=step, read_percent=percent)
+            self._event("decision", {"decision": "shift", "canary_step": step, "read_percent": percent})
+            if not self._bake(self.config.canary.bake_time_of(step), f"canary step {step + 1} ({percent:g} %)"):
+                return Phase.ROLLED_BACK
+            self._event("decision", {"decision": "promote", "canary_step": step, "read_percent": percent})
+            step += 1
+            self.journal.set(canary_step=step)
+        self.replay_outbox(side=Backend.TARGET)
+        return self._transition(
+            Phase.LIVE, read_percent=100.0, write_mode=str(WriteMode.DUAL_TARGET_FIRST), canary_step=len(steps)
+        )
+
+    def _live(self) -> Phase:
+        if self.config.canary.live_bake_s > 0 and not self._bake(self.config.canary.live_bake_s, "live"):
+            return Phase.ROLLED_BACK
+        report = self.replay_outbox()
+        if report.pending:
+            self._alert(
+                "warning",
+                "source is behind",
+                f"{report.pending} writes were not mirrored to the source; it will not be used again",
+                report.to_dict(),
+            )
+        self._transition(Phase.COMPLETED, write_mode=str(WriteMode.TARGET_ONLY), read_percent=100.0)
+        self._event("decision", {"decision": "completed", "source_writes": "off"})
+        # Writers pick up TARGET_ONLY; what reaches the source after that is an orphaned write.
+        self.clock.sleep(self.config.flag_propagation_s)
+        self._orphan_watch()
+        return Phase.COMPLETED
+
+    def _bake(self, bake_s: float, label: str) -> bool:
+        """Run health checks every interval until ``bake_s`` has passed and the last check passed
+        (True), or until ``failure_limit`` consecutive checks failed (rollback, False)."""
+        canary = self.config.canary
+        thresholds = self.config.thresholds
+        streak = FailureStreak(thresholds, count=self.journal.state().consecutive_failures)
+        started = self.clock.now()
+        next_check = started + canary.health_interval_s
+        while True:
+            if self.traffic is not None:
+                self.traffic(self.clock.now())
+            self.clock.sleep(max(0.0, next_check - self.clock.now()))
+            now = self.clock.now()
+            next_check += canary.health_interval_s
+            self.replay_outbox(side=None if self.phase is Phase.LIVE else Backend.TARGET, quiet=True)
+            result = self.check_health(max(started, now - canary.window_s), now)
+            counted = streak.observe(result)
+            self.journal.set(consecutive_failures=streak.count)
+            self._event(
+                "health",
+                {
+                    "check": label,
+                    "read_percent": self.flags.read_percent(),
+                    "counted_as": str(counted),
+                    "consecutive_failures": streak.count,
+                    **result.to_dict(),
+                },
+            )
+            if streak.exhausted:
+                self.rollback(
+                    f"{label}: {streak.count} consecutive failed health checks ({'; '.join(result.reasons)})",
+                    result.to_dict(),
+                )
+                return False
+            if now - started >= bake_s and counted is Outcome.PASS:
+                return True
+
+    def check_health(self, start: float, end: float) -> HealthResult:
+        """One health check of the canary (target cohort) against the baseline (source cohort)."""
+        canary = self.metrics.window(str(Backend.TARGET), start, end)
+        baseline = self.metrics.window(str(Backend.SOURCE), start, end)
+        return evaluate_window(canary, baseline, self.config.thresholds, at=end)
+
+    # -- decisions anyone may take ---------------------------------------------------------------------
+    def rollback(self, reason: str, figures: dict[str, Any] | None = None) -> Phase:
+        """Reads back to 0 % at once, dual-write kept (source authoritative), alert sent, reason journaled."""
+        previous = self.journal.state()
+        self._event(
+            "decision",
+            {"decision": "rollback", "reason": reason, "from_phase": previous.phase, **(figures or {})},
+        )
+        self._transition(
+            Phase.ROLLED_BACK,
+            read_percent=0.0,
+            write_mode=str(WriteMode.DUAL_SOURCE_FIRST),
+            reason=reason,
+            consecutive_failures=0,
+        )
+        self._alert(
+            "critical",
+            "migration rolled back",
+            f"{reason}. Reads are back on the source; dual-write stays on. Investigate before retrying.",
+            {"from_phase": previous.phase, "read_percent_before": previous.read_percent},
+        )
+        self.replay_outbox()
+        return Phase.ROLLED_BACK
+
+    def _block(self, reason: str, figures: dict[str, Any]) -> Phase:
+        self._transition(Phase.BLOCKED, read_percent=0.0, reason=reason)
+        self._alert("critical", "traffic shift blocked", f"{reason}. No user reads the target.", figures)
+        return Phase.BLOCKED
+
+    def retry(self) -> Phase:
+        """After a block or a rollback was investigated: go back to verification (then shadow, warm-up,
+        and the canary from its first step). Returns the new phase."""
+        phase = self.phase
+        if phase not in (Phase.BLOCKED, Phase.ROLLED_BACK):
+            raise UsageError(f"nothing to retry: the migration is in phase {phase}")
+        self._event("decision", {"decision": "retry", "from_phase": str(phase)})
+        return self._transition(Phase.VERIFY, read_percent=0.0, canary_step=0, consecutive_failures=0, reason=None)
+
+    def replay_outbox(self, side: str | None = None, *, quiet: bool = False) -> ReplayReport:
+        """Retry the dual-write outbox (after completion, target writes only). Journaled unless ``quiet``
+        and nothing changed."""
+        if self.phase is Phase.COMPLETED:
+            side = str(Backend.TARGET)
+        report = replay_outbox(self.journal, self.source, self.target, self.mapping, side=side)
+        if not quiet or report.acknowledged or report.failed:
+            self._event("info", {"message": "outbox replay", "side": side or "both", **report.to_dict()})
+        return report
+
+    # -- after cut-over --------------------------------------------------------------------------------
+    def _orphan_watch(self) -> OrphanWatch:
+        """The watch over the source, with its baseline taken (and journaled) on first use."""
+        if self._watch is None:
+            self._watch = OrphanWatch(self.source, self.journal, clock=self.clock, batch_size=self.config.batch_size)
+        if not self._watch.started:
+            count = self._watch.start()
+            self._event("info", {"message": "orphaned-write watch on", "baseline_records": count})
+        return self._watch
+
+    def check_orphaned_writes(self) -> OrphanReport:
+        """Compare the source with its state at cut-over: every record added, changed or deleted since
+        is an orphaned write (a writer bypassing the flag). Journaled; alerted when there are any."""
+        if self.phase is not Phase.COMPLETED:
+            raise UsageError(f"orphaned writes are watched after completion; the migration is in phase {self.phase}")
+        report = self._orphan_watch().check()
+        self._event("health", {"check": "orphaned_writes", **report.to_dict()})
+        if report.count:
+            self._alert(
+                "critical",
+                "orphaned writes",
+                f"{report.count} writes reached the source after its writes were switched off "
+                f"(e.g. ids {list(report.ids[:5])}); find the writer that bypasses the flag",
+                report.to_dict(),
+            )
+        return report
+
+
+def _default_verifier(config: MigrationConfig) -> Verifier:
+    """``harness.verify.run_verification`` with the config's query count, k and thresholds file."""
+
+    def verify(source: VectorStore, target: VectorStore) -> Verdict:
+        from harness.verify import load_thresholds, run_verification  # heavy; imported when first needed
+
+        cfg = config.verification
+        thresholds = load_thresholds(cfg.thresholds) if cfg.thresholds else None
+        return run_verification(source, target, queries=cfg.queries, k=cfg.k, thresholds=thresholds)
+
+    return verify
