@@ -1,0 +1,5 @@
+"""The certification suite: ``pytest --pyargs scenarios.certification --source URI --target URI``.
+
+One test per check family (schema, parity, quality, latency) on one shared ``VerificationRun``, so each
+store is scanned once. ``ragmig certify`` runs this suite and writes the HTML, JSON and JUnit reports.
+"""

@@ -1,0 +1,358 @@
+"""One verification of a target against its source: schema, parity, quality and latency from one scan.
+
+``VerificationRun`` does each piece lazily and once: ``scan()`` scrolls the source once (parity digests,
+the query sample, the spilled vectors for ground truth) and the target once (parity digests); the
+searches run once and serve quality and latency. The pytest suite runs the families as separate tests
+on one run; the orchestrator calls ``run_verification`` and gets a ``Verdict``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cached_property
+from types import TracebackType
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from harness.errors import DimensionMismatchError, InvalidInputError
+from harness.model import Check, CollectionSchema, SearchResult, Status, Verdict
+from harness.redact import redact_uri
+from harness.stores.base import VectorStore, iter_batches
+from harness.vectormath import prepare
+from harness.verify.latency import concat_results, latency_checks, timed_search
+from harness.verify.parity import Canonicaliser, DigestTable, DigestTableBuilder, parity_checks
+from harness.verify.quality import (
+    QualityData,
+    QueryReservoir,
+    QuerySet,
+    Ranked,
+    RecallJudge,
+    VectorSpill,
+    exact_ground_truth,
+    overlap_at_k,
+    quality_checks,
+    skipped_quality,
+    user_queries,
+    worst_queries,
+)
+from harness.verify.schema import check_schema, recall_affecting
+from harness.verify.thresholds import Thresholds
+
+F64 = npt.NDArray[np.float64]
+MANDATORY_QUERIES = 100  # used when queries=0 but schema drift makes the quality checks mandatory
+SEARCH_CHUNK = 32  # queries per batched search request when latency is not measured
+
+
+@dataclass(frozen=True, slots=True)
+class Scan:
+    """What one pass over each store left behind."""
+
+    counts: tuple[int, int]  # the stores' own exact counts (source, target)
+    canon: Canonicaliser
+    source_table: DigestTable
+    target_table: DigestTable
+    queries: QuerySet
+    spill: VectorSpill
+
+
+@dataclass(frozen=True, slots=True)
+class Searches:
+    """Each store's answers to the query set (the source twice, for the noise floor) and their latencies."""
+
+    source: SearchResult
+    target: SearchResult | None
+    source_again: SearchResult
+    source_ms: F64 | None
+    target_ms: F64 | None
+    target_error: str | None = None
+
+
+class VerificationRun:
+    """Verification of ``target`` against ``source``; each family is computed on first use, once."""
+
+    def __init__(
+        self,
+        source: VectorStore,
+        target: VectorStore,
+        *,
+        queries: int = 200,
+        k: int = 10,
+        thresholds: Thresholds | None = None,
+        seed: int = 0,
+        query_vectors: npt.ArrayLike | None = None,
+        measure_latency: bool = True,
+        batch_size: int = 1000,
+        spill_dir: str | None = None,
+        timer: Callable[[], float] = time.perf_counter,
+    ) -> None:
+        if k < 1 or queries < 0 or batch_size < 1:
+            raise InvalidInputError(f"need k >= 1, queries >= 0 and batch_size >= 1 (got {k}, {queries}, {batch_size})")
+        self.source = source
+        self.target = target
+        self.queries = queries
+        self.k = k
+        self.thresholds = thresholds or Thresholds()
+        self.seed = seed
+        self.query_vectors = None if query_vectors is None else user_queries(query_vectors)
+        self.measure_latency = measure_latency
+        self.batch_size = batch_size
+        self.spill_dir = spill_dir
+        self.timer = timer
+        self.started = time.monotonic()
+        self._scan: Scan | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------------------
+    def __enter__(self) -> VerificationRun:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Delete the spilled vectors (the stores stay open: they belong to the caller)."""
+        if self._scan is not None:
+            self._scan.spill.close()
+
+    # -- schema ----------------------------------------------------------------------------------------
+    @cached_property
+    def source_schema(self) -> CollectionSchema:
+        """The source's schema as its backend reports it."""
+        return self.source.describe()
+
+    @cached_property
+    def target_schema(self) -> CollectionSchema:
+        """The target's schema as its backend reports it."""
+        return self.target.describe()
+
+    def schema_checks(self) -> list[Check]:
+        """The six ``schema.*`` checks."""
+        return self._schema_checks
+
+    @cached_property
+    def _schema_checks(self) -> list[Check]:
+        return check_schema(self.source_schema, self.target_schema)
+
+    # -- the one scan ----------------------------------------------------------------------------------
+    def scan(self) -> Scan:
+        """Scroll the source once (digests, query sample, spilled vectors) and the target once (digests).
+
+        Done on first call; later calls return the same scan.
+        """
+        if self._scan is None:
+            self._scan = self._scan_stores()
+        return self._scan
+
+    def _scan_stores(self) -> Scan:
+        if self.query_vectors is not None and self.query_vectors.vectors.shape[1] != self.source_schema.dimension:
+            raise DimensionMismatchError(
+                f"query vectors have dimension {self.query_vectors.vectors.shape[1]} but the source has "
+                f"dimension {self.source_schema.dimension}"
+            )
+        canon = Canonicaliser.for_stores(self.source_schema, self.target_schema, self.thresholds.vector_tolerance)
+        counts = (self.source.count(), self.target.count())
+        wanted = self.queries or (MANDATORY_QUERIES if recall_affecting(self.schema_checks()) else 0)
+        reservoir = QueryReservoir(wanted if self.query_vectors is None else 0, self.seed)
+        spill = VectorSpill(self.spill_dir)
+        weakref.finalize(self, spill.close)  # a run nobody closed still deletes its file
+        distance = self.source_schema.distance
+        source_digests = DigestTableBuilder(canon, target_side=False, capacity=counts[0])
+        try:
+            for batch in iter_batches(self.source, self.batch_size):
+                source_digests.add(batch)
+                spill.append(prepare(batch.vectors, distance))
+                reservoir.add(batch.vectors, batch.ids)
+            target_digests = DigestTableBuilder(canon, target_side=True, capacity=counts[1])
+            for batch in iter_batches(self.target, self.batch_size):
+                target_digests.add(batch)
+        except BaseException:
+            spill.close()
+            raise
+        return Scan(
+            counts=counts,
+            canon=canon,
+            source_table=source_digests.finish(),
+            target_table=target_digests.finish(),
+            queries=self.query_vectors if self.query_vectors is not None else reservoir.result(),
+            spill=spill,
+        )
+
+    def parity_checks(self) -> list[Check]:
+        """The four ``parity.*`` checks."""
+        return self._parity_checks
+
+    @cached_property
+    def _parity_checks(self) -> list[Check]:
+        s = self.scan()
+        checks = parity_checks(
+            self.source, self.target, s.source_table, s.target_table, s.canon, self.thresholds, s.counts
+        )
+        # The digests have done their work; quality only looks ids up. Dropping them halves what a
+        # 1M-record pair keeps resident from here on.
+        self._scan = dataclasses.replace(
+            s, source_table=s.source_table.without_digests(), target_table=s.target_table.without_digests()
+        )
+        return checks
+
+    # -- searches, quality, latency --------------------------------------------------------------------
+    @cached_property
+    def searches(self) -> Searches:
+        """Run the query set on the source, the target, and the source again (timed per query if asked)."""
+        q = self.scan().queries.vectors
+
+        def run(store: VectorStore) -> tuple[SearchResult, F64 | None]:
+            if self.measure_latency:
+                return timed_search(store, q, self.k, timer=self.timer)
+            # A few queries per request: a store's batched search holds queries × block scores at once.
+            parts = [store.search(q[i : i + SEARCH_CHUNK], self.k) for i in range(0, len(q), SEARCH_CHUNK)]
+            return concat_results(parts), None
+
+        source, source_ms = run(self.source)
+        try:
+            target, target_ms = run(self.target)
+            error = None
+        except InvalidInputError as exc:  # e.g. another dimension: the target cannot take these queries
+            target, target_ms, error = None, None, str(exc)
+        source_again, _ = run(self.source)
+        return Searches(source, target, source_again, source_ms, target_ms, error)
+
+    def quality_checks(self) -> list[Check]:
+        """The four ``quality.*`` checks."""
+        return self._quality[0]
+
+    def quality_data(self) -> QualityData | None:
+        """Per-query recall / overlap / noise arrays (None when quality was not measured)."""
+        return self._quality[1]
+
+    @cached_property
+    def _quality(self) -> tuple[list[Check], QualityData | None]:
+        s = self.scan()
+        if len(s.queries) == 0:
+            why = "no records in the source to sample queries from" if self.queries else "quality not requested"
+            return skipped_quality(why), None
+        k_eff = min(self.k, len(s.source_table))
+        if k_eff == 0:
+            return skipped_quality("the source holds no records: nothing to recall"), None
+        distance = self.source_schema.distance
+        truth_rows, truth_scores = exact_ground_truth(s.queries.vectors, s.spill, k_eff, distance)
+        judge = RecallJudge(
+            queries=prepare(s.queries.vectors, distance),
+            kth_scores=truth_scores[:, k_eff - 1],
+            k_eff=k_eff,
+            distance=distance,
+            epsilon=self.thresholds.tie_epsilon,
+            source_table=s.source_table,
+            spill=s.spill,
+        )
+        searches = self.searches
+        mapping = s.canon.pinecone_to_qdrant
+        source = Ranked.of(searches.source, self.k, pinecone_to_qdrant=mapping)
+        again = Ranked.of(searches.source_again, self.k, pinecone_to_qdrant=mapping)
+        recall_source = judge.recall(source, self.source)
+        noise = overlap_at_k(source, again, k_eff)
+        if searches.target is None:
+            reason = f"the target cannot be queried: {searches.target_error}"
+            failed = {
+                cid: Check(cid, Status.FAIL, None, None, reason) for cid in ("quality.recall_target", "quality.overlap")
+            }
+            placeholder = QualityData(recall_source, recall_source, noise, noise, s.queries.labels)
+            return [failed.get(c.id, c) for c in quality_checks(placeholder, self.thresholds, self.k, {})], None
+        target = Ranked.of(searches.target, self.k)
+        data = QualityData(
+            recall_source=recall_source,
+            recall_target=judge.recall(target, self.target),
+            overlap=overlap_at_k(target, source, k_eff),
+            noise=noise,
+            labels=s.queries.labels,
+        )
+        truth_ids = [[pid for pid, _ in s.source_table.ids.get(row)] for row in truth_rows]
+        details = {
+            "k": self.k,
+            "queries": len(s.queries),
+            "queries_sampled_from_source": s.queries.sampled,
+            "tie_epsilon": self.thresholds.tie_epsilon,
+            "worst_queries": worst_queries(data, truth_ids, target.ids, self.thresholds.worst_queries),
+        }
+        return quality_checks(data, self.thresholds, self.k, details), data
+
+    def latency_checks(self) -> list[Check]:
+        """``latency.p50`` and ``latency.p99`` (skipped when latency is not measured)."""
+        if len(self.scan().queries) == 0:
+            return latency_checks(None, None, self.thresholds)
+        return latency_checks(self.searches.source_ms, self.searches.target_ms, self.thresholds)
+
+    # -- results ---------------------------------------------------------------------------------------
+    def checks(self) -> list[Check]:
+        """Every check, in the order of design.md."""
+        return self.schema_checks() + self.parity_checks() + self.quality_checks() + self.latency_checks()
+
+    def side_info(self, side: str) -> dict[str, Any]:
+        """What the verdict says about the ``"source"`` or ``"target"`` store: redacted uri, count, schema."""
+        store, schema = (self.source, self.source_schema) if side == "source" else (self.target, self.target_schema)
+        count = self._scan.counts[0 if side == "source" else 1] if self._scan is not None else store.count()
+        return {"uri": redact_uri(store.uri), "count": count, "schema": schema.to_dict()}
+
+    def plot_data(self) -> dict[str, Any]:
+        """Arrays the report plots, from what has run so far (nothing is computed for them):
+        per-query recall of each side and overlap, per-request latencies (ms)."""
+        quality = self.__dict__.get("_quality")
+        data = quality[1] if quality is not None else None
+        searches = self.__dict__.get("searches")
+        latency = None
+        if searches is not None and searches.source_ms is not None and searches.target_ms is not None:
+            latency = {"source": searches.source_ms, "target": searches.target_ms}
+        return {
+            "recall": None if data is None else {"source": data.recall_source, "target": data.recall_target},
+            "overlap": None if data is None else data.overlap,
+            "latency_ms": latency,
+        }
+
+    def verdict(self) -> Verdict:
+        """The JSON verdict of design.md over every check."""
+        checks = self.checks()
+        return Verdict(
+            checks=tuple(checks),
+            source=self.side_info("source"),
+            target=self.side_info("target"),
+            duration_s=time.monotonic() - self.started,
+        )
+
+
+def run_verification(
+    source: VectorStore,
+    target: VectorStore,
+    *,
+    queries: int = 200,
+    k: int = 10,
+    thresholds: Thresholds | None = None,
+    seed: int = 0,
+    query_vectors: np.ndarray | None = None,
+    measure_latency: bool = True,
+) -> Verdict:
+    """Verify ``target`` against ``source``: schema drift, parity, search quality, latency.
+
+    Each store is scrolled once. ``queries`` are sampled from the source (seeded by ``seed``) unless
+    ``query_vectors`` are given; recall and overlap are @``k``. The verdict fails when any check fails
+    (gates in ``thresholds``, defaults in ``Thresholds``).
+    """
+    with VerificationRun(
+        source,
+        target,
+        queries=queries,
+        k=k,
+        thresholds=thresholds,
+        seed=seed,
+        query_vectors=query_vectors,
+        measure_latency=measure_latency,
+    ) as run:
+        return run.verdict()
+
+
+__all__ = ["MANDATORY_QUERIES", "Scan", "Searches", "VerificationRun", "run_verification"]

@@ -1,0 +1,101 @@
+"""The gates a certification is judged by, and the TOML file that overrides them.
+
+A thresholds file is flat TOML whose keys are the fields of ``Thresholds``::
+
+    recall_target_min = 0.97
+    p99_ms_max = 250
+
+Anything else (an unknown key, a wrong type, a value out of range, malformed TOML) is a ``ConfigError``
+whose message is one line naming the file and the key.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from harness.errors import ConfigError
+
+
+class Thresholds(BaseModel):
+    """Default gates of ``ragmig certify`` and the orchestrator's verify phase (fractions are 0–1)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    recall_target_min: float = Field(default=0.95, ge=0.0, le=1.0, description="target recall@k at least this")
+    recall_max_drop: float = Field(
+        default=0.02, ge=0.0, le=1.0, description="target recall at most this below the source's"
+    )
+    overlap_min: float = Field(
+        default=0.90, ge=0.0, le=1.0, description="overlap@k of target with source at least this"
+    )
+    noise_slack: float = Field(
+        default=0.02, ge=0.0, le=1.0, description="overlap may fall this far below the source's own noise floor"
+    )
+    tie_epsilon: float = Field(
+        default=1e-3, ge=0.0, description="a result within this of the k-th true distance is a hit (ann-benchmarks)"
+    )
+    p99_ms_max: float = Field(default=500.0, gt=0.0, description="target p99 query latency at most this (ms)")
+    p50_max_ratio: float = Field(
+        default=2.0, ge=1.0, description="latency.p50 warns when target p50 exceeds source p50 × this"
+    )
+    p50_ms_floor: float = Field(
+        default=10.0, ge=0.0, description="… and exceeds this many ms (tiny latencies never warn)"
+    )
+    vector_tolerance: float = Field(
+        default=1e-3, gt=0.0, description="max abs component difference of canonical vectors still counted equal"
+    )
+    sample_size: int = Field(default=100, ge=1, le=100_000, description="ids listed per parity sample")
+    worst_queries: int = Field(default=10, ge=0, le=10_000, description="worst queries listed in quality details")
+
+    def describe(self) -> dict[str, Any]:
+        """The thresholds as a plain dict (for verdict details and reports)."""
+        return self.model_dump()
+
+
+_TYPE_WORDS = {
+    "float_type": "a number",
+    "float_parsing": "a number",
+    "int_type": "an integer",
+    "int_parsing": "an integer",
+    "int_from_float": "an integer",
+}
+
+
+def load_thresholds(path: str | Path) -> Thresholds:
+    """Read and validate a thresholds TOML file; ``ConfigError`` (one line naming file and key) otherwise."""
+    path = Path(path)
+    name = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"thresholds file {name} not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"thresholds file {name} cannot be read ({exc.__class__.__name__}: {exc})") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{name}: malformed TOML ({' '.join(str(exc).split())})") from None
+    return thresholds_from_mapping(data, name)
+
+
+def thresholds_from_mapping(data: dict[str, Any], source: str = "thresholds") -> Thresholds:
+    """Validate ``data`` (parsed TOML); ``source`` names it in the one-line ``ConfigError``."""
+    allowed = ", ".join(Thresholds.model_fields)
+    for key, value in data.items():
+        if key not in Thresholds.model_fields:
+            kind = "table" if isinstance(value, dict) else "key"
+            raise ConfigError(f"{source}: unknown {kind} {key!r} (allowed: {allowed})")
+    try:
+        return Thresholds(**data)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        key = ".".join(str(part) for part in error["loc"]) or "?"
+        wanted = _TYPE_WORDS.get(error["type"])
+        got = error.get("input")
+        if wanted is not None:
+            raise ConfigError(f"{source}: {key!r} must be {wanted}, got {got!r}") from None
+        raise ConfigError(f"{source}: {key!r} = {got!r} is invalid: {error['msg'].lower()}") from None

@@ -1,0 +1,223 @@
+"""``ragmig certify`` end to end: Qdrant Edge and qdrant-client local directories as source and target
+(``exact://`` stores live in one process, and certify runs its suite in a child process)."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from harness.cli import app
+from harness.datasets import synthetic_corpus
+from harness.model import CollectionSchema, Distance, RecordBatch
+from harness.stores import open_store
+from harness.verify import CHECK_IDS
+
+N, DIM = 3000, 32
+LOCAL_N = 400
+SECRET = "pcsk_certifysecret0123456789"
+EVIL = "<script>alert('certify')</script>"
+
+
+def fill(uri: str, batches: list[RecordBatch]) -> str:
+    store = open_store(uri)
+    store.create(CollectionSchema(DIM, Distance.COSINE))
+    for batch in batches:
+        store.upsert(batch)
+    store.close()  # the child process must be able to open it
+    return uri
+
+
+@pytest.fixture(scope="module")
+def stores(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """URIs of: an Edge source, an identical Edge copy, a broken Edge copy; a qdrant-local source and its Edge copy."""
+    root = tmp_path_factory.mktemp("certify")
+    batches = list(synthetic_corpus(N, DIM, seed=21, batch_size=1000))
+    source = fill(f"qdrant-edge://{root / 'source'}", batches)
+    shutil.copytree(root / "source", root / "copy")
+    shutil.copytree(root / "source", root / "broken")
+    broken = open_store(f"qdrant-edge://{root / 'broken'}")
+    broken.delete([5, 6, 7])
+    evil = RecordBatch.concat(batches).take([10, 11])
+    broken.upsert(RecordBatch(evil.ids, evil.vectors, tuple({**p, "text": EVIL} for p in evil.payloads)))
+    broken.close()
+    # qdrant-client local mode writes point by point into SQLite: keep its pair small.
+    small = list(synthetic_corpus(LOCAL_N, DIM, seed=22, batch_size=LOCAL_N))
+    return {
+        "source": source,
+        "copy": f"qdrant-edge://{root / 'copy'}",
+        "broken": f"qdrant-edge://{root / 'broken'}",
+        "local": fill(f"qdrant-local://{root / 'local'}/docs", small),
+        "local-copy": fill(f"qdrant-edge://{root / 'local-copy'}", small),
+    }
+
+
+def certify(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(app, ["certify", *args])
+    return result.exit_code, result.stdout, result.stderr
+
+
+@pytest.fixture(scope="module")
+def failing_run(stores: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+    """One certification of the broken copy with every report written (shared by several tests)."""
+    out = tmp_path_factory.mktemp("reports")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("PINECONE_API_KEY", SECRET)
+        mp.setenv("QDRANT_API_KEY", SECRET)
+        code, stdout, stderr = certify(
+            "--source", stores["source"], "--target", stores["broken"], "--queries", "30",
+            "--html", str(out / "report.html"), "--json", str(out / "verdict.json"), "--junit", str(out / "junit.xml"),
+        )  # fmt: skip
+    return {"code": code, "stdout": stdout, "stderr": stderr, "out": out}
+
+
+def test_identical_copy_exits_0_with_a_passing_verdict(stores: dict[str, str], tmp_path: Path) -> None:
+    code, stdout, stderr = certify(
+        "--source", stores["source"], "--target", stores["copy"], "--queries", "30", "--json", str(tmp_path / "v.json")
+    )
+    assert code == 0, stdout + stderr
+    verdict = json.loads((tmp_path / "v.json").read_text())
+    assert verdict["verdict"] == "pass"
+    assert {c["status"] for c in verdict["checks"]} == {"pass"}
+    assert "verdict: PASS" in stdout
+
+
+def test_findings_exit_1_and_every_report_is_written(failing_run: dict[str, object]) -> None:
+    assert failing_run["code"] == 1, failing_run["stdout"]
+    out = failing_run["out"]
+    assert isinstance(out, Path)
+    verdict = json.loads((out / "verdict.json").read_text())
+    assert set(verdict) == {"verdict", "source", "target", "checks", "duration_s"}
+    assert verdict["verdict"] == "fail"
+    assert [c["id"] for c in verdict["checks"]] == list(CHECK_IDS)
+    for check in verdict["checks"]:
+        assert set(check) == {"id", "status", "observed", "expected", "message", "details"}
+    by_id = {c["id"]: c for c in verdict["checks"]}
+    assert by_id["parity.ids"]["details"]["missing"] == [5, 6, 7]
+    assert by_id["parity.payloads"]["details"]["mismatch_count"] == 2
+    assert set(verdict["source"]) == {"uri", "count", "schema"} and verdict["source"]["count"] == N
+    suites = ET.parse(out / "junit.xml").getroot()
+    failures = {case.get("name") for case in suites.iter("testcase") if case.find("failure") is not None}
+    assert failures == {"test_parity"}
+    assert "parity.ids" in str(failing_run["stdout"]) and "verdict: FAIL" in str(failing_run["stdout"])
+
+
+def test_the_html_report_escapes_payloads_and_is_self_contained(failing_run: dict[str, object]) -> None:
+    out = failing_run["out"]
+    assert isinstance(out, Path)
+    page = (out / "report.html").read_text()
+    assert "<script>alert(" not in page
+    assert "Certification verdict: FAIL" in page
+    assert page.count("<svg") >= 2  # recall distribution and latency CDF in the summary
+    # No external resources: nothing the page loads (src=, <link href=) points outside the file.
+    loaded = re.findall(r'src="([^"]*)"', page) + re.findall(r'<link[^>]*href="([^"]*)"', page)
+    assert not [ref for ref in loaded if ref and not ref.startswith(("#", "data:"))]
+
+
+def test_no_api_key_reaches_any_output(failing_run: dict[str, object]) -> None:
+    out = failing_run["out"]
+    assert isinstance(out, Path)
+    for name in ("report.html", "verdict.json", "junit.xml"):
+        assert SECRET not in (out / name).read_text(), name
+    assert SECRET not in str(failing_run["stdout"]) + str(failing_run["stderr"])
+
+
+def test_a_qdrant_local_source_certifies_with_index_config_not_comparable(
+    stores: dict[str, str], tmp_path: Path
+) -> None:
+    code, stdout, _ = certify(
+        "--source",
+        stores["local"],
+        "--target",
+        stores["local-copy"],
+        "--queries",
+        "20",
+        "--json",
+        str(tmp_path / "v.json"),
+    )
+    verdict = json.loads((tmp_path / "v.json").read_text())
+    hnsw = next(c for c in verdict["checks"] if c["id"] == "schema.hnsw")
+    assert hnsw["status"] == "warn"
+    assert hnsw["message"].startswith("not comparable: qdrant-local cannot report its index config")
+    assert code == 0, stdout  # warnings are findings to read, not failures
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["--source", "nonsense://x"], "unknown store scheme 'nonsense'"),
+        (["--source", "qdrant-edge:///no/such/shard"], "/no/such/shard does not exist"),
+        (["--source", "exact://in-memory"], "exact:// stores live inside one process"),
+        (["--target", "qdrant-local:///no/such/dir/docs"], "target store"),
+        (["--source", "qdrant://127.0.0.1:1/docs"], "cannot reach Qdrant at 127.0.0.1:1"),
+    ],
+)
+def test_usage_errors_exit_2_with_one_line(stores: dict[str, str], args: list[str], fragment: str) -> None:
+    base = {"--source": stores["source"], "--target": stores["copy"]}
+    merged = [*args] + [part for key, value in base.items() if key not in args for part in (key, value)]
+    code, stdout, stderr = certify(*merged)
+    assert code == 2
+    assert fragment in stderr
+    assert len(stderr.strip().splitlines()) == 1
+    assert "Traceback" not in stdout + stderr
+
+
+@pytest.mark.parametrize(
+    ("toml", "fragment"),
+    [
+        ("recal_min = 0.9\n", "unknown key 'recal_min'"),
+        ('p99_ms_max = "fast"\n', "'p99_ms_max' must be a number"),
+        ("overlap_min = [\n", "malformed TOML"),
+    ],
+)
+def test_bad_thresholds_file_exits_2_naming_the_key(
+    stores: dict[str, str], tmp_path: Path, toml: str, fragment: str
+) -> None:
+    path = tmp_path / "gates.toml"
+    path.write_text(toml)
+    code, _, stderr = certify("--source", stores["source"], "--target", stores["copy"], "--thresholds", str(path))
+    assert code == 2
+    assert fragment in stderr and "gates.toml" in stderr
+    assert len(stderr.strip().splitlines()) == 1
+
+
+def test_strict_thresholds_turn_a_pass_into_findings(stores: dict[str, str], tmp_path: Path) -> None:
+    path = tmp_path / "strict.toml"
+    path.write_text("p99_ms_max = 0.000001\n")
+    code, stdout, _ = certify(
+        "--source", stores["source"], "--target", stores["copy"], "--queries", "5", "--thresholds", str(path)
+    )
+    assert code == 1
+    assert "latency.p99" in stdout
+
+
+def chromium() -> str | None:
+    return shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+
+
+def test_the_report_renders_in_a_headless_browser(failing_run: dict[str, object], tmp_path: Path) -> None:
+    browser = chromium()
+    if browser is None:
+        pytest.skip("no chromium binary on PATH (CI installs the Debian 'chromium' package)")
+    out = failing_run["out"]
+    assert isinstance(out, Path)
+    dom = subprocess.run(
+        [
+            browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={tmp_path / 'profile'}",
+            "--dump-dom", (out / "report.html").as_uri(),
+        ],
+        capture_output=True, text=True, timeout=60, check=True,
+    ).stdout  # fmt: skip
+    # pytest-html builds its results table with JavaScript: rows in the DOM prove the page ran.
+    assert "results-table-row" in dom
+    for check_id in CHECK_IDS:
+        assert check_id in dom, check_id
+    assert dom.count("<svg") >= 4  # summary plots plus the quality and latency families' own
+    assert "&lt;script&gt;alert" in dom and "<script>alert(" not in dom

@@ -1,0 +1,154 @@
+"""Parity's pieces: keys, canonical digests, the id log, and the bulk diff, on small exact stores."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+
+from harness.migration.mapping import map_pinecone_batch, qdrant_point_id
+from harness.model import CollectionSchema, Distance, Payload, PointId, RecordBatch, Status
+from harness.stores.exact import ExactStore
+from harness.verify import Thresholds, check_parity
+from harness.verify.parity import Canonicaliser, IdLog, point_keys
+
+DIM = 16
+
+
+def vectors(n: int, seed: int = 0) -> npt.NDArray[np.float32]:
+    return np.random.default_rng(seed).standard_normal((n, DIM)).astype(np.float32)
+
+
+@pytest.fixture
+def pair(request: pytest.FixtureRequest) -> Iterator[tuple[ExactStore, ExactStore]]:
+    """Two empty exact stores (cosine) named after the test."""
+    name = request.node.name
+    stores = (ExactStore(f"parity-src-{name}"), ExactStore(f"parity-tgt-{name}"))
+    for store in stores:
+        store.create(CollectionSchema(DIM, Distance.COSINE))
+    yield stores
+    for store in stores:
+        store.drop()
+
+
+# -- keys -----------------------------------------------------------------------------------------------
+def test_keys_of_the_same_ids_agree_and_differ_across_types_and_namespaces() -> None:
+    ids: list[PointId] = [0, 1, 2**63 + 5, "a", "5"]
+    keys = point_keys(ids)
+    assert len(set(keys.tolist())) == len(ids)  # 5 and "5" are different records
+    assert point_keys([2**63 + 5]).tolist() == keys[2:3].tolist()
+    assert point_keys(["a"]).tolist() == keys[3:4].tolist()
+    in_ns = point_keys(["a", "a"], ["", "ns1"])
+    assert in_ns[0] == keys[3] and in_ns[1] != keys[3]
+
+
+def test_pinecone_keys_are_the_keys_of_the_mapped_qdrant_points() -> None:
+    mapped = point_keys(["doc-1", "doc-1"], ["", "ns"], pinecone_to_qdrant=True)
+    direct = point_keys([qdrant_point_id("doc-1", ""), qdrant_point_id("doc-1", "ns")])
+    assert mapped.tolist() == direct.tolist()
+    assert mapped[0] != mapped[1]  # the same id in two namespaces stays two records
+
+
+def test_id_log_reads_back_ints_strings_and_namespaces() -> None:
+    log = IdLog()
+    log.append((3, 1, 2), None)
+    log.append(("x", "yy", ""), ("", "ns", "ns"))
+    log.append((7, "mixed"), None)
+    assert len(log) == 8
+    assert log.get([0, 2, 3, 4, 5, 6, 7]) == [
+        (3, ""),
+        (2, ""),
+        ("x", ""),
+        ("yy", "ns"),
+        ("", "ns"),
+        (7, ""),
+        ("mixed", ""),
+    ]
+
+
+# -- canonical digests ----------------------------------------------------------------------------------
+def test_payload_digests_ignore_key_order_and_integral_floats_but_not_types() -> None:
+    canon = Canonicaliser(normalise=False, tolerance=1e-3)
+    payloads: list[Payload] = [
+        {"year": 2020, "tags": ["a"], "n": {"x": 1}},
+        {"n": {"x": 1.0}, "tags": ["a"], "year": 2020.0},  # same, Pinecone-style floats, other order
+        {"year": "2020", "tags": ["a"], "n": {"x": 1}},  # int → str: different
+        {"year": True, "tags": ["a"], "n": {"x": 1}},  # bool is not 1
+        {"year": 2020.5, "tags": ["a"], "n": {"x": 1}},
+    ]
+    d = canon.payload_digests(payloads, target_side=False)
+    assert (d[0] == d[1]).all()
+    for other in (2, 3, 4):
+        assert (d[0] != d[other]).any()
+
+
+def test_payload_digests_are_the_same_batched_or_alone_even_with_the_separator_inside() -> None:
+    canon = Canonicaliser(normalise=False, tolerance=1e-3)
+    tricky: list[Payload] = [{"s": '","\x00\x1f\x00",'}, {"s": ["\x00\x1f\x00", 1]}, {"s": "2.0, 3.0]"}, {}, {"x": 1}]
+    batched = canon.payload_digests(tricky, target_side=False)
+    alone = np.concatenate([canon.payload_digests([p], target_side=False) for p in tricky])
+    assert (batched == alone).all()
+    assert len({bytes(row) for row in batched}) == len(tricky)
+
+
+def test_vector_digests_equal_within_tolerance_and_differ_beyond_it() -> None:
+    canon = Canonicaliser(normalise=True, tolerance=1e-3)
+    v = vectors(50)
+    scaled = (v * 3.7).astype(np.float32)  # a cosine target keeps the normalised form of any scaling
+    assert (canon.vector_digests(v) == canon.vector_digests(scaled)).all(axis=1).mean() > 0.9
+    nudged = v.copy()
+    nudged[:, 3] += 0.01 * np.linalg.norm(v, axis=1)
+    assert (canon.vector_digests(v) != canon.vector_digests(nudged)).any(axis=1).all()
+
+
+def test_huge_raw_vectors_are_hashed_without_overflow() -> None:
+    canon = Canonicaliser(normalise=False, tolerance=1e-3)
+    v = np.array([[1e12, 0.0], [1e20, -3.0], [1.0, 2.0]], dtype=np.float32)
+    d = canon.vector_digests(v)
+    assert len({bytes(row) for row in d}) == 3
+    assert (canon.vector_digests(v[1:2]) == d[1:2]).all()  # a row's digest depends on the row alone
+
+
+# -- whole parity runs on exact stores ------------------------------------------------------------------
+def test_exact_copies_with_reordered_and_refloated_payloads_pass(pair: tuple[ExactStore, ExactStore]) -> None:
+    source, target = pair
+    ids = list(range(300))
+    payloads: list[Payload] = [{"doc": f"d{i}", "year": 2000 + i % 20, "score": i / 7} for i in ids]
+    source.upsert(RecordBatch.build(ids, vectors(300), payloads))
+    floated = [{"score": p["score"], "year": float(p["year"]), "doc": p["doc"]} for p in payloads]
+    target.upsert(RecordBatch.build(ids[::-1], vectors(300)[::-1], floated[::-1]))
+    checks = {c.id: c for c in check_parity(source, target, batch_size=64)}
+    assert {c.status for c in checks.values()} == {Status.PASS}
+    assert checks["parity.vectors"].details["compared"] == 300
+
+
+def test_sample_lists_are_capped_while_counts_stay_exact(pair: tuple[ExactStore, ExactStore]) -> None:
+    source, target = pair
+    source.upsert(RecordBatch.build(range(500), vectors(500)))
+    target.upsert(RecordBatch.build(range(200), vectors(500)[:200]))
+    ids = next(c for c in check_parity(source, target, Thresholds(sample_size=25)) if c.id == "parity.ids")
+    assert ids.details["missing_count"] == 300
+    assert ids.details["missing"] == list(range(200, 225))
+
+
+def test_string_ids_from_a_pinecone_style_source_are_reported_as_such(pair: tuple[ExactStore, ExactStore]) -> None:
+    source, target = pair
+    ids = [str(uuid.uuid4()) for _ in range(120)]
+    source.upsert(RecordBatch.build(ids, vectors(120)))
+    target.upsert(RecordBatch.build(ids[:-3], vectors(120)[:-3]))
+    checks = {c.id: c for c in check_parity(source, target)}
+    assert sorted(checks["parity.ids"].details["missing"]) == sorted(ids[-3:])
+
+
+def test_mapping_fields_are_stripped_only_for_a_pinecone_source() -> None:
+    canon = Canonicaliser(normalise=True, tolerance=1e-3, pinecone_to_qdrant=True)
+    source = RecordBatch.build(["a"], vectors(1), [{"year": 2020.0}], namespaces=["ns"])
+    target = map_pinecone_batch(source)
+    src_digest = canon.payload_digests(source.payloads, target_side=False)
+    tgt_digest = canon.payload_digests(target.payloads, target_side=True)
+    assert (src_digest == tgt_digest).all()
+    assert point_keys(source.ids, source.namespaces, pinecone_to_qdrant=True)[0] == point_keys(target.ids)[0]
+
