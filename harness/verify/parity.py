@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -474,7 +475,7 @@ def _field_diff(source: dict[str, Any], target: dict[str, Any]) -> list[dict[str
     out = []
     for name in sorted(set(source) | set(target)):
         in_s, in_t = name in source, name in target
-        if in_s and in_t and _canonical_value(source[name]) == _canonical_value(target[name]):
+        if in_s and in_t and values_equal(source[name], target[name]):
             continue
         out.append(
             {
@@ -490,6 +491,26 @@ def _field_diff(source: dict[str, Any], target: dict[str, Any]) -> list[dict[str
 def _canonical_value(value: Any) -> str:
     return _ENCODER.encode(value)
 
+
+# Qdrant parses JSON floats with serde_json's fast (not correctly rounded) path: a double can come back
+# one ulp off. Two floats this close are the same value as far as a migration is concerned.
+FLOAT_REL_TOLERANCE = 1e-12
+
+
+def values_equal(source: Any, target: Any) -> bool:
+    """Payload values equal after canonicalisation: same JSON types (1 vs "1" and true vs 1 differ),
+    floats equal within a relative ``FLOAT_REL_TOLERANCE`` (engines may round a parsed double by an ulp)."""
+    if isinstance(source, bool) or isinstance(target, bool):
+        return type(source) is type(target) and source == target
+    if isinstance(source, float | int) and isinstance(target, float | int):
+        if isinstance(source, int) and isinstance(target, int):
+            return source == target
+        return math.isclose(source, target, rel_tol=FLOAT_REL_TOLERANCE, abs_tol=0.0)
+    if isinstance(source, list | tuple) and isinstance(target, list | tuple):
+        return len(source) == len(target) and all(values_equal(a, b) for a, b in zip(source, target, strict=True))
+    if isinstance(source, dict) and isinstance(target, dict):
+        return source.keys() == target.keys() and all(values_equal(source[k], target[k]) for k in source)
+    return _canonical_value(source) == _canonical_value(target)
 
 
 def _clip(value: Any) -> Any:

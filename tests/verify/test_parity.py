@@ -152,3 +152,17 @@ def test_mapping_fields_are_stripped_only_for_a_pinecone_source() -> None:
     assert (src_digest == tgt_digest).all()
     assert point_keys(source.ids, source.namespaces, pinecone_to_qdrant=True)[0] == point_keys(target.ids)[0]
 
+
+def test_floats_one_ulp_apart_are_equal_but_real_changes_are_not(pair: tuple[ExactStore, ExactStore]) -> None:
+    # Qdrant's JSON parsing can round a double by one ulp; that is not a migration error.
+    source, target = pair
+    v = vectors(3)
+    values = [0.1 + 0.2, 1234.5678901234567, 3.0e-7]
+    source.upsert(RecordBatch.build([0, 1, 2], v, [{"x": x, "l": [x]} for x in values]))
+    nudged = [float(np.nextafter(x, np.inf)) for x in values]
+    nudged[2] = values[2] * (1 + 1e-6)  # a real change
+    target.upsert(RecordBatch.build([0, 1, 2], v, [{"x": x, "l": [x]} for x in nudged]))
+    payloads = next(c for c in check_parity(source, target) if c.id == "parity.payloads")
+    assert payloads.status is Status.FAIL
+    assert payloads.details["mismatch_count"] == 1
+    assert {d["id"] for d in payloads.details["sample"]} == {2}
