@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from pinecone._internal.bulk.registry import get_registry
+from pinecone._internal.http_client import get_budget_registry
 
 from harness.pinecone_local.testing import PineconeServer
 
@@ -17,3 +19,18 @@ def pinecone_server() -> Iterator[PineconeServer]:
     """
     with PineconeServer() as server:
         yield server
+
+
+@pytest.fixture(autouse=True)
+def fresh_sdk_retry_state() -> Iterator[None]:
+    """Reset the pinecone SDK's process-wide retry budget and throttle gate around every test.
+
+    The SDK keys both by bare host name ("127.0.0.1", whatever the port): each retryable failure
+    (an injected 429/503, here or in tests/faults) spends a token, and below half the budget it stops
+    retrying. Without a reset, one test's injected faults would change how later tests are retried.
+    """
+    get_budget_registry()._reset()
+    get_registry()._reset()
+    yield
+    get_budget_registry()._reset()
+    get_registry()._reset()

@@ -7,8 +7,6 @@ from collections.abc import Iterator
 
 import pytest
 from pinecone import Pinecone
-from pinecone._internal.bulk.registry import get_registry
-from pinecone._internal.http_client import get_budget_registry
 
 from harness.pinecone_local.testing import PineconeServer
 
@@ -26,18 +24,3 @@ def pc(pinecone_server: PineconeServer) -> Iterator[Pinecone]:
     client = Pinecone(api_key=API_KEY, host=pinecone_server.url)
     yield client
     client.close()
-
-
-@pytest.fixture(autouse=True)
-def fresh_sdk_retry_state() -> Iterator[None]:
-    """Reset the SDK's process-wide retry budget and throttle gate around every test here.
-
-    The SDK keys both by bare host name ("127.0.0.1", whatever the port): each retryable failure
-    (an injected 429/503) spends a token, and below half the budget it stops retrying. Without a
-    reset, one test's injected faults would change how later tests' requests are retried.
-    """
-    get_budget_registry()._reset()
-    get_registry()._reset()
-    yield
-    get_budget_registry()._reset()
-    get_registry()._reset()
