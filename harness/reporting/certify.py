@@ -19,21 +19,15 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
 from harness.errors import HarnessError, StoreUnreachableError, UsageError
 from harness.model import Status, Verdict
 from harness.redact import redact_text
+from harness.reporting.session import child_pytest_args
 from harness.stores import open_store, parse_store_uri
 from harness.verify import CHECK_IDS, load_thresholds
-
-_INI = """[pytest]
-addopts =
-render_collapsed = none
-junit_suite_name = ragmig-certify
-"""
 
 
 def certify_command(
@@ -59,22 +53,12 @@ def certify_command(
     with tempfile.TemporaryDirectory(prefix="ragmig-certify-") as workdir:
         verdict_path = json_path.resolve() if json_path is not None else Path(workdir) / "verdict.json"
         verdict_path.unlink(missing_ok=True)  # a stale verdict must never be read as this run's
-        ini = Path(workdir) / "pytest.ini"
-        ini.write_text(_INI)
         args = [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-c",
-            str(ini),
-            "--rootdir",
-            workdir,
-            "-p",
-            "no:cacheprovider",
-            "-q",
-            "--tb=short",
-            "--pyargs",
-            "scenarios.certification",
+            *child_pytest_args(
+                Path(workdir),
+                "scenarios.certification",
+                ini_lines=("render_collapsed = none", "junit_suite_name = ragmig-certify"),
+            ),
             "--source",
             source,
             "--target",

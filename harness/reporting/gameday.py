@@ -29,6 +29,7 @@ from typing import Any
 from harness.errors import UsageError
 from harness.model import Check, Status, Verdict
 from harness.redact import redact_text
+from harness.reporting.session import child_pytest_args
 
 __all__ = ["SCENARIOS", "check_section_html", "gameday_command", "gameday_html", "report_page", "select_scenarios"]
 
@@ -45,10 +46,6 @@ SCENARIOS = (
     "namespace_collision",
 )
 """Every game-day scenario, in report order (one module ``scenarios/gameday/test_<name>.py`` each)."""
-
-_INI = """[pytest]
-addopts =
-"""
 
 
 def select_scenarios(names: Sequence[str]) -> list[str]:
@@ -70,22 +67,8 @@ def gameday_command(scenarios: list[str], html: Path | None, json_path: Path | N
     with tempfile.TemporaryDirectory(prefix="ragmig-gameday-") as workdir:
         verdict_path = Path(workdir) / "verdict.json"
         junit_path = Path(workdir) / "junit.xml"
-        ini = Path(workdir) / "pytest.ini"
-        ini.write_text(_INI)
         args = [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-c",
-            str(ini),
-            "--rootdir",
-            workdir,
-            "-p",
-            "no:cacheprovider",
-            "-q",
-            "--tb=short",
-            "--pyargs",
-            "scenarios.gameday",
+            *child_pytest_args(Path(workdir), "scenarios.gameday"),
             "-m",
             "gameday",
             "--verdict-json",

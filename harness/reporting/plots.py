@@ -23,7 +23,7 @@ from matplotlib.figure import Figure
 _COLOURS = {"source": "#4c72b0", "target": "#dd8452"}
 
 
-def _svg(fig: Figure, salt: str) -> str:
+def figure_svg(fig: Figure, salt: str) -> str:
     """The figure as an ``<svg>`` element (no XML prologue), deterministic for the same data."""
     buf = io.StringIO()
     with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": salt}):
@@ -56,7 +56,7 @@ def recall_distribution_svg(recall: Mapping[str, npt.NDArray[np.float64]], k: in
     ax.set_title("Recall distribution: source vs target")
     ax.legend(loc="upper left", frameon=False)
     ax.grid(axis="y", alpha=0.3)
-    return _svg(fig, "recall")
+    return figure_svg(fig, "recall")
 
 
 def latency_cdf_svg(latencies_ms: Mapping[str, npt.NDArray[np.float64]], gate_ms: float) -> str:
@@ -79,7 +79,7 @@ def latency_cdf_svg(latencies_ms: Mapping[str, npt.NDArray[np.float64]], gate_ms
     ax.set_title("Query latency CDF")
     ax.legend(loc="lower right", frameon=False)
     ax.grid(alpha=0.3)
-    return _svg(fig, "latency")
+    return figure_svg(fig, "latency")
 
 
 def quality_plots(plot_data: Mapping[str, Any], k: int) -> list[str]:

@@ -10,8 +10,6 @@ as text (``svg.fonttype = "none"``), element ids salted per scenario so many SVG
 
 from __future__ import annotations
 
-import io
-import re
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -177,18 +175,6 @@ def _fault_spans(events: Sequence[FaultEvent], side: str, gap_s: float) -> list[
 
 
 # -- the plot -----------------------------------------------------------------------------------------
-def _svg(fig: Any, salt: str) -> str:
-    """The figure as an ``<svg>`` element (no XML prologue, no metadata block), deterministic."""
-    import matplotlib
-
-    buf = io.StringIO()
-    with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": salt}):
-        fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None}, bbox_inches="tight")
-    text = buf.getvalue()
-    text = text[text.index("<svg") :]
-    return re.sub(r"\s*<metadata>.*?</metadata>", "", text, count=1, flags=re.DOTALL)
-
-
 def _phase_bands(ax: Any, transitions: Sequence[Sequence[Any]], end: float) -> list[Any]:
     """Shade each phase; returns legend handles for the phases shown (in order of appearance)."""
     from matplotlib.patches import Patch
@@ -304,4 +290,6 @@ def timeline_svg(scenario: str, runs: Sequence[Mapping[str, Any]]) -> str:
         top.set_title(f"{scenario} — {run.get('label', '')}: {run.get('final_phase', '')}", fontsize=9, loc="left")
         _latency_panel(bottom, timeline, str(timeline.get("clock", "seconds")))
     fig.tight_layout()
-    return _svg(fig, f"timeline-{scenario}")
+    from harness.reporting.plots import figure_svg
+
+    return figure_svg(fig, f"timeline-{scenario}")
