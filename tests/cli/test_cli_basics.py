@@ -34,12 +34,14 @@ def test_help_lists_every_command() -> None:
     ],
 )
 def test_user_mistakes_print_one_line_and_exit_2(args: tuple[str, ...], tmp_path: Path) -> None:
-    out = run(*args, "--json", str(tmp_path / "v.json")) if args[0] in {"certify", "migrate"} else run(*args)
+    extra = ("--json", str(tmp_path / "v.json")) if args[0] in {"certify", "migrate"} else ()
+    out = run(*args, *extra, cwd=tmp_path)
     assert out.returncode == 2, (out.stdout, out.stderr)
     lines = [line for line in out.stderr.splitlines() if line.strip()]
     assert len(lines) == 1, out.stderr
     assert lines[0].startswith("ragmig: error: ")
     assert "Traceback" not in out.stderr + out.stdout
+    assert not (tmp_path / "v.json").exists()  # a failed start writes no verdict
 
 
 def test_malformed_toml_config_is_one_line(tmp_path: Path) -> None:
