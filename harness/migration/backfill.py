@@ -4,12 +4,17 @@
   written or deleted meanwhile cannot shift a page under us.
 - Pipelined: a reader thread fetches (and maps) the next page while the current one is written;
   the read-ahead is bounded, so memory stays a few batches whatever the collection size.
-- Transient store errors (timeouts, 429, outages) are retried with exponential backoff and jitter,
+- Every store call (the existence check, the count, each page, each write, the resync, the optimize)
+  retries transient store errors (timeouts, 429, outages) with exponential backoff and jitter,
   honouring a server's Retry-After; waits go through the injected clock.
 - The checkpoint (next cursor + records done, one transaction) is written only after the target
   acknowledged the batch; upserts are idempotent, so a crash redoes at most the batch in flight.
-- Records that dual-write changed while the backfill ran are re-copied from the source after each
-  batch, so a page read before a write can never leave the older version on the target.
+- Records that dual-write changed while the backfill ran are put right after each batch from the
+  journal's dual-write log: an acknowledged write is re-applied as written (upsert or delete), so a
+  page read before a write can never leave the older version on the target, and a source that does
+  not show its own writes yet (Pinecone's read-after-write lag) can never make the backfill delete or
+  roll back an acknowledged write. A write still in flight is re-copied from the source, never deleted
+  for being invisible there.
 - Pinecone → Qdrant: string ids become uuid5 of (namespace, id) with the original kept in the payload.
 """
 
@@ -25,13 +30,15 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Literal, TypeVar
 
+import numpy as np
+
 from harness.clock import Clock, SystemClock
 from harness.errors import InvalidURIError, TransientStoreError
-from harness.migration.journal import Journal, batch_keys, key_parts
+from harness.migration.journal import DualWrite, Journal, batch_keys, key_parts
 from harness.migration.mapping import map_pinecone_batch, qdrant_point_id
 from harness.model import CollectionSchema, PointId, RecordBatch
 from harness.stores.base import Cursor, VectorStore
-from harness.stores.uri import SCHEMES, parse_store_uri
+from harness.stores.uri import parse_store_uri
 
 __all__ = [
     "Backfill",
@@ -73,9 +80,11 @@ class TargetMapping:
 
 
 def _scheme(store: VectorStore) -> str | None:
-    # Only the scheme: a redacted ``qdrant-edge:///dir`` may have lost its empty authority ("//").
-    scheme = store.uri.split(":", 1)[0].lower() if ":" in store.uri else ""
-    return scheme if scheme in SCHEMES else None
+    """The scheme of the store's URI, or None for a URI that is not a store URI (a wrapper's label)."""
+    try:
+        return parse_store_uri(store.uri).scheme
+    except InvalidURIError:
+        return None
 
 
 def resolve_mapping(source: VectorStore, target: VectorStore) -> TargetMapping:
@@ -250,7 +259,8 @@ class Backfill:
     ``progress``: a rich bar with vectors/s and ETA; "auto" shows it only when stderr is a terminal.
     ``optimize``: build the target's index at the end (``target.optimize()``).
     ``activation_grace_s``: with dual-write on (per the journal), wait this long after switching the
-    dual-write log on, before the first page is read (s).
+    dual-write log on, before the first page is read (s). Skipped when the log was already on: the
+    orchestrator switches it on before its own flag-propagation wait, which covers the same writes.
     """
 
     def __init__(
@@ -291,7 +301,7 @@ class Backfill:
     def mapping(self) -> TargetMapping:
         """The resolved source → target mapping."""
         if self._mapping == "auto":
-            self._mapping = resolve_mapping(self.source, self.target)
+            self._mapping = self._retry(partial(resolve_mapping, self.source, self.target))
         assert isinstance(self._mapping, TargetMapping)
         return self._mapping
 
@@ -308,10 +318,10 @@ class Backfill:
         """Copy from the checkpoint to the end, then optimize. Raises the last ``TransientStoreError``
         when retries run out; the checkpoint then holds every acknowledged batch, so ``run`` again resumes."""
         started_wall = time.perf_counter()
-        created = ensure_target_collection(self.source, self.target)
+        created = self._retry(partial(ensure_target_collection, self.source, self.target))
         _ = self.mapping  # resolve once, before the reader thread needs it
         checkpoint = self.journal.checkpoint(CHECKPOINT)
-        total = self.source.count()
+        total = self._retry(self.source.count)
         copied = batches = resynced = 0
         status = checkpoint.status
         copy_s = optimize_s = 0.0
@@ -327,14 +337,14 @@ class Backfill:
             copied, batches, resynced = self._copy(checkpoint.cursor, checkpoint.done, total)
             status = "copied"
         if status == "copied":
-            # Writes that raced the last pages: re-copy until no dual-write is newer than our last copy.
+            # Writes that raced the last pages: put right until no dual-write is newer than the last
+            # resync; the log closes only if nothing was logged since (atomically).
             mark = 0
             while True:
                 resynced_now, mark = self._resync_dual_writes(mark)
                 resynced += resynced_now
-                if not resynced_now:
+                if not resynced_now and self.journal.close_dual_write_log(mark):
                     break
-            self.journal.set_backfill_active(False)
             copy_s = time.perf_counter() - started_wall
             if self.optimize:
                 self._retry(self.target.optimize)
@@ -396,24 +406,60 @@ class Backfill:
         return copied, batches, resynced
 
     def _resync_dual_writes(self, mark: int) -> tuple[int, int]:
-        """Re-copy from the source every record dual-written since ``mark``; returns (records, new mark)."""
-        keys, mark = self.journal.dual_writes_since(mark)
-        if not keys:
+        """Put right on the target every record dual-written since ``mark``; returns (records, new mark).
+
+        Per record, the newest acknowledged write is re-applied as written: an upsert with its vector
+        and payload, a delete as a delete. A record with only an intent logged (its write in flight, or
+        failed on the source) is re-copied from the source when the source shows it, and otherwise left
+        alone: only a delete ever deletes on the target.
+        """
+        entries, mark = self.journal.dual_writes_since(mark)
+        if not entries:
             return 0, mark
-        wanted = dict.fromkeys(keys)
-        parts = [key_parts(k) for k in keys]
-        fetched = self._retry(lambda: self.source.fetch(list(dict.fromkeys(pid for _, pid in parts))))
+        acknowledged: dict[str, DualWrite] = {}
+        intents: dict[str, DualWrite] = {}
+        for entry in entries:
+            (acknowledged if entry.acknowledged else intents)[entry.key] = entry
+        # A newer write of an acknowledged record either gets acknowledged too (a later resync
+        # re-applies it) or failed and changed nothing: the acknowledged write is what the source holds.
+        unsettled = {key: e for key, e in intents.items() if key not in acknowledged}
+        self._reapply(list(acknowledged.values()))
+        if unsettled:
+            self._recopy_from_source(unsettled)
+        return len(acknowledged) + len(unsettled), mark
+
+    def _reapply(self, writes: list[DualWrite]) -> None:
+        """Apply acknowledged dual-writes to the target exactly as they were written (mapped)."""
+        upserts = [w for w in writes if w.op == "upsert" and w.vector is not None]
+        if upserts:
+            parts = [key_parts(w.key) for w in upserts]
+            namespaces = tuple(ns for ns, _ in parts)
+            batch = RecordBatch(
+                ids=tuple(pid for _, pid in parts),
+                vectors=np.stack([w.vector for w in upserts if w.vector is not None]),
+                payloads=tuple(w.payload or {} for w in upserts),
+                namespaces=namespaces if any(namespaces) else None,
+            )
+            self._retry(lambda: self.target.upsert(self.mapping.records(batch)))
+        deletes = [key_parts(w.key) for w in writes if w.op == "delete"]
+        if deletes:
+            target_ids = self.mapping.target_ids([pid for _, pid in deletes], [ns for ns, _ in deletes])
+            self._retry(lambda: self.target.delete(target_ids))
+
+    def _recopy_from_source(self, intents: dict[str, DualWrite]) -> None:
+        """Records whose write is not acknowledged (yet): copy what the source shows; delete on the target
+        only a record whose pending write is a delete and that the source no longer shows."""
+        parts = {key: key_parts(key) for key in intents}
+        fetched = self._retry(lambda: self.source.fetch(list(dict.fromkeys(pid for _, pid in parts.values()))))
         fetched_keys = batch_keys(fetched, self.mapping.default_namespace)
-        rows = [i for i, k in enumerate(fetched_keys) if k in wanted]
-        present = fetched.take(rows)
+        present = fetched.take([i for i, k in enumerate(fetched_keys) if k in intents])
         if len(present):
             self._retry(lambda: self.target.upsert(self.mapping.records(present)))
-        present_keys = set(fetched_keys)
-        gone = [part for key, part in zip(keys, parts, strict=True) if key not in present_keys]
+        shown = set(fetched_keys)
+        gone = [parts[key] for key, e in intents.items() if e.op == "delete" and key not in shown]
         if gone:
             target_ids = self.mapping.target_ids([pid for _, pid in gone], [ns for ns, _ in gone])
             self._retry(lambda: self.target.delete(target_ids))
-        return len(keys), mark
 
 
 class _ProgressBar:

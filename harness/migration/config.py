@@ -62,6 +62,9 @@ class Thresholds(_Section):
     """Significance of the one-sided "canary slower" test (0.02 = Kayenta's 98 % confidence)."""
     latency_tolerance: Annotated[float, Field(ge=0.0)] = 0.1
     """Effect-size tolerance: a significant slowdown fails only when median(canary) > (1 + this) × median(baseline)."""
+    latency_min_effect_ms: Annotated[float, Field(ge=0.0)] = 5.0
+    """Absolute effect floor: a significant slowdown fails only when median(canary) − median(baseline)
+    also exceeds this (ms), so microsecond differences between cache hits never roll back a canary."""
 
 
 class CanaryConfig(_Section):
@@ -146,6 +149,11 @@ class VerificationConfig(_Section):
     k: Annotated[int, Field(ge=1)] = 10
     thresholds: str | None = None
     """A thresholds TOML file for the checks (``ragmig certify --thresholds``)."""
+    recheck_rounds: Annotated[int, Field(ge=1)] = 4
+    """Looks at the records parity listed before a finding counts (writes in flight during the scan settle)."""
+    recheck_settle_s: Annotated[float, Field(ge=0.0)] = 2.0
+    """First wait between those looks (s), doubling after each (2 + 4 + 8 s by default): a source that
+    shows its own writes late (Pinecone's read-after-write lag) catches up."""
 
 
 class AlertSinkConfig(_Section):

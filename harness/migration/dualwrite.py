@@ -10,8 +10,9 @@
 - Per-record order holds: while a record has an unacknowledged outbox entry for a side, later writes
   of that record to that side queue behind it instead of overtaking it.
 - Writes to a Qdrant target go through the Pinecone → Qdrant mapping when the source is Pinecone.
-- While a backfill runs, the keys about to be dual-written are logged first, so the backfill re-copies
-  them and a page it read earlier can never leave an older version on the target.
+- While a backfill runs, the keys about to be dual-written are logged first and the acknowledged write
+  after, so the backfill re-applies it and a page it read earlier can never leave an older version on
+  the target (nor can a source slow to show its own writes make the backfill delete one).
 
 ``OrphanWatch`` catches writes that still reach the source after cut-over from any writer, including
 one that bypasses this wrapper entirely (a second handle on the source): it compares per-record digests
@@ -229,11 +230,17 @@ class DualWriteStore:
     ) -> None:
         mode = self.flags.write_mode()
         primary, mirror = _SIDES[mode]
+        logged = False
         if mode is WriteMode.DUAL_SOURCE_FIRST:
-            # Logged before writing, so a backfill that copied an older version re-copies this record.
-            self.journal.note_dual_writes(keys)
+            # Logged before writing, so a backfill that copied an older version puts this record right.
+            logged = self.journal.note_dual_writes(keys, op)
         self._clear_way(primary, keys)
         _apply(primary, op, self.source, self.target, self.mapping, batch, ids, namespaces)
+        if logged:
+            # Acknowledged: the backfill re-applies exactly this write, whatever the source shows yet.
+            self.journal.note_dual_writes_acknowledged(
+                keys, op, batch.vectors if batch is not None else None, batch.payloads if batch is not None else None
+            )
         if mirror is None:
             return
         outbox = self.journal.outbox

@@ -4,7 +4,8 @@ Fixes to the chapter's sketch: rates are per window (never errors summed since t
 window is "no data" judged by an explicit policy (never a division by zero), a window needs a minimum
 number of requests before its rates mean anything, and latency is compared with the baseline
 statistically (Kayenta's Mann-Whitney U) instead of on a single percentile. A significant slowdown
-fails only beyond an effect-size tolerance, so a 1 % slower canary under heavy traffic does not roll back.
+fails only beyond an effect-size tolerance AND an absolute floor in ms, so neither a 1 % slower canary
+under heavy traffic nor cache hits a few microseconds apart (0.0086 vs 0.0064 ms) roll back.
 """
 
 from __future__ import annotations
@@ -57,9 +58,11 @@ def compare_latency(
     alpha: float,
     tolerance: float,
     min_samples: int,
+    min_effect_ms: float = 0.0,
 ) -> LatencyComparison:
     """One-sided Mann-Whitney U ("canary slower than baseline"). Regressed when p < ``alpha`` AND
-    median(canary) > (1 + ``tolerance``) × median(baseline). Undecided (None) below ``min_samples`` a side."""
+    median(canary) > (1 + ``tolerance``) × median(baseline) AND median(canary) − median(baseline) >
+    ``min_effect_ms`` (ms). Undecided (None) below ``min_samples`` a side."""
     n_c, n_b = int(canary_ms.size), int(baseline_ms.size)
     med_c = float(np.median(canary_ms)) if n_c else None
     med_b = float(np.median(baseline_ms)) if n_b else None
@@ -74,7 +77,9 @@ def compare_latency(
     slower = ratio is not None and ratio > 1.0 + tolerance
     if ratio is None and med_c is not None and med_c > 0:
         slower = True  # a zero baseline median: any positive canary median is infinitely slower
-    return LatencyComparison(n_c, n_b, med_c, med_b, ratio, p_value, bool(p_value < alpha and slower))
+    # Significance and a relative effect are not enough: under heavy traffic a microsecond is significant.
+    large = med_c is not None and med_b is not None and med_c - med_b > min_effect_ms
+    return LatencyComparison(n_c, n_b, med_c, med_b, ratio, p_value, bool(p_value < alpha and slower and large))
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +139,7 @@ def evaluate_window(
         alpha=thresholds.mann_whitney_alpha,
         tolerance=thresholds.latency_tolerance,
         min_samples=thresholds.min_samples,
+        min_effect_ms=thresholds.latency_min_effect_ms,
     )
     common: dict[str, Any] = {
         "at": at,
@@ -170,7 +176,9 @@ def evaluate_window(
         failed.append("latency_regression")
         reasons.append(
             f"canary slower than baseline: median ratio {latency.median_ratio or float('inf'):.2f} > "
-            f"{1 + thresholds.latency_tolerance:.2f}, Mann-Whitney p={latency.p_value:.2g} < "
+            f"{1 + thresholds.latency_tolerance:.2f}, median +"
+            f"{(latency.canary_median_ms or 0.0) - (latency.baseline_median_ms or 0.0):.2f} ms > "
+            f"{thresholds.latency_min_effect_ms:g} ms, Mann-Whitney p={latency.p_value:.2g} < "
             f"{thresholds.mann_whitney_alpha:g}"
         )
     outcome = Outcome.FAIL if failed else Outcome.PASS

@@ -5,8 +5,12 @@
   after the target acknowledged the batch, so a resume never redoes acknowledged work.
 - ``outbox``: dual-write operations the non-authoritative side has not acknowledged yet (payloads as
   JSON, vectors as float32 bytes), replayed in order until acknowledged.
-- ``dual_writes``: keys written through dual-write while a backfill runs, so the backfill can re-copy
-  records that changed under it (a page read before a write must not overwrite that write on the target).
+- ``dual_writes``: records written through dual-write while a backfill runs, so the backfill can put
+  right records that changed under it (a page read before a write must not overwrite that write on the
+  target). Each write is logged twice: its intent (key and op, before the authoritative write) and,
+  once the authoritative side acknowledged it, the write itself (op, vector, payload). The backfill
+  re-applies the acknowledged write, so a source that is slow to show its own writes (Pinecone's
+  read-after-write lag) can neither delete nor roll back an acknowledged write on the target.
 - ``events``: the append-only log of transitions, health checks, decisions, alerts and faults.
 - ``orphan_baseline``: per-record digests of the source when its writes were switched off.
 
@@ -34,6 +38,7 @@ from harness.model import PointId, RecordBatch
 __all__ = [
     "EVENT_KINDS",
     "Checkpoint",
+    "DualWrite",
     "Event",
     "Journal",
     "MigrationState",
@@ -57,7 +62,9 @@ CREATE TABLE IF NOT EXISTS outbox (
 CREATE TABLE IF NOT EXISTS outbox_keys (seq INTEGER NOT NULL, side TEXT NOT NULL, key TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS outbox_keys_by_key ON outbox_keys (side, key);
 CREATE INDEX IF NOT EXISTS outbox_pending ON outbox (acknowledged, seq);
-CREATE TABLE IF NOT EXISTS dual_writes (seq INTEGER PRIMARY KEY AUTOINCREMENT, key TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS dual_writes (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, key TEXT NOT NULL, op TEXT NOT NULL DEFAULT 'upsert',
+    acknowledged INTEGER NOT NULL DEFAULT 0, payload TEXT, vector BLOB);
 CREATE TABLE IF NOT EXISTS events (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, at REAL NOT NULL, wall REAL NOT NULL, kind TEXT NOT NULL,
     data TEXT NOT NULL);
@@ -76,6 +83,13 @@ _STATE_DEFAULTS: dict[str, Any] = {
     "reason": None,
 }
 _BACKFILL_ACTIVE = "backfill_active"
+# Columns added to ``dual_writes`` after its first release: (name, declaration) for older journals.
+_DUAL_WRITE_COLUMNS = (
+    ("op", "TEXT NOT NULL DEFAULT 'upsert'"),
+    ("acknowledged", "INTEGER NOT NULL DEFAULT 0"),
+    ("payload", "TEXT"),
+    ("vector", "BLOB"),
+)
 
 
 def record_key(point_id: PointId, namespace: str | None = "") -> str:
@@ -107,6 +121,20 @@ class MigrationState:
     source: str | None
     target: str | None
     reason: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class DualWrite:
+    """One entry of the dual-write log. ``op``: "upsert" or "delete". ``acknowledged``: False for the
+    intent logged before the authoritative write (it may still be in flight, or have failed); True for
+    the write the authoritative side acknowledged, with its ``vector`` and ``payload`` when an upsert."""
+
+    seq: int
+    key: str
+    op: str
+    acknowledged: bool
+    vector: np.ndarray | None = None
+    payload: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,6 +202,10 @@ class Journal:
             for statement in _SCHEMA.split(";"):
                 if statement.strip():
                     db.execute(statement)
+            columns = {row[1] for row in db.execute("PRAGMA table_info(dual_writes)")}
+            for name, declaration in _DUAL_WRITE_COLUMNS:
+                if name not in columns:  # a journal written before the log recorded ops
+                    db.execute(f"ALTER TABLE dual_writes ADD COLUMN {name} {declaration}")
         self.outbox = Outbox(self)
 
     # -- plumbing --------------------------------------------------------------------------------------
@@ -331,20 +363,79 @@ class Journal:
                 db.execute("DELETE FROM dual_writes")
         return row is not None and bool(json.loads(row[0]))
 
-    def note_dual_writes(self, keys: Iterable[str]) -> None:
-        """Log ``keys`` as about to be dual-written (a no-op unless a backfill is active)."""
-        rows = [(k,) for k in keys]
+    def note_dual_writes(self, keys: Iterable[str], op: str = "upsert") -> bool:
+        """Log the intent to dual-write ``keys`` (``op``: "upsert" or "delete"), before the authoritative
+        write. A no-op unless a backfill is active; returns whether it logged."""
+        rows = [(k, op) for k in keys]
         if not rows or not self.get(_BACKFILL_ACTIVE, False):  # the common case takes no write lock
+            return False
+        with self.transaction() as db:
+            db.executemany("INSERT INTO dual_writes (key, op) VALUES (?, ?)", rows)
+        return True
+
+    def note_dual_writes_acknowledged(
+        self,
+        keys: Sequence[str],
+        op: str,
+        vectors: np.ndarray | None = None,
+        payloads: Sequence[Mapping[str, Any]] | None = None,
+    ) -> None:
+        """Log the writes of ``keys`` the authoritative side acknowledged (an upsert with its ``vectors``
+        rows and ``payloads``), so the backfill can re-apply exactly them. A no-op unless a backfill is active."""
+        if op not in ("upsert", "delete"):
+            raise ValueError(f"unknown dual-write op {op!r}")
+        if op == "upsert":
+            if vectors is None or payloads is None or len(vectors) != len(keys) or len(payloads) != len(keys):
+                raise ValueError("an acknowledged upsert needs one vector and one payload per key")
+            rows = np.ascontiguousarray(vectors, dtype=np.float32)
+            values: list[tuple[str, str, str | None, bytes | None]] = [
+                (k, op, json.dumps(dict(p), default=_json_default), rows[i].tobytes())
+                for i, (k, p) in enumerate(zip(keys, payloads, strict=True))
+            ]
+        else:
+            values = [(k, op, None, None) for k in keys]
+        if not values:
             return
         with self.transaction() as db:
-            db.executemany("INSERT INTO dual_writes (key) VALUES (?)", rows)
+            # Checked inside the transaction: once the backfill closed the log, nothing may reopen it.
+            row = db.execute("SELECT value FROM state WHERE key = ?", (_BACKFILL_ACTIVE,)).fetchone()
+            if row is None or not json.loads(row[0]):
+                return
+            db.executemany(
+                "INSERT INTO dual_writes (key, op, acknowledged, payload, vector) VALUES (?, ?, 1, ?, ?)", values
+            )
 
-    def dual_writes_since(self, seq: int) -> tuple[list[str], int]:
-        """Distinct keys logged after ``seq`` and the newest seq seen (pass it back next time)."""
-        rows = self._query("SELECT seq, key FROM dual_writes WHERE seq > ? ORDER BY seq", (seq,))
+    def dual_writes_since(self, seq: int) -> tuple[list[DualWrite], int]:
+        """Log entries after ``seq`` in the order they were written, and the newest seq seen (pass it
+        back next time)."""
+        rows = self._query(
+            "SELECT seq, key, op, acknowledged, payload, vector FROM dual_writes WHERE seq > ? ORDER BY seq", (seq,)
+        )
         if not rows:
             return [], seq
-        return list(dict.fromkeys(r[1] for r in rows)), int(rows[-1][0])
+        entries = [
+            DualWrite(
+                seq=int(r[0]),
+                key=str(r[1]),
+                op=str(r[2]),
+                acknowledged=bool(r[3]),
+                vector=np.frombuffer(r[5], dtype=np.float32).copy() if r[5] is not None else None,
+                payload=json.loads(r[4]) if r[4] is not None else None,
+            )
+            for r in rows
+        ]
+        return entries, int(rows[-1][0])
+
+    def close_dual_write_log(self, seq: int) -> bool:
+        """Switch the log off and clear it — only when nothing was logged after ``seq`` (atomically, so a
+        write logged meanwhile is never dropped unseen). Returns whether it closed."""
+        with self.transaction() as db:
+            newest = db.execute("SELECT MAX(seq) FROM dual_writes").fetchone()[0]
+            if newest is not None and int(newest) > seq:
+                return False
+            self._put(db, {_BACKFILL_ACTIVE: False})
+            db.execute("DELETE FROM dual_writes")
+        return True
 
     def last_dual_write_seq(self) -> int:
         """The newest seq of the dual-write log (0 when empty)."""

@@ -12,14 +12,21 @@ any write still reaching the source is reported as an orphaned write.
 The journal is the truth: each transition is journaled before the flags follow it, so a crash at any
 point resumes where it stopped (``run()`` on a new orchestrator over the same journal), and never with
 more traffic on the target than the journal says.
+
+Every store call retries transient errors (timeouts, 429, outages) with the backfill's policy
+(exponential backoff with jitter on the injected clock). When retries run out in verification or
+shadow reads, the phase fails cleanly: the fault is journaled and the migration is blocked (``retry()``
+resumes at verification once the store is back). After cut-over, an orphaned-write baseline that cannot
+be taken is journaled and alerted, and taken on the next ``run()`` or check.
 """
 
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import Callable, Sequence
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -31,6 +38,7 @@ from harness.migration.backfill import (
     BackfillResult,
     RetryPolicy,
     TargetMapping,
+    call_with_retry,
     ensure_target_collection,
     resolve_mapping,
 )
@@ -40,12 +48,18 @@ from harness.migration.flags import FlagStore, WriteMode
 from harness.migration.health import FailureStreak, HealthResult, Outcome, evaluate_window
 from harness.migration.journal import Event, Journal, MigrationState
 from harness.migration.metrics import InProcessMetrics, MetricsSource, WindowStats
+from harness.migration.recheck import confirm_parity
 from harness.migration.router import Backend
 from harness.model import Status, Verdict
 from harness.redact import redact_text
 from harness.stores.base import VectorStore
 
 __all__ = ["Orchestrator", "Phase", "ShadowQueries", "Traffic", "Verifier", "WarmUp", "sample_queries"]
+
+T = TypeVar("T")
+WARM_UP_GAP_S = 0.001
+"""The canary's first step starts this long (s) after the last warm-up query, so no health window of
+the canary counts warm-up traffic (on a ManualClock both would otherwise share an instant)."""
 
 
 class Phase(StrEnum):
@@ -149,6 +163,11 @@ class Orchestrator:
         self.last_verdict: Verdict | None = None
         self._ran = False
         self._watch: OrphanWatch | None = None
+        self._rng = random.Random(0)
+        cfg = config.backfill
+        self.retry_policy = RetryPolicy(
+            max_attempts=cfg.max_attempts, base_s=cfg.backoff_base_s, max_s=cfg.backoff_max_s
+        )
         state = journal.state()
         for side, uri in (("source", source.uri), ("target", target.uri)):
             journaled = getattr(state, side)
@@ -190,8 +209,38 @@ class Orchestrator:
     def mapping(self) -> TargetMapping:
         """How source records map onto the target."""
         if self._mapping is None:
-            self._mapping = resolve_mapping(self.source, self.target)
+            self._mapping = self._store_call(lambda: resolve_mapping(self.source, self.target))
         return self._mapping
+
+    def _store_call(self, fn: Callable[[], T]) -> T:
+        """``fn()`` (store calls), retried on ``TransientStoreError`` with the backfill's policy; each
+        retry is journaled as a fault. The last error propagates when retries run out."""
+
+        def noted(attempt: int, exc: TransientStoreError, wait: float) -> None:
+            self._event(
+                "fault",
+                {"fault": "store_call_retried", "attempt": attempt + 1, "wait_s": wait, "error": redact_text(str(exc))},
+            )
+
+        return call_with_retry(fn, self.retry_policy, self.clock, self._rng, noted)
+
+    def _unavailable(self, phase: Phase, exc: TransientStoreError) -> Phase:
+        """Retries ran out in ``phase``: journal it and block cleanly (``retry()`` resumes at verification)."""
+        error = redact_text(str(exc))
+        self._event(
+            "fault",
+            {
+                "fault": "store_unavailable",
+                "phase": str(phase),
+                "attempts": self.retry_policy.max_attempts,
+                "error": error,
+            },
+        )
+        return self._block(
+            f"{phase}: a store stayed unavailable after {self.retry_policy.max_attempts} attempts ({error}); "
+            "retry() once it is back",
+            {"phase": str(phase), "error": error},
+        )
 
     # -- the state machine -----------------------------------------------------------------------------
     def run(self, stop_at: Phase | None = None) -> Phase:
@@ -216,7 +265,7 @@ class Orchestrator:
             Phase.LIVE: self._live,
         }
         if phase is Phase.COMPLETED:
-            self._orphan_watch()  # a crash right after cut-over may have left no baseline yet
+            self._start_orphan_watch()  # a crash right after cut-over may have left no baseline yet
         while phase not in TERMINAL:
             phase = handlers[phase]()
             if stop_at is not None and phase is stop_at:
@@ -253,14 +302,17 @@ class Orchestrator:
     # -- phases ----------------------------------------------------------------------------------------
     def _start(self) -> Phase:
         # The target must exist before any write is mirrored to it.
-        ensure_target_collection(self.source, self.target)
+        self._store_call(lambda: ensure_target_collection(self.source, self.target))
         self.journal.set(source=self.source.uri, target=self.target.uri)
         return self._transition(
             Phase.DUAL_WRITE, write_mode=str(WriteMode.DUAL_SOURCE_FIRST), read_percent=0.0, canary_step=0
         )
 
     def _dual_write(self) -> Phase:
-        # Every writer must see dual-write before the copy starts, or a write could fall in between.
+        # Every writer must see dual-write before the copy starts, or a write could fall in between. The
+        # dual-write log goes on first, so this one wait also lets a write that checked the log just
+        # before land (the backfill then skips its own activation grace).
+        self.journal.set_backfill_active(True)
         self.clock.sleep(self.config.flag_propagation_s)
         return self._transition(Phase.BACKFILL)
 
@@ -300,7 +352,11 @@ class Orchestrator:
 
     def _verify(self) -> Phase:
         replay = self.replay_outbox(side=Backend.TARGET)
-        verdict = self.verifier(self.source, self.target)
+        try:
+            verdict = self._store_call(lambda: self.verifier(self.source, self.target))
+            verdict = self._confirm_parity(verdict)
+        except TransientStoreError as exc:
+            return self._unavailable(Phase.VERIFY, exc)
         self.last_verdict = verdict
         failed = [c.id for c in verdict.checks if c.status is Status.FAIL]
         self._event(
@@ -317,13 +373,33 @@ class Orchestrator:
             return self._block(f"verification failed: {', '.join(failed) or 'see verdict'}", {"failed_checks": failed})
         return self._transition(Phase.SHADOW)
 
+    def _confirm_parity(self, verdict: Verdict) -> Verdict:
+        """Re-check what parity listed (writes in flight during the scan settle); journaled."""
+        cfg = self.config.verification
+        confirmed, report = confirm_parity(
+            verdict,
+            self.source,
+            self.target,
+            self.mapping,
+            clock=self.clock,
+            rounds=cfg.recheck_rounds,
+            settle_s=cfg.recheck_settle_s,
+            call=self._store_call,
+        )
+        if report.any:
+            self._event("info", {"message": "parity re-check", **report.to_dict()})
+        return confirmed
+
     def _shadow(self) -> Phase:
         cfg = self.config.shadow
         if not cfg.enabled:
             self._event("decision", {"decision": "shadow skipped", "reason": "disabled in config"})
             return self._transition(Phase.WARM_UP)
-        queries = self._sampled_queries(cfg.queries)
-        overlaps = self.shadow_overlap(queries, cfg.k)
+        try:
+            queries = self._sampled_queries(cfg.queries)
+            overlaps = self.shadow_overlap(queries, cfg.k)
+        except TransientStoreError as exc:
+            return self._unavailable(Phase.SHADOW, exc)
         mean = float(np.mean(overlaps)) if overlaps.size else 0.0
         figures = {
             "queries": int(overlaps.size),
@@ -340,11 +416,12 @@ class Orchestrator:
         return self._transition(Phase.WARM_UP)
 
     def shadow_overlap(self, queries: np.ndarray, k: int) -> np.ndarray:
-        """overlap@k of target results with source results per query (fraction 0–1), ids mapped."""
+        """overlap@k of target results with source results per query (fraction 0–1), ids mapped. Store
+        calls retry transient errors; the last one propagates when retries run out."""
         if len(queries) == 0:
             return np.zeros(0)
-        src = self.source.search(queries, k)
-        tgt = self.target.search(queries, k)
+        src = self._store_call(lambda: self.source.search(queries, k))
+        tgt = self._store_call(lambda: self.target.search(queries, k))
         overlaps = []
         for q, source_ids in enumerate(src.ids):
             namespaces = src.namespaces[q] if src.namespaces is not None else None
@@ -357,7 +434,7 @@ class Orchestrator:
         if self.shadow_queries is not None:
             return np.asarray(self.shadow_queries(n), dtype=np.float32)
         if self._queries is None or len(self._queries) < n:
-            self._queries = sample_queries(self.source, n)
+            self._queries = self._store_call(lambda: sample_queries(self.source, n))
         return self._queries[:n]
 
     def _warm_up(self) -> Phase:
@@ -402,6 +479,9 @@ class Orchestrator:
                 "warm-up did not settle",
                 f"target p99/cache hit rate still moving after {cfg.max_rounds} rounds; the canary's checks decide",
             )
+        # Canary windows start at the step's start: strictly after the last warm-up query, so warm-up
+        # traffic (recorded under the target cohort) never inflates a canary window's samples or hit rate.
+        self.clock.sleep(WARM_UP_GAP_S)
         return self._transition(Phase.CANARY, canary_step=0)
 
     def _warm_up_round(self, n: int) -> tuple[int, int, float | None, float | None]:
@@ -458,7 +538,7 @@ class Orchestrator:
         self._event("decision", {"decision": "completed", "source_writes": "off"})
         # Writers pick up TARGET_ONLY; what reaches the source after that is an orphaned write.
         self.clock.sleep(self.config.flag_propagation_s)
-        self._orphan_watch()
+        self._start_orphan_watch()
         return Phase.COMPLETED
 
     def _bake(self, bake_s: float, label: str) -> bool:
@@ -474,7 +554,9 @@ class Orchestrator:
                 self.traffic(self.clock.now())
             self.clock.sleep(max(0.0, next_check - self.clock.now()))
             now = self.clock.now()
-            next_check += canary.health_interval_s
+            # After a stall (a slow traffic tick, a lazy import) the missed checks are skipped, not fired
+            # back to back on the same window: consecutive failures mean consecutive windows.
+            next_check = max(next_check, now) + canary.health_interval_s
             self.replay_outbox(side=None if self.phase is Phase.LIVE else Backend.TARGET, quiet=True)
             result = self.check_health(max(started, now - canary.window_s), now)
             counted = streak.observe(result)
@@ -558,16 +640,32 @@ class Orchestrator:
         if self._watch is None:
             self._watch = OrphanWatch(self.source, self.journal, clock=self.clock, batch_size=self.config.batch_size)
         if not self._watch.started:
-            count = self._watch.start()
+            count = self._store_call(self._watch.start)
             self._event("info", {"message": "orphaned-write watch on", "baseline_records": count})
         return self._watch
+
+    def _start_orphan_watch(self) -> None:
+        """Take the baseline; when the source stays unavailable, journal and alert instead of failing the
+        completed migration (the baseline is taken on the next ``run()`` or orphaned-write check)."""
+        try:
+            self._orphan_watch()
+        except TransientStoreError as exc:
+            error = redact_text(str(exc))
+            self._event("fault", {"fault": "store_unavailable", "phase": str(Phase.COMPLETED), "error": error})
+            self._alert(
+                "warning",
+                "orphaned-write watch not started",
+                f"the source stayed unavailable while its baseline was taken ({error}); it is taken on the next "
+                "run() or orphaned-write check",
+            )
 
     def check_orphaned_writes(self) -> OrphanReport:
         """Compare the source with its state at cut-over: every record added, changed or deleted since
         is an orphaned write (a writer bypassing the flag). Journaled; alerted when there are any."""
         if self.phase is not Phase.COMPLETED:
             raise UsageError(f"orphaned writes are watched after completion; the migration is in phase {self.phase}")
-        report = self._orphan_watch().check()
+        watch = self._orphan_watch()
+        report = self._store_call(watch.check)
         self._event("health", {"check": "orphaned_writes", **report.to_dict()})
         if report.count:
             self._alert(

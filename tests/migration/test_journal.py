@@ -72,9 +72,27 @@ def test_dual_write_log_records_only_while_a_backfill_is_active(tmp_path: Path) 
         assert journal.dual_writes_since(0) == ([], 0)
         journal.set_backfill_active(True)
         journal.note_dual_writes(["k1", "k2", "k1"])
-        keys, mark = journal.dual_writes_since(0)
-        assert keys == ["k1", "k2"] and mark == 3
-        journal.set_backfill_active(False)
+        journal.note_dual_writes(["k3"], "delete")
+        entries, mark = journal.dual_writes_since(0)
+        assert [(e.key, e.op, e.acknowledged) for e in entries] == [
+            ("k1", "upsert", False),
+            ("k2", "upsert", False),
+            ("k1", "upsert", False),
+            ("k3", "delete", False),
+        ]
+        assert mark == 4
+        journal.note_dual_writes_acknowledged(["k1"], "upsert", np.ones((1, 3), np.float32), [{"v": 2}])
+        journal.note_dual_writes_acknowledged(["k3"], "delete")
+        entries, mark = journal.dual_writes_since(4)
+        assert [(e.key, e.op, e.acknowledged, e.payload) for e in entries] == [
+            ("k1", "upsert", True, {"v": 2}),
+            ("k3", "delete", True, None),
+        ]
+        assert entries[0].vector is not None and entries[0].vector.tolist() == [1.0, 1.0, 1.0]
+        assert not journal.close_dual_write_log(4)  # two entries after seq 4: not seen yet, so not dropped
+        assert journal.close_dual_write_log(mark)
+        assert journal.dual_writes_since(0) == ([], 0)
+        journal.note_dual_writes_acknowledged(["k4"], "delete")  # the log is closed: nothing reopens it
         assert journal.dual_writes_since(0) == ([], 0)
 
 
