@@ -1,0 +1,18 @@
+"""Fixtures of the game-day suite: ``stack``, the embedded stack one scenario runs on (a temporary
+directory, exact / Qdrant Edge / Pinecone-compatible stores, cleaned up afterwards)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from scenarios.gameday.stack import GameDayStack
+
+
+@pytest.fixture
+def stack(tmp_path: Path) -> Iterator[GameDayStack]:
+    """A fresh ``GameDayStack`` in ``tmp_path``."""
+    with GameDayStack(tmp_path) as built:
+        yield built

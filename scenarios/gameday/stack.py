@@ -1,0 +1,622 @@
+"""The embedded stack a game day runs on, and one orchestrated migration under load on it.
+
+``GameDayStack`` builds stores in a temporary directory (the exact store, Qdrant Edge shards, the
+Pinecone-compatible server) and owns their clean-up. ``MigrationRun`` wires one migration the way
+production would: the real ``Orchestrator`` over a journal, OpenFeature flags, the ``QueryService``
+(sticky buckets, per-backend LRU caches, metrics), ``DualWriteStore`` for the application's writes, and
+a recording alert sink. Each store sits behind two ``FaultyStore`` layers: the inner one models the
+backend's ordinary search latency (2 ± 1 ms), the outer one is where a scenario injects its fault,
+so the outer layer's ``fault_log`` holds exactly the injected faults for the timeline.
+
+Load: by default a ``ManualClock`` and the orchestrator's traffic hook — every health-check tick the
+run sends ``queries_per_tick`` queries (users uniform over a population, text keys Zipf-popular, as
+the locust users do) and ``writes_per_tick`` single-record upserts through the service, so a
+30-minute canary bakes in milliseconds and every figure is reproducible. Latency on a ``ManualClock``
+is exactly the latency the fault layers inject (a cache hit costs 0 ms).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from harness.clock import Clock, ManualClock
+from harness.datasets import synthetic_corpus, synthetic_queries
+from harness.faults import FaultPlan, FaultyStore, OpKind
+from harness.migration.alerts import RecordingAlertSink
+from harness.migration.backfill import TargetMapping, ensure_target_collection, resolve_mapping
+from harness.migration.config import MigrationConfig
+from harness.migration.dualwrite import DualWriteStore
+from harness.migration.flags_openfeature import OpenFeatureFlags
+from harness.migration.health import evaluate_window
+from harness.migration.journal import Journal
+from harness.migration.metrics import InProcessMetrics
+from harness.migration.orchestrator import Orchestrator, Phase, Verifier
+from harness.migration.router import Backend
+from harness.model import Check, CollectionSchema, Distance, PointId, RecordBatch, Status
+from harness.reporting.timeline import migration_summary, migration_timeline
+from harness.service import QueryService
+from harness.stores import open_store
+from harness.stores.base import Cursor, SearchParams, VectorStore
+
+__all__ = [
+    "BASE_SEARCH_LATENCY",
+    "FaultMark",
+    "GameDayStack",
+    "MigrationRun",
+    "Sizes",
+    "WritesDuringBackfill",
+    "gameday_check",
+]
+
+BASE_SEARCH_LATENCY = FaultPlan(latency_ms=2.0, jitter_ms=1.0, latency_ops=frozenset({OpKind.SEARCH}))
+"""Every backend's ordinary search latency (ms) on the harness clock: the steady state, not a fault."""
+WRITE_ID_BASE = 10_000_000  # ids of records the application writes during a run (int-id stores)
+_ZIPF_S = 1.1
+_ORDER = (
+    Phase.IDLE,
+    Phase.DUAL_WRITE,
+    Phase.BACKFILL,
+    Phase.VERIFY,
+    Phase.SHADOW,
+    Phase.WARM_UP,
+    Phase.CANARY,
+    Phase.LIVE,
+    Phase.COMPLETED,
+)
+_TERMINAL = frozenset({Phase.COMPLETED, Phase.BLOCKED, Phase.ROLLED_BACK})
+
+
+@dataclass(frozen=True, slots=True)
+class Sizes:
+    """How big a game day is: small enough for the whole suite to run in well under two minutes."""
+
+    corpus: int = 2000
+    dimension: int = 32
+    keys: int = 200
+    """Distinct text keys users ask (``q0`` … ``q{keys-1}``), Zipf-popular."""
+    users: int = 500
+    queries_per_tick: int = 200
+    writes_per_tick: int = 2
+
+
+def deep_merge(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    """``base`` with ``changes`` applied, tables merged key by key."""
+    merged = dict(base)
+    for key, value in changes.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def gameday_config(source_uri: str, target_uri: str, changes: dict[str, Any] | None = None) -> MigrationConfig:
+    """The game days' migration: production's shape (steps 5 → 25 → 50 → 100, failure_limit 3, Mann-Whitney
+    at 98 %) with minutes scaled to tens of harness seconds and small samples."""
+    data: dict[str, Any] = {
+        "source": source_uri,
+        "target": target_uri,
+        "batch_size": 250,
+        "flag_propagation_s": 1.0,
+        "thresholds": {"min_samples": 20, "failure_limit": 3, "max_hold_s": 120.0},
+        "canary": {
+            "steps": [5.0, 25.0, 50.0, 100.0],
+            "bake_time_s": 30.0,
+            "health_interval_s": 10.0,
+            "window_s": 30.0,
+            "live_bake_s": 20.0,
+        },
+        "shadow": {"queries": 50},
+        "warm_up": {"queries": 200, "max_rounds": 5},
+        "backfill": {"max_attempts": 4, "backoff_base_s": 0.5, "backoff_max_s": 4.0, "max_restarts": 4},
+        "verification": {"queries": 50},
+        "alerts": [],
+    }
+    return MigrationConfig.model_validate(deep_merge(data, changes or {}))
+
+
+class WritesDuringBackfill:
+    """A source handle that lets the application write while the backfill pages through it.
+
+    After the backfill's reader has scrolled page ``after_page`` (counting from 1; -1: the last page),
+    ``write`` runs once
+    — in the reader thread, as a write arriving mid-copy would. Pages scrolled outside the backfill
+    (verification, the orphan watch) are passed through untouched. Everything else is forwarded.
+    """
+
+    def __init__(self, inner: VectorStore, after_page: int, write: Callable[[], None]) -> None:
+        self.inner = inner
+        self.uri = inner.uri
+        self.after_page = after_page
+        self._write = write
+        self.pages = 0
+        self.fired = False
+        self.active: Callable[[], bool] = lambda: True
+
+    def scroll(self, batch_size: int = 1000, cursor: Cursor | None = None) -> tuple[RecordBatch, Cursor | None]:
+        """A page of the source; the application writes after the ``after_page``-th backfill page."""
+        page = self.inner.scroll(batch_size=batch_size, cursor=cursor)
+        if self.active():
+            self.pages += 1
+            last = self.after_page < 0 and page[1] is None
+            if (self.pages == self.after_page or last) and not self.fired:
+                self.fired = True
+                self._write()
+        return page
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    # The VectorStore protocol, forwarded explicitly (a Protocol check looks these up on the class).
+    def describe(self) -> CollectionSchema:
+        """Forwarded."""
+        return self.inner.describe()
+
+    def exists(self) -> bool:
+        """Forwarded."""
+        return self.inner.exists()
+
+    def create(self, schema: CollectionSchema) -> None:
+        """Forwarded."""
+        self.inner.create(schema)
+
+    def count(self) -> int:
+        """Forwarded."""
+        return self.inner.count()
+
+    def fetch(self, ids: Sequence[PointId]) -> RecordBatch:
+        """Forwarded."""
+        return self.inner.fetch(ids)
+
+    def upsert(self, batch: RecordBatch) -> None:
+        """Forwarded."""
+        self.inner.upsert(batch)
+
+    def delete(self, ids: Sequence[PointId]) -> None:
+        """Forwarded."""
+        self.inner.delete(ids)
+
+    def search(self, queries: np.ndarray, k: int, params: SearchParams | None = None) -> Any:
+        """Forwarded."""
+        return self.inner.search(queries, k, params)
+
+    def optimize(self) -> None:
+        """Forwarded."""
+        self.inner.optimize()
+
+    def close(self) -> None:
+        """Forwarded."""
+        self.inner.close()
+
+
+@dataclass(slots=True)
+class FaultMark:
+    """A fault the scenario switched on itself (not drawn per call): a span on the timeline."""
+
+    label: str
+    start: float
+    end: float | None = None
+
+
+class GameDayStack:
+    """Stores in ``root`` (a temporary directory) and their clean-up; see the module docstring."""
+
+    def __init__(self, root: Path, sizes: Sizes | None = None, seed: int = 0) -> None:
+        self.root = Path(root)
+        self.sizes = sizes or Sizes()
+        self.seed = seed
+        self._cleanup = contextlib.ExitStack()
+        self.queries = synthetic_queries(self.sizes.keys, self.sizes.dimension, seed=seed + 1)
+
+    def close(self) -> None:
+        """Stop servers, close and drop every store this stack made."""
+        self._cleanup.close()
+
+    def __enter__(self) -> GameDayStack:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- corpora ---------------------------------------------------------------------------------------
+    def corpus(self, n: int | None = None, *, id_kind: str = "int", seed: int | None = None) -> list[RecordBatch]:
+        """The synthetic RAG corpus (``Sizes.corpus`` × ``Sizes.dimension`` unless told), in batches."""
+        return list(
+            synthetic_corpus(
+                n if n is not None else self.sizes.corpus,
+                self.sizes.dimension,
+                seed=self.seed if seed is None else seed,
+                id_kind=id_kind,  # type: ignore[arg-type]
+            )
+        )
+
+    def _keep(self, store: VectorStore, drop: bool = False) -> VectorStore:
+        def release() -> None:
+            if drop and hasattr(store, "drop"):
+                store.drop()
+            store.close()
+
+        self._cleanup.callback(release)
+        return store
+
+    # -- stores ----------------------------------------------------------------------------------------
+    def exact_source(self, batches: Sequence[RecordBatch] | None = None) -> tuple[VectorStore, str]:
+        """A fresh exact store (cosine) holding ``batches`` (default: the corpus), and its URI."""
+        uri = f"exact://gameday-{uuid.uuid4().hex[:12]}"
+        store = self._keep(open_store(uri), drop=True)
+        store.create(CollectionSchema(dimension=self.sizes.dimension, distance=Distance.COSINE))
+        for batch in batches if batches is not None else self.corpus():
+            store.upsert(batch)
+        return store, uri
+
+    def edge_uri(self, name: str, options: str = "") -> str:
+        """The URI of a Qdrant Edge shard ``name`` under the stack's directory (``options``: ``m=4&…``)."""
+        directory = self.root / f"{name}-{uuid.uuid4().hex[:8]}"
+        return f"qdrant-edge://{directory}" + (f"?{options}" if options else "")
+
+    def edge_store(self, uri: str) -> VectorStore:
+        """Open (not create) the Qdrant Edge shard at ``uri``."""
+        return self._keep(open_store(uri))
+
+    def edge_source(self, batches: Sequence[RecordBatch] | None = None, options: str = "") -> tuple[VectorStore, str]:
+        """A loaded and optimized Qdrant Edge shard (default HNSW unless ``options``), and its URI."""
+        uri = self.edge_uri("source", options)
+        store = self.edge_store(uri)
+        store.create(CollectionSchema(dimension=self.sizes.dimension, distance=Distance.COSINE))
+        for batch in batches if batches is not None else self.corpus():
+            store.upsert(batch)
+        store.optimize()
+        return store, uri
+
+    def pinecone_server(self, clock: Clock) -> Any:
+        """A Pinecone-compatible server on a free loopback port whose read-after-write lag runs on ``clock``."""
+        from harness.pinecone_local.testing import PineconeServer
+
+        server = PineconeServer(clock=clock)
+        server.start()
+        self._cleanup.callback(server.stop)
+        return server
+
+    def pinecone_source(self, server: Any, index: str, batches: Sequence[RecordBatch]) -> tuple[VectorStore, str]:
+        """A cosine Pinecone index ``index`` on ``server`` holding ``batches`` (namespaces as the batches
+        say), through the real ``pinecone`` SDK, and its URI."""
+        from harness.stores.pinecone import PineconeStore
+
+        host = server.index_host(index)
+        uri = f"pinecone://{index}?host={host}"
+        store = PineconeStore(index, host=host, control_host=server.url, redacted_uri=uri)
+        self._keep(store)
+        store.create(CollectionSchema(dimension=self.sizes.dimension, distance=Distance.COSINE))
+        for batch in batches:
+            store.upsert(batch)
+        return store, uri
+
+    def run(self, label: str, source: VectorStore, target: VectorStore, **options: Any) -> MigrationRun:
+        """A ``MigrationRun`` named ``label`` from ``source`` to ``target`` (options: see ``MigrationRun``)."""
+        run = MigrationRun(self, label, source, target, **options)
+        self._cleanup.callback(run.close)
+        return run
+
+
+class MigrationRun:
+    """One orchestrated migration under load (see the module docstring).
+
+    ``config`` changes are merged into ``gameday_config``; ``dual_write=False`` makes the application
+    write straight to the source (no dual-write: the chapter's sketch); ``cache_size`` is the service's
+    LRU per backend; ``write_namespace`` puts application writes in a Pinecone namespace and gives them
+    string ids; ``clock`` defaults to a fresh ``ManualClock``.
+    """
+
+    def __init__(
+        self,
+        stack: GameDayStack,
+        label: str,
+        source: VectorStore,
+        target: VectorStore,
+        *,
+        source_uri: str,
+        target_uri: str,
+        config: dict[str, Any] | None = None,
+        dual_write: bool = True,
+        cache_size: int = 1024,
+        queries_per_tick: int | None = None,
+        writes_per_tick: int | None = None,
+        write_namespace: str | None = None,
+        clock: Clock | None = None,
+        seed: int = 0,
+        base_latency: bool = True,
+        inprocess_load: bool = True,
+        verifier: Verifier | None = None,
+        orchestrator_class: type[Orchestrator] = Orchestrator,
+    ) -> None:
+        self.stack = stack
+        self.label = label
+        self.clock: Clock = clock or ManualClock()
+        sizes = stack.sizes
+        self.queries_per_tick = sizes.queries_per_tick if queries_per_tick is None else queries_per_tick
+        self.writes_per_tick = sizes.writes_per_tick if writes_per_tick is None else writes_per_tick
+        self.write_namespace = write_namespace
+        self.inprocess_load = inprocess_load
+        self.verifier = verifier
+        self.config = gameday_config(source_uri, target_uri, config)
+        base = BASE_SEARCH_LATENCY if base_latency else None
+        # The outer layer is where scenarios inject faults; its fault_log is the timeline's.
+        self.source = FaultyStore(
+            FaultyStore(source, base, clock=self.clock, seed=seed + 11), clock=self.clock, seed=seed + 12
+        )
+        self.target = FaultyStore(
+            FaultyStore(target, base, clock=self.clock, seed=seed + 21), clock=self.clock, seed=seed + 22
+        )
+        # The target exists before any write is mirrored to it (the orchestrator would create it too).
+        ensure_target_collection(self.source, self.target)
+        self.mapping: TargetMapping = resolve_mapping(source, self.target)
+        directory = stack.root / f"run-{uuid.uuid4().hex[:8]}"
+        directory.mkdir(parents=True)
+        self.journal = Journal(directory / "journal.sqlite")
+        self.flags = OpenFeatureFlags(self.journal)
+        self.metrics = InProcessMetrics()
+        self.alerts = RecordingAlertSink()
+        self.writer: VectorStore = (
+            DualWriteStore(self.source, self.target, self.journal, self.flags, self.clock, mapping=self.mapping)
+            if dual_write
+            else self.source
+        )
+        self.service = QueryService(
+            self.source,
+            self.target,
+            flags=self.flags,
+            metrics=self.metrics,
+            writer=self.writer,
+            clock=self.clock,
+            cache_size=cache_size,
+            query_vectors=stack.queries,
+        )
+        self.backfill_source: VectorStore = self.source
+        self.orchestrator_class = orchestrator_class
+        self._orchestrator: Orchestrator | None = None
+        self._rng = np.random.default_rng(seed + 31)
+        weights = 1.0 / np.arange(1, sizes.keys + 1) ** _ZIPF_S
+        self._key_weights = weights / weights.sum()
+        self._next_write = 0
+        self.acknowledged: dict[tuple[str, PointId], np.ndarray] = {}
+        self.write_failures = 0
+        self.harness_queries = 0
+        """Queries the harness itself sent through the service (warm-up), not users."""
+        self.tick_hooks: list[Callable[[MigrationRun, float], None]] = []
+        self.marks: list[FaultMark] = []
+        self.steady: dict[str, Any] = {}
+        self.error: str | None = None
+
+    def close(self) -> None:
+        """Close the journal (the stores belong to the stack)."""
+        self.journal.close()
+
+    # -- the orchestrator ------------------------------------------------------------------------------
+    @property
+    def orchestrator(self) -> Orchestrator:
+        """The orchestrator (built on first use, after any change to ``backfill_source``)."""
+        if self._orchestrator is None:
+            self._orchestrator = self.orchestrator_class(
+                self.config,
+                self.backfill_source,
+                self.target,
+                self.journal,
+                clock=self.clock,
+                flags=self.flags,
+                metrics=self.metrics,
+                alerts=[self.alerts],
+                verifier=self.verifier,
+                shadow_queries=lambda n: self.stack.queries[:n],
+                warm_up=self.warm_up,
+                traffic=self.traffic if self.inprocess_load else None,
+            )
+        return self._orchestrator
+
+    def migrate(self, stop_at: Phase | None = None) -> Phase:
+        """Run the orchestrator until a terminal phase (or ``stop_at``)."""
+        return self.orchestrator.run(stop_at=stop_at)
+
+    def migrate_phase_by_phase(self, on_phase: Callable[[Phase], None]) -> Phase:
+        """Run the orchestrator to a terminal phase, calling ``on_phase(p)`` as each phase ``p`` is
+        entered and before it is worked (how a scenario confines a fault to some phases)."""
+        phase = self.phase
+        while phase not in _TERMINAL:
+            on_phase(phase)
+            following = _ORDER[_ORDER.index(phase) + 1] if phase in _ORDER[:-1] else None
+            phase = self.orchestrator.run(stop_at=following)
+        on_phase(phase)
+        return phase
+
+    def migrate_under_load(self) -> Phase:
+        """Run to a terminal phase with a tick of load at every phase entry too (the bakes have their
+        own), so phases without a bake — backfill, verify, shadow — also run under traffic."""
+
+        def tick(phase: Phase) -> None:
+            if phase not in _TERMINAL and self.inprocess_load:
+                self.traffic(self.clock.now())
+
+        return self.migrate_phase_by_phase(tick)
+
+    @property
+    def phase(self) -> Phase:
+        """The journaled phase."""
+        return Phase(self.journal.state().phase)
+
+    # -- load ------------------------------------------------------------------------------------------
+    def query_once(self) -> None:
+        """One user query: a user from the population, a Zipf-popular text key."""
+        user = f"user-{int(self._rng.integers(self.stack.sizes.users))}"
+        key = f"q{int(self._rng.choice(self.stack.sizes.keys, p=self._key_weights))}"
+        self.service.query(user, text_key=key)
+
+    def new_records(self, n: int) -> RecordBatch:
+        """``n`` fresh records the application writes (ids never in the corpus)."""
+        dim = self.stack.sizes.dimension
+        vectors = self._rng.normal(size=(n, dim)).astype(np.float32)
+        ids: list[PointId] = []
+        for _ in range(n):
+            self._next_write += 1
+            ids.append(
+                f"live-{self._next_write:06d}" if self.write_namespace is not None else WRITE_ID_BASE + self._next_write
+            )
+        payloads = [{"origin": "application", "seq": self._next_write - n + i + 1} for i in range(n)]
+        namespaces = [self.write_namespace] * n if self.write_namespace is not None else None
+        return RecordBatch.build(ids, vectors, payloads, namespaces)
+
+    def write(self, batch: RecordBatch, through: VectorStore | None = None) -> bool:
+        """Upsert ``batch`` (through the service's writer unless told); remember it when acknowledged."""
+        try:
+            if through is None:
+                self.service.upsert(batch)
+            else:
+                through.upsert(batch)
+        except Exception:  # a refused write was never acknowledged: nothing to keep
+            self.write_failures += 1
+            return False
+        namespaces = batch.namespaces or ("",) * len(batch)
+        for pid, ns, vector in zip(batch.ids, namespaces, batch.vectors, strict=True):
+            self.acknowledged[(ns, pid)] = vector
+        return True
+
+    def traffic(self, now: float) -> None:
+        """One health-check tick of load: queries, then writes, then the scenario's tick hooks."""
+        for _ in range(self.queries_per_tick):
+            self.query_once()
+        for _ in range(self.writes_per_tick):
+            self.write(self.new_records(1))
+        for hook in list(self.tick_hooks):
+            hook(self, now)
+
+    def warm_up(self, n: int) -> None:
+        """Replay the ``n`` most asked queries on the target through the service (fills its cache)."""
+        for spec in self.service.top_queries(n):
+            self.harness_queries += 1
+            self.service.query("warm-up", text_key=spec.text_key, k=spec.k, backend=Backend.TARGET)
+
+    def steady_state(self, ticks: int = 3) -> dict[str, Any]:
+        """The steady-state hypothesis, checked before any fault: ``ticks`` health intervals of load on
+        the source alone (driven in process, or only observed when an outside load runs), judged by the
+        canary thresholds (error rate, p99, minimum samples). Kept in ``steady``."""
+        interval = self.config.canary.health_interval_s
+        start = self.clock.now()
+        for _ in range(ticks):
+            if self.inprocess_load:
+                self.traffic(self.clock.now())
+            self.clock.sleep(interval)
+        end = self.clock.now()
+        window = self.metrics.window(str(Backend.SOURCE), start, end)
+        result = evaluate_window(window, None, self.config.thresholds, at=end)
+        # The cache-hit gate judges a canary's cache; the baseline's is whatever production has.
+        failed = [f for f in result.failed if f != "cache_hit_rate"]
+        self.steady = {
+            "holds": result.requests >= self.config.thresholds.min_samples and not failed,
+            "window": [start, end],
+            "requests": result.requests,
+            "error_rate": result.error_rate,
+            "p99_ms": result.p99_ms,
+            "cache_hit_rate": result.cache_hit_rate,
+            "failed": failed,
+            "source_count": self.source.count(),
+        }
+        return self.steady
+
+    def mark(self, label: str, start: float | None = None, end: float | None = None) -> FaultMark:
+        """Put a fault the scenario switched on on the timeline (end it with ``mark.end = ...``)."""
+        fault = FaultMark(label, self.clock.now() if start is None else start, end)
+        self.marks.append(fault)
+        return fault
+
+    # -- post-checks -----------------------------------------------------------------------------------
+    def lost_writes(self, store: VectorStore, *, mapped: bool = False) -> list[PointId]:
+        """Acknowledged writes that ``store`` does not hold with the written vector (cosine-normalised,
+        ±1e-3). ``mapped``: ``store`` is the target and ids go through the source → target mapping."""
+        lost: list[PointId] = []
+        keys = list(self.acknowledged)
+        for start in range(0, len(keys), 256):
+            chunk = keys[start : start + 256]
+            ids = [pid for _, pid in chunk]
+            lookup = self.mapping.target_ids(ids, [ns for ns, _ in chunk]) if mapped else ids
+            fetched = store.fetch(lookup)
+            found: dict[str, np.ndarray] = {}
+            spaces = fetched.namespaces or ("",) * len(fetched)
+            for pid, ns, vector in zip(fetched.ids, spaces, fetched.vectors, strict=True):
+                found[f"{ns}\x00{pid}"] = vector
+            for (ns, pid), target_id in zip(chunk, lookup, strict=True):
+                got = found.get(f"{'' if mapped else ns}\x00{target_id}")
+                if got is None or not _same_direction(got, self.acknowledged[(ns, pid)]):
+                    lost.append(pid)
+        return lost
+
+    # -- what happened ---------------------------------------------------------------------------------
+    def summary(self) -> dict[str, Any]:
+        """The run in figures: phases, read-percentage steps, decisions, health checks, alerts, writes."""
+        return migration_summary(
+            self.orchestrator,
+            self.metrics,
+            self.alerts.alerts,
+            label=self.label,
+            harness_queries=self.harness_queries,
+            extra={
+                "acknowledged_writes": len(self.acknowledged),
+                "write_failures": self.write_failures,
+                "steady_state": self.steady,
+                "harness_seconds": round(self.clock.now(), 3),
+                "error": self.error,
+            },
+        )
+
+    def timeline(self) -> dict[str, Any]:
+        """What the report plots (see ``harness.reporting.timeline.migration_timeline``)."""
+        marks = [(m.start, m.end, m.label) for m in self.marks]
+        return migration_timeline(
+            self.orchestrator,
+            self.metrics,
+            self.alerts.alerts,
+            end=self.clock.now(),
+            clock_label="harness seconds" if isinstance(self.clock, ManualClock) else "seconds",
+            fault_logs={"source": self.source.fault_log, "target": self.target.fault_log},
+            marks=marks,
+            steady_window=self.steady.get("window"),
+        )
+
+    def report(self) -> dict[str, Any]:
+        """``summary`` and ``timeline`` together: one entry of a check's ``details["runs"]``."""
+        return {**self.summary(), "timeline": self.timeline()}
+
+
+def _same_direction(a: np.ndarray, b: np.ndarray, tolerance: float = 1e-3) -> bool:
+    """Equal after unit normalisation (cosine stores keep vectors normalised)."""
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    na, nb = np.linalg.norm(a), np.linalg.norm(b)
+    if not na or not nb:
+        return bool(np.allclose(a, b, atol=tolerance))
+    return bool(np.max(np.abs(a / na - b / nb)) <= tolerance)
+
+
+def gameday_check(
+    scenario: str,
+    passed: bool,
+    *,
+    observed: Any,
+    expected: Any,
+    message: str,
+    runs: Sequence[MigrationRun] = (),
+    **details: Any,
+) -> Check:
+    """The scenario's one check, ``gameday.<scenario>``, with each run's summary and timeline."""
+    return Check(
+        id=f"gameday.{scenario}",
+        status=Status.PASS if passed else Status.FAIL,
+        observed=observed,
+        expected=expected,
+        message=message,
+        details={**details, "runs": [run.report() for run in runs]},
+    )

@@ -1,0 +1,51 @@
+"""``ragmig gameday`` from the command line: exit codes, the JSON verdict's shape, the HTML report."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow  # one real scenario under locust load (about 30 s)
+
+
+def ragmig(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "harness.cli", *args], cwd=cwd, capture_output=True, text=True, timeout=300, check=False
+    )
+
+
+def test_gameday_healthy_migration_writes_a_passing_verdict_and_report(tmp_path: Path) -> None:
+    out = tmp_path / "gd.json"
+    page = tmp_path / "gd.html"
+    proc = ragmig("gameday", "--scenario", "healthy_migration", "--json", str(out), "--html", str(page), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    verdict = json.loads(out.read_text())
+    assert set(verdict) == {"verdict", "source", "target", "checks", "duration_s"}
+    assert verdict["verdict"] == "pass"
+    [check] = verdict["checks"]
+    assert check["id"] == "gameday.healthy_migration" and check["status"] == "pass"
+    assert set(check) == {"id", "status", "observed", "expected", "message", "details"}
+    load = check["details"]["load"]
+    # locust's counts are in the verdict, and /metrics agrees with them up to the requests in flight.
+    assert load["requests"] > 0 and load["failures"] == 0
+    [queries] = [e for e in load["endpoints"] if e["name"] == "/query"]
+    assert 0 <= load["service_user_queries"] - queries["requests"] <= load["in_flight_bound"]
+    assert load["upserts_acknowledged"] == load["load_records_on_target"] > 0
+    assert check["details"]["runs"][0]["read_percent_steps"] == [5.0, 25.0, 50.0, 100.0]
+    html = page.read_text()
+    assert html.count('<figure class="timeline"') == 1
+    assert "locust requests" in html and "/metrics ragmig_requests_total" in html
+    assert "PASS gameday.healthy_migration" in proc.stdout
+
+
+def test_unknown_scenario_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    proc = ragmig("gameday", "--scenario", "cold_caches", cwd=tmp_path)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith("ragmig: error: unknown scenario 'cold_caches'; choose from schema_drift")
+    assert "Traceback" not in proc.stderr
