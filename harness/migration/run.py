@@ -100,6 +100,8 @@ def migrate_command(
         src.close()
         raise
     try:
+        # Fail fast on a source that is not there, before a journal file is created for nothing.
+        src.describe()
         with Journal(journal) as jnl:
             _claim_journal(jnl, src.uri, tgt.uri, resume, out)
             backfill = Backfill(

@@ -42,6 +42,7 @@ def test_user_mistakes_print_one_line_and_exit_2(args: tuple[str, ...], tmp_path
     assert lines[0].startswith("ragmig: error: ")
     assert "Traceback" not in out.stderr + out.stdout
     assert not (tmp_path / "v.json").exists()  # a failed start writes no verdict
+    assert not (tmp_path / "ragmig-journal.sqlite").exists()  # ... and no journal
 
 
 def test_malformed_toml_config_is_one_line(tmp_path: Path) -> None:
