@@ -197,8 +197,9 @@ def render_runbook(config: MigrationConfig, config_path: str = "migration.toml")
     add(f"| cache hit rate | canary cache hit rate falls below | {t.cache_hit_rate_min:g} |")
     add(
         "| latency regression (Mann-Whitney U, one-sided) | canary slower than baseline with p below AND "
-        f"median ratio above | α = {t.mann_whitney_alpha:g} ({1 - t.mann_whitney_alpha:.0%} confidence), "
-        f"ratio > {1 + t.latency_tolerance:.2f} |"
+        f"median ratio above AND median difference above | α = {t.mann_whitney_alpha:g} "
+        f"({1 - t.mann_whitney_alpha:.0%} confidence), ratio > {1 + t.latency_tolerance:.2f}, "
+        f"difference > {t.latency_min_effect_ms:g} ms |"
     )
     add(
         f"| too little data | fewer than {t.min_samples} canary requests in a window | policy "

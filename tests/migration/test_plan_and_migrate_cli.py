@@ -42,6 +42,7 @@ def test_plan_writes_every_phase_step_and_rollback_trigger(tmp_path: Path) -> No
         f"{t.cache_hit_rate_min:g}",
         f"α = {t.mann_whitney_alpha:g}",
         f"ratio > {1 + t.latency_tolerance:.2f}",
+        f"difference > {t.latency_min_effect_ms:g} ms",
         f"| {t.failure_limit} |",
         f"fewer than {t.min_samples}",
     ):
