@@ -485,6 +485,12 @@ class MigrationRun:
             self.acknowledged[(ns, pid)] = vector
         return True
 
+    def write_some(self, rounds: int = 3, per_round: int = 2) -> None:
+        """The application writes a few new records (through dual-write: a failing target side goes to
+        the outbox), ``rounds`` upserts of ``per_round`` records."""
+        for _ in range(rounds):
+            self.write(self.new_records(per_round))
+
     def traffic(self, now: float) -> None:
         """One health-check tick of load: queries, then writes, then the scenario's tick hooks."""
         for _ in range(self.queries_per_tick):

@@ -27,7 +27,7 @@ from harness.errors import TransientStoreError
 from harness.faults import FaultPlan
 from harness.migration.orchestrator import Phase
 from harness.model import Check, RecordBatch
-from scenarios.gameday.stack import GameDayStack, MigrationRun, WritesDuringBackfill, gameday_check
+from scenarios.gameday.stack import GameDayStack, WritesDuringBackfill, gameday_check
 
 SCENARIO = "pinecone_rate_limits"
 INDEX = "rag-docs"
@@ -68,7 +68,7 @@ def run_pinecone_rate_limits(stack: GameDayStack, protection: bool = True) -> Ch
         queries_per_tick=100,
         config={} if protection else NO_RETRIES,
     )
-    hook = WritesDuringBackfill(run.source, after_page=-1, write=lambda: _write_some(run))
+    hook = WritesDuringBackfill(run.source, after_page=-1, write=run.write_some)
     hook.active = lambda: run.phase is Phase.BACKFILL
     run.backfill_source = hook
     marks: dict[str, Any] = {}
@@ -146,11 +146,6 @@ def run_pinecone_rate_limits(stack: GameDayStack, protection: bool = True) -> Ch
         lost_writes=lost,
         server_faults=injected.to_dict() if injected is not None and hasattr(injected, "to_dict") else None,
     )
-
-
-def _write_some(run: MigrationRun) -> None:
-    for _ in range(3):
-        run.write(run.new_records(2))
 
 
 @pytest.mark.gameday

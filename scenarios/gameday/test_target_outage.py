@@ -20,7 +20,7 @@ from harness.errors import TransientStoreError
 from harness.faults import FaultPlan, OpKind
 from harness.migration.orchestrator import Phase
 from harness.model import Check, Status
-from scenarios.gameday.stack import GameDayStack, MigrationRun, WritesDuringBackfill, gameday_check
+from scenarios.gameday.stack import GameDayStack, WritesDuringBackfill, gameday_check
 
 SCENARIO = "target_outage"
 WRITE_MS = 100.0
@@ -42,7 +42,7 @@ def run_target_outage(stack: GameDayStack, protection: bool = True) -> Check:
         config={} if protection else NO_RESUME,
     )
     slow_writes = FaultPlan(latency_ms=WRITE_MS, latency_ops=frozenset({OpKind.WRITE}))
-    hook = WritesDuringBackfill(run.source, after_page=5, write=lambda: _write_some(run))
+    hook = WritesDuringBackfill(run.source, after_page=5, write=run.write_some)
     hook.active = lambda: run.phase is Phase.BACKFILL
     run.backfill_source = hook
 
@@ -102,12 +102,6 @@ def run_target_outage(stack: GameDayStack, protection: bool = True) -> Check:
         checkpoint={"done": checkpoint.done, "attempted": checkpoint.attempted, "status": checkpoint.status},
         lost_writes=lost,
     )
-
-
-def _write_some(run: MigrationRun) -> None:
-    """The application writes during the outage (through dual-write: the target side goes to the outbox)."""
-    for _ in range(3):
-        run.write(run.new_records(2))
 
 
 @pytest.mark.gameday
