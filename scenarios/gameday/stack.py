@@ -304,6 +304,15 @@ class GameDayStack:
         self._cleanup.callback(run.close)
         return run
 
+    def run_to_edge(
+        self, label: str, source: VectorStore, source_uri: str, target_options: str = "", **options: Any
+    ) -> MigrationRun:
+        """``run`` from ``source`` into a new Qdrant Edge target shard (``target_options``: ``m=4&…``)."""
+        target_uri = self.edge_uri("target", target_options)
+        return self.run(
+            label, source, self.edge_store(target_uri), source_uri=source_uri, target_uri=target_uri, **options
+        )
+
 
 class MigrationRun:
     """One orchestrated migration under load (see the module docstring).

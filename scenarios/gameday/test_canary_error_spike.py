@@ -30,13 +30,10 @@ NO_LIMIT = 1_000_000
 def run_canary_error_spike(stack: GameDayStack, protection: bool = True) -> Check:
     """An error spike on the canary; with ``protection`` it must roll back within the failure limit."""
     source, source_uri = stack.exact_source()
-    target_uri = stack.edge_uri("target")
-    run = stack.run(
+    run = stack.run_to_edge(
         "error spike at 25 %",
         source,
-        stack.edge_store(target_uri),
-        source_uri=source_uri,
-        target_uri=target_uri,
+        source_uri,
         config={} if protection else {"thresholds": {"failure_limit": NO_LIMIT}},
     )
     spike: list[FaultMark] = []

@@ -27,13 +27,10 @@ COLD = FaultPlan(cold_latency_ms=1800.0, warm_after_searches=150)
 
 def _migrate(stack: GameDayStack, label: str, warm_up: bool) -> tuple[MigrationRun, Phase]:
     source, source_uri = stack.exact_source()
-    target_uri = stack.edge_uri("target")
-    run = stack.run(
+    run = stack.run_to_edge(
         label,
         source,
-        stack.edge_store(target_uri),
-        source_uri=source_uri,
-        target_uri=target_uri,
+        source_uri,
         config={"warm_up": {"enabled": warm_up}},
     )
     run.steady_state()

@@ -28,16 +28,13 @@ COMPARISON_OFF = 1e9  # latency_tolerance: no median ratio is ever this large
 def run_latency_regression(stack: GameDayStack, protection: bool = True) -> Check:
     """A 3× slower target; with ``protection`` Mann-Whitney must roll it back."""
     source, source_uri = stack.exact_source()
-    target_uri = stack.edge_uri("target")
     thresholds: dict[str, Any] = {"cache_hit_rate_min": 0.0}
     if not protection:
         thresholds["latency_tolerance"] = COMPARISON_OFF
-    run = stack.run(
+    run = stack.run_to_edge(
         "3× slower target",
         source,
-        stack.edge_store(target_uri),
-        source_uri=source_uri,
-        target_uri=target_uri,
+        source_uri,
         cache_size=0,
         config={"thresholds": thresholds},
     )

@@ -35,10 +35,7 @@ def _even_corpus(stack: GameDayStack) -> list[RecordBatch]:
 
 def _migrate(stack: GameDayStack, label: str, dual_write: bool) -> tuple[MigrationRun, Phase, dict[str, Any]]:
     source, source_uri = stack.exact_source(_even_corpus(stack))
-    target_uri = stack.edge_uri("target")
-    run = stack.run(
-        label, source, stack.edge_store(target_uri), source_uri=source_uri, target_uri=target_uri, dual_write=dual_write
-    )
+    run = stack.run_to_edge(label, source, source_uri, dual_write=dual_write)
     rng = np.random.default_rng(7)
     dim = stack.sizes.dimension
 

@@ -28,10 +28,7 @@ AFTER_CUTOVER_TICKS = 2
 def run_orphaned_writes(stack: GameDayStack, protection: bool = True) -> Check:
     """A writer bypasses the flag after cut-over; with ``protection`` the watch must list its writes."""
     source, source_uri = stack.exact_source()
-    target_uri = stack.edge_uri("target")
-    run = stack.run(
-        "writer bypassing the flag", source, stack.edge_store(target_uri), source_uri=source_uri, target_uri=target_uri
-    )
+    run = stack.run_to_edge("writer bypassing the flag", source, source_uri)
     steady = run.steady_state()
     phase = run.migrate()
     problems: list[str] = []

@@ -56,13 +56,10 @@ def run_pinecone_rate_limits(stack: GameDayStack, protection: bool = True) -> Ch
     clock = ManualClock()
     server = stack.pinecone_server(clock)
     source, source_uri = stack.pinecone_source(server, INDEX, pinecone_corpus(stack))
-    target_uri = stack.edge_uri("target")
-    run = stack.run(
+    run = stack.run_to_edge(
         "429s and read-after-write lag",
         source,
-        stack.edge_store(target_uri),
-        source_uri=source_uri,
-        target_uri=target_uri,
+        source_uri,
         clock=clock,
         write_namespace="docs",
         queries_per_tick=100,

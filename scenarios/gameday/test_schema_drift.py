@@ -32,14 +32,11 @@ def _gate_disabled(source: VectorStore, target: VectorStore) -> Verdict:
 def run_schema_drift(stack: GameDayStack, protection: bool = True) -> Check:
     """Migrate to a weak-HNSW target; with ``protection`` the verification gate must block it."""
     source, source_uri = stack.edge_source()
-    target_uri = stack.edge_uri("target", WEAK_HNSW)
-    target = stack.edge_store(target_uri)
-    run = stack.run(
+    run = stack.run_to_edge(
         "weak HNSW target",
         source,
-        target,
-        source_uri=source_uri,
-        target_uri=target_uri,
+        source_uri,
+        target_options=WEAK_HNSW,
         config={} if protection else {"shadow": {"enabled": False}},
         verifier=None if protection else _gate_disabled,
     )

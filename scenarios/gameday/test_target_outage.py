@@ -32,13 +32,10 @@ NO_RESUME = {"backfill": {"max_attempts": 1, "max_restarts": 0}}
 def run_target_outage(stack: GameDayStack, protection: bool = True) -> Check:
     """An outage mid-backfill; with ``protection`` the copy must resume and end with parity exact."""
     source, source_uri = stack.exact_source()
-    target_uri = stack.edge_uri("target")
-    run = stack.run(
+    run = stack.run_to_edge(
         "target outage mid-backfill",
         source,
-        stack.edge_store(target_uri),
-        source_uri=source_uri,
-        target_uri=target_uri,
+        source_uri,
         config={} if protection else NO_RESUME,
     )
     slow_writes = FaultPlan(latency_ms=WRITE_MS, latency_ops=frozenset({OpKind.WRITE}))
