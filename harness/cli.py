@@ -6,10 +6,9 @@ make (``UsageError``) prints one line on stderr and exits 2, never a traceback.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import Annotated
 
 import typer
 
@@ -23,8 +22,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-
-T = TypeVar("T")
 
 
 def _run(body: Callable[[], int]) -> None:
@@ -206,14 +203,8 @@ def demo(
 
 
 def main() -> None:
-    """Console-script entry point."""
-    try:
-        app()
-    except SystemExit:
-        raise
-    except UsageError as exc:  # pragma: no cover - _run handles these; this is a last guard
-        print(f"ragmig: error: {exc}", file=sys.stderr)
-        sys.exit(2)
+    """Console-script entry point (user errors are turned into exit 2 by each command's ``_run``)."""
+    app()
 
 
 if __name__ == "__main__":
