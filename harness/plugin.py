@@ -22,7 +22,6 @@ if TYPE_CHECKING:
     from harness.stores.base import VectorStore
 
 CHECK_PROPERTY = "harness_check"
-_VERDICT_KEY = pytest.StashKey["VerdictCollector"]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -41,9 +40,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "docker: needs a reachable Docker engine (skipped otherwise)")
     config.addinivalue_line("markers", "slow: a test that takes more than a few seconds")
     if not hasattr(config, "workerinput"):  # only the controller collects checks and writes reports
-        collector = VerdictCollector(config)
-        config.stash[_VERDICT_KEY] = collector
-        config.pluginmanager.register(collector, "harness-verdict")
+        config.pluginmanager.register(VerdictCollector(config), "harness-verdict")
 
 
 class VerdictCollector:
