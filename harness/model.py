@@ -99,8 +99,6 @@ class RecordBatch:
         """Build a batch from loose inputs: any array-like vectors, ``None`` payloads become ``{}``."""
         id_tuple = tuple(ids)
         vecs = as_vectors(vectors)
-        if vecs.shape[0] == 0 and not id_tuple:
-            vecs = vecs.reshape(0, vecs.shape[1] if vecs.ndim == 2 else 0)
         pl = tuple({} if p is None else p for p in payloads) if payloads is not None else ({},) * len(id_tuple)
         ns = tuple(namespaces) if namespaces is not None else None
         return cls(ids=id_tuple, vectors=vecs, payloads=pl, namespaces=ns)
