@@ -1,5 +1,12 @@
-"""``ragmig migrate`` killed with SIGKILL at random moments, then resumed: the target ends identical to
-the source, and no work before the last checkpoint is redone."""
+"""``ragmig migrate`` killed with SIGKILL at seeded points of its progress, then resumed: the target ends
+identical to the source, and no work before the last checkpoint is redone.
+
+Kills are placed by observed progress, never by sleeping: the test watches the journal's checkpoint and,
+once it reaches the trial's seeded target, freezes the child with SIGSTOP (so the point where it dies is
+read back exactly) and then kills it with SIGKILL. Wherever the child was frozen — inside an upsert,
+between an upsert and its checkpoint, in a commit — is where the crash lands. Targets lie in the first
+half of the copy, so a slow or busy machine changes only how long the test waits, not where kills land.
+"""
 
 from __future__ import annotations
 
@@ -60,13 +67,15 @@ def _ids(uri: str) -> list[int]:
 
 
 @pytest.mark.slow
-def test_sigkill_at_random_moments_then_resume_ends_identical(tmp_path: Path) -> None:
+def test_sigkill_at_seeded_progress_points_then_resume_ends_identical(tmp_path: Path) -> None:
     source_uri = f"qdrant-edge://{tmp_path / 'source'}"
     # A high indexing threshold: no HNSW build, so optimize is quick; the copy is what gets killed.
     target_uri = f"qdrant-edge://{tmp_path / 'target'}?indexing_threshold=1000000"
     journal = tmp_path / "journal.sqlite"
     _build_source(tmp_path / "source")
     rng = random.Random(20240605)
+    # Seeded kill points in the first half of the copy, one per trial, increasing (a batch apart at least).
+    targets = sorted(rng.sample(range(2, RECORDS // (2 * BATCH)), KILLS))
     command = [
         sys.executable,
         "-m",
@@ -94,19 +103,24 @@ def test_sigkill_at_random_moments_then_resume_ends_identical(tmp_path: Path) ->
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
         )
-        deadline = time.monotonic() + 60
-        # Wait until this run has checkpointed at least one batch, then kill it a random moment later.
-        while _done(journal) <= before and child.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.02)
-        time.sleep(rng.uniform(0.0, 0.4))
-        if child.poll() is None:
-            child.send_signal(signal.SIGKILL)
+        target = max(targets[trial] * BATCH, before + BATCH)
+        # Poll the checkpoint (a bounded wait for a real process, not an outcome) until this run has reached
+        # its kill point, then freeze the child at once and kill it where it stands.
+        deadline = time.monotonic() + 300
+        while _done(journal) < target and child.poll() is None:
+            assert time.monotonic() < deadline, f"trial {trial}: the copy made no progress to {target} records"
+            time.sleep(0.005)
+        assert child.poll() is None, child.stderr.read().decode() if child.stderr else "the child exited early"
+        child.send_signal(signal.SIGSTOP)
+        landed = _done(journal)  # exact: the child is frozen
+        child.send_signal(signal.SIGKILL)
         child.wait(timeout=30)
-        assert child.returncode in (-signal.SIGKILL, 0), child.stderr.read().decode() if child.stderr else ""
+        assert child.returncode == -signal.SIGKILL
         if child.stderr:
             child.stderr.close()
-        kills.append((before, _done(journal)))
-    assert sum(1 for b, a in kills if a < RECORDS) >= 3, f"most kills should land mid-copy: {kills}"
+        kills.append((before, landed))
+    # Every kill landed mid-copy, after the run's own kill point (progress, not time, placed it).
+    assert all(target * BATCH <= after < RECORDS for (_, after), target in zip(kills, targets, strict=True)), kills
 
     final = subprocess.run([*command, "--resume"], cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
     assert final.returncode == 0, final.stdout + final.stderr
