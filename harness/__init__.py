@@ -3,6 +3,7 @@
 The curated public API; everything else is reachable through its module.
 """
 
+from harness._version import __version__
 from harness.clock import Clock, ManualClock, SystemClock
 from harness.errors import (
     CollectionNotFoundError,
@@ -28,8 +29,6 @@ from harness.model import (
     Verdict,
 )
 from harness.stores import StoreURI, VectorStore, iter_batches, open_store, parse_store_uri
-
-__version__ = "0.1.0"
 
 __all__ = [
     "Check",

@@ -214,12 +214,22 @@ class SearchResult:
 
 
 class Status(StrEnum):
-    """Outcome of one check."""
+    """Outcome of one check, and of a verdict (a verdict is only ever pass, fail or error).
+
+    ``ERROR`` means the check could not run (a store died mid-run, an exception inside the check):
+    it is never read as a pass.
+    """
 
     PASS = "pass"
     FAIL = "fail"
     WARN = "warn"
     SKIP = "skip"
+    ERROR = "error"
+
+    @property
+    def exit_code(self) -> int:
+        """The command-line exit code of a verdict with this status: 0 pass, 1 fail, 2 error."""
+        return {Status.PASS: 0, Status.FAIL: 1}.get(self, 2)
 
 
 def _jsonable(value: Any) -> Any:
@@ -262,24 +272,46 @@ class Check:
         }
 
 
+VERDICT_SCHEMA_VERSION = 2
+"""Version of the JSON verdict's shape (design.md); bumped on any incompatible change."""
+
+
 @dataclass(frozen=True, slots=True)
 class Verdict:
-    """The JSON verdict of certify, migrate and gameday: ``fail`` when any check failed."""
+    """The JSON verdict of certify, migrate, gameday and run (design.md, schema version 2).
+
+    ``verdict`` is ``error`` when the run did not complete (no checks at all, ``incomplete`` set, or any
+    check in ``error``), else ``fail`` when any check failed, else ``pass``: a pass is evidence, never
+    the absence of it. ``accepted`` names the check ids a thresholds file accepted (their drift is a warn).
+    """
 
     checks: tuple[Check, ...]
     source: Mapping[str, Any] = field(default_factory=dict)
     target: Mapping[str, Any] = field(default_factory=dict)
     duration_s: float = 0.0
+    started_at: str | None = None
+    finished_at: str | None = None
+    thresholds: Mapping[str, Any] = field(default_factory=dict)
+    accepted: tuple[str, ...] = ()
+    incomplete: str | None = None
+    """Why the run did not complete (e.g. "checks parity.* did not run"); forces ``error``."""
 
     @property
     def verdict(self) -> Status:
-        """PASS unless some check is FAIL."""
+        """ERROR when the run is incomplete or has no checks, FAIL when a check failed, else PASS."""
+        if self.incomplete or not self.checks or any(c.status is Status.ERROR for c in self.checks):
+            return Status.ERROR
         return Status.FAIL if any(c.status is Status.FAIL for c in self.checks) else Status.PASS
 
     @property
     def passed(self) -> bool:
-        """True when no check failed."""
+        """True only for a complete run in which no check failed."""
         return self.verdict is Status.PASS
+
+    @property
+    def exit_code(self) -> int:
+        """0 pass, 1 fail, 2 error."""
+        return self.verdict.exit_code
 
     def check(self, check_id: str) -> Check:
         """The check with id ``check_id``; KeyError when absent."""
@@ -289,14 +321,25 @@ class Verdict:
         raise KeyError(check_id)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form of design.md's verdict."""
-        return {
+        """JSON-ready form of design.md's verdict (schema version 2)."""
+        from harness._version import __version__
+
+        out: dict[str, Any] = {
+            "schema_version": VERDICT_SCHEMA_VERSION,
+            "tool": {"name": "ragmig", "version": __version__},
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
             "verdict": str(self.verdict),
             "source": _jsonable(dict(self.source)),
             "target": _jsonable(dict(self.target)),
+            "thresholds": _jsonable(dict(self.thresholds)),
+            "accepted": list(self.accepted),
             "checks": [c.to_dict() for c in self.checks],
             "duration_s": round(float(self.duration_s), 3),
         }
+        if self.incomplete:
+            out["incomplete"] = self.incomplete
+        return out
 
     def to_json(self) -> str:
         """Serialised verdict (indent 2, stable key order)."""
@@ -321,4 +364,9 @@ class Verdict:
             source=data.get("source") or {},
             target=data.get("target") or {},
             duration_s=float(data.get("duration_s", 0.0)),
+            started_at=data.get("started_at"),
+            finished_at=data.get("finished_at"),
+            thresholds=data.get("thresholds") or {},
+            accepted=tuple(data.get("accepted") or ()),
+            incomplete=data.get("incomplete"),
         )

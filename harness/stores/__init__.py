@@ -5,7 +5,7 @@ from __future__ import annotations
 from importlib import import_module
 
 from harness.stores.base import Cursor, SearchParams, VectorStore, iter_batches
-from harness.stores.uri import SCHEMES, StoreURI, parse_store_uri
+from harness.stores.uri import SCHEMES, StoreURI, parse_store_uri, same_store, store_identity
 
 __all__ = [
     "SCHEMES",
@@ -16,6 +16,8 @@ __all__ = [
     "iter_batches",
     "open_store",
     "parse_store_uri",
+    "same_store",
+    "store_identity",
 ]
 
 # scheme -> "module:factory"; each factory takes a StoreURI. Vendor SDKs are imported only when used.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, urlsplit
 
@@ -120,3 +121,53 @@ def parse_store_uri(uri: str) -> StoreURI:
     if not index or "/" in index:
         raise _fail(uri, "expected pinecone://INDEX", scheme)
     return StoreURI(scheme=scheme, raw=uri, collection=index, host=options.get("host", ""), options=options)
+
+
+# -- identity -----------------------------------------------------------------------------------------
+_LOOPBACK = {"localhost", "127.0.0.1", "::1", "[::1]", "0.0.0.0", "ip6-localhost"}
+
+
+def _host_key(host: str, default_port: int | None) -> str:
+    """``host[:port]`` normalised: lower case, any loopback spelling the same, the default port explicit."""
+    if "://" in host:  # pinecone host= values are URLs
+        parts = urlsplit(host)
+        scheme = parts.scheme.lower()
+        name = (parts.hostname or "").lower()
+        port = parts.port or (443 if scheme == "https" else 80 if scheme == "http" else default_port)
+        path = parts.path.rstrip("/")
+    else:
+        name, _, port_text = host.lower().partition(":")
+        port = int(port_text) if port_text.isdigit() else default_port
+        path = ""
+    name = "loopback" if name in _LOOPBACK or name.startswith("127.") else name
+    return f"{name}:{port}{path}"
+
+
+def store_identity(uri: str | StoreURI) -> tuple[str, ...]:
+    """What ``uri`` names, so that two spellings of one store compare equal: an Edge directory after
+    resolving links, a Qdrant host + port + collection, a Pinecone host + index (+ namespace, ``*`` when
+    the URI spans every namespace). ``InvalidURIError`` for a URI that is not ours."""
+    parsed = uri if isinstance(uri, StoreURI) else parse_store_uri(uri)
+    if parsed.scheme == "qdrant-edge":
+        return ("qdrant-edge", os.path.realpath(parsed.path))
+    if parsed.scheme == "qdrant-local":
+        where = parsed.path if parsed.path == ":memory:" else os.path.realpath(parsed.path)
+        return ("qdrant-local", where, parsed.collection)
+    if parsed.scheme == "qdrant":
+        return ("qdrant", _host_key(f"{parsed.host}:{parsed.port}", 6333), parsed.collection)
+    if parsed.scheme == "pinecone":
+        host = _host_key(parsed.host, None) if parsed.host else "control-plane"
+        return ("pinecone", host, parsed.collection, parsed.options.get("namespace", "*"))
+    return (parsed.scheme, parsed.collection)
+
+
+def same_store(a: str | StoreURI, b: str | StoreURI) -> bool:
+    """True when ``a`` and ``b`` resolve to the same store or overlap (a Pinecone URI spanning every
+    namespace overlaps one naming a namespace of the same index): migrating or certifying between them
+    would read and write one store."""
+    ia, ib = store_identity(a), store_identity(b)
+    if ia == ib:
+        return True
+    if ia[0] == ib[0] == "pinecone" and ia[:3] == ib[:3]:
+        return "*" in (ia[3], ib[3])
+    return False

@@ -93,7 +93,7 @@ def test_findings_exit_1_and_every_report_is_written(failing_run: dict[str, obje
     out = failing_run["out"]
     assert isinstance(out, Path)
     verdict = json.loads((out / "verdict.json").read_text())
-    assert set(verdict) == {"verdict", "source", "target", "checks", "duration_s"}
+    assert {"schema_version", "tool", "verdict", "source", "target", "checks", "duration_s"} <= set(verdict)
     assert verdict["verdict"] == "fail"
     assert [c["id"] for c in verdict["checks"]] == list(CHECK_IDS)
     for check in verdict["checks"]:

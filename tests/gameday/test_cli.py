@@ -24,7 +24,7 @@ def test_gameday_healthy_migration_writes_a_passing_verdict_and_report(tmp_path:
     proc = ragmig("gameday", "--scenario", "healthy_migration", "--json", str(out), "--html", str(page), cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     verdict = json.loads(out.read_text())
-    assert set(verdict) == {"verdict", "source", "target", "checks", "duration_s"}
+    assert {"schema_version", "tool", "verdict", "source", "target", "checks", "duration_s"} <= set(verdict)
     assert verdict["verdict"] == "pass"
     [check] = verdict["checks"]
     assert check["id"] == "gameday.healthy_migration" and check["status"] == "pass"

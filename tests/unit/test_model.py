@@ -45,10 +45,46 @@ def test_verdict_fails_when_any_check_fails_and_round_trips() -> None:
     data = json.loads(verdict.to_json())
     assert data["verdict"] == "fail"
     assert [c["id"] for c in data["checks"]] == ["parity.count", "parity.ids", "schema.hnsw"]
-    assert set(data) == {"verdict", "source", "target", "checks", "duration_s"}
+    assert set(data) == {
+        "schema_version",
+        "tool",
+        "started_at",
+        "finished_at",
+        "verdict",
+        "source",
+        "target",
+        "thresholds",
+        "accepted",
+        "checks",
+        "duration_s",
+    }
+    assert data["schema_version"] == 2 and data["tool"]["name"] == "ragmig"
     assert set(data["checks"][0]) == {"id", "status", "observed", "expected", "message", "details"}
     assert Verdict.from_dict(data).check("parity.ids").details["missing_count"] == 1
     assert Verdict(checks=checks[::2]).passed
+
+
+@pytest.mark.parametrize(
+    ("checks", "incomplete", "expected"),
+    [
+        ((), None, Status.ERROR),  # zero checks is never a pass
+        ((Check("a", Status.SKIP),), None, Status.PASS),
+        ((Check("a", Status.PASS), Check("b", Status.ERROR, message="store died")), None, Status.ERROR),
+        ((Check("a", Status.FAIL), Check("b", Status.ERROR)), None, Status.ERROR),  # error outranks fail
+        ((Check("a", Status.PASS),), "checks parity.* did not run", Status.ERROR),
+        ((Check("a", Status.PASS), Check("b", Status.WARN)), None, Status.PASS),
+        ((Check("a", Status.PASS), Check("b", Status.FAIL)), None, Status.FAIL),
+    ],
+)
+def test_verdict_is_error_when_the_run_is_incomplete(
+    checks: tuple[Check, ...], incomplete: str | None, expected: Status
+) -> None:
+    verdict = Verdict(checks=checks, incomplete=incomplete)
+    assert verdict.verdict is expected
+    assert verdict.passed is (expected is Status.PASS)
+    assert verdict.exit_code == {Status.PASS: 0, Status.FAIL: 1, Status.ERROR: 2}[expected]
+    again = Verdict.from_dict(json.loads(verdict.to_json()))
+    assert again.verdict is expected and again.incomplete == incomplete
 
 
 def test_check_json_is_safe_for_numpy_and_nan() -> None:

@@ -1,7 +1,9 @@
+from pathlib import Path
+
 import pytest
 
 from harness.errors import InvalidURIError
-from harness.stores import open_store, parse_store_uri
+from harness.stores import open_store, parse_store_uri, same_store, store_identity
 
 
 def test_unknown_scheme_names_accepted_schemes() -> None:
@@ -57,3 +59,35 @@ def test_bad_uris_raise_one_line(uri: str) -> None:
     assert "\n" not in str(info.value)
     assert "pcsk_secret123456" not in str(info.value)
     assert ":pw@" not in str(info.value)
+
+
+# -- store identity: the same store spelled two ways ----------------------------------------------------
+
+
+def test_same_edge_directory_through_a_symlink_and_a_trailing_slash(tmp_path: Path) -> None:
+    real = tmp_path / "shard"
+    real.mkdir()
+    link = tmp_path / "link"
+    link.symlink_to(real)
+    assert same_store(f"qdrant-edge://{real}", f"qdrant-edge://{link}/?hnsw_ef=64")
+    assert not same_store(f"qdrant-edge://{real}", f"qdrant-edge://{tmp_path / 'other'}")
+
+
+def test_same_qdrant_server_under_loopback_aliases_and_default_port() -> None:
+    assert same_store("qdrant://localhost/docs", "qdrant://127.0.0.1:6333/docs")
+    assert not same_store("qdrant://localhost/docs", "qdrant://localhost/docs2")
+    assert not same_store("qdrant://localhost:6333/docs", "qdrant://localhost:6334/docs")
+
+
+def test_pinecone_index_namespaces_overlap_only_with_the_whole_index() -> None:
+    host = "host=http://127.0.0.1:5081"
+    assert same_store(f"pinecone://idx?{host}", "pinecone://idx?host=http://localhost:5081/")
+    assert same_store(f"pinecone://idx?{host}", f"pinecone://idx?{host}&namespace=a")
+    assert not same_store(f"pinecone://idx?{host}&namespace=a", f"pinecone://idx?{host}&namespace=b")
+    assert not same_store(f"pinecone://idx?{host}", f"pinecone://idx2?{host}")
+    assert store_identity(f"pinecone://idx?{host}")[3] == "*"
+
+
+def test_different_schemes_are_different_stores(tmp_path: Path) -> None:
+    assert not same_store(f"qdrant-edge://{tmp_path}", f"qdrant-local://{tmp_path}/c")
+    assert same_store("exact://a", "exact://a") and not same_store("exact://a", "exact://b")
