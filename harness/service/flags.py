@@ -28,9 +28,7 @@ __all__ = ["FlagdFileReader", "flagd_file_provider"]
 def flagd_file_provider(path: Path | str, poll_ms: int = 200) -> FlagdProvider:
     """OpenFeature's flagd provider evaluating the flag file at ``path`` in process, re-reading it when it
     changes (checked every ``poll_ms``)."""
-    return FlagdProvider(
-        resolver_type=ResolverType.FILE, offline_flag_source_path=str(path), deadline_ms=poll_ms
-    )
+    return FlagdProvider(resolver_type=ResolverType.FILE, offline_flag_source_path=str(path), deadline_ms=poll_ms)
 
 
 class FlagdFileReader:
