@@ -80,34 +80,17 @@ def build_metrics(config: MigrationConfig, clock: Clock) -> MetricsSource:
     cfg = config.metrics
     if cfg.provider != "prometheus":
         return InProcessMetrics()
-    from harness.migration.metrics_prometheus import PrometheusMetrics
+    from harness.migration.metrics_prometheus import PrometheusMetrics, PromQL
 
     assert cfg.url is not None  # the config validates it
     return PrometheusMetrics(
         cfg.url,
-        promql(config),
+        PromQL.from_config(cfg),
         clock=clock,
         scrape_interval_s=cfg.scrape_interval_s,
         step_s=cfg.step_s or config.canary.health_interval_s,
         series_quantile=cfg.series_quantile,
         timeout_s=cfg.timeout_s,
-    )
-
-
-def promql(config: MigrationConfig) -> Any:
-    """The PromQL builder for the config's metric names and labels (``PromQL``)."""
-    from harness.migration.metrics_prometheus import PromQL
-
-    cfg = config.metrics
-    return PromQL(
-        requests_metric=cfg.requests_metric,
-        cache_hits_metric=cfg.cache_hits_metric,
-        latency_histogram=cfg.latency_histogram,
-        cohort_label=cfg.cohort_label,
-        outcome_label=cfg.outcome_label,
-        error_outcome=cfg.error_outcome,
-        selector=cfg.selector,
-        cohorts={str(Backend.SOURCE): cfg.source_cohort, str(Backend.TARGET): cfg.target_cohort},
     )
 
 

@@ -28,13 +28,16 @@ import urllib.parse
 import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from harness.clock import Clock, SystemClock
 from harness.migration.metrics import WindowStats
 from harness.redact import redact_text
+
+if TYPE_CHECKING:
+    from harness.migration.config import MetricsConfig
 
 __all__ = ["TOKEN_ENV", "PromQL", "PrometheusError", "PrometheusMetrics", "duration"]
 
@@ -71,7 +74,22 @@ class PromQL:
     cohorts: Mapping[str, str] | None = None
     """Label value per cohort ("source" = baseline, "target" = canary); default: the cohort names."""
 
+    @classmethod
+    def from_config(cls, config: MetricsConfig) -> PromQL:
+        """The queries of a config's ``[metrics]`` section."""
+        return cls(
+            requests_metric=config.requests_metric,
+            cache_hits_metric=config.cache_hits_metric,
+            latency_histogram=config.latency_histogram,
+            cohort_label=config.cohort_label,
+            outcome_label=config.outcome_label,
+            error_outcome=config.error_outcome,
+            selector=config.selector,
+            cohorts={"source": config.source_cohort, "target": config.target_cohort},
+        )
+
     def matchers(self, cohort: str, *extra: str) -> str:
+        """The label matchers of ``cohort`` (plus ``extra`` ones and the selector)."""
         value = (self.cohorts or {}).get(cohort, cohort)
         parts = [f'{self.cohort_label}="{_label_value(value)}"', *extra]
         if self.selector.strip():
