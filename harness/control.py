@@ -41,6 +41,14 @@ def run_command(config_path: Path, resume: bool, *, out: TextIO | None = None) -
 
     out = out or sys.stdout
     config = load_config(config_path)
+    # A controller steers applications in other processes: they can read neither in-memory flags nor
+    # in-process metrics (those serve `ragmig demo` and the game days, which run the application inside).
+    if config.flags.provider != "flagd-file":
+        raise UsageError(
+            f'{config_path}: `ragmig run` needs [flags] provider = "flagd-file" with the path the applications read'
+        )
+    if config.metrics.provider != "prometheus":
+        raise UsageError(f'{config_path}: `ragmig run` needs [metrics] provider = "prometheus" with its url')
     journal_path = Path(config.journal)
     if journal_path.exists():
         with Journal(journal_path) as journal:
@@ -198,6 +206,7 @@ def request_command(
         if command in ("pause", "resume") and state.phase in _TERMINAL:
             raise UsageError(f"nothing to {command}: the migration in {journal} is {state.phase}")
         request = jnl.request(command, reason)
+        jnl.append("info", {"message": f"{command} requested", "command": request.seq, "reason": reason}, at=0.0)
         controller = jnl.get("controller")
         if controller:
             seen = time.time() - float(controller["seen_wall"])
