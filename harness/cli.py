@@ -1,4 +1,5 @@
-"""``ragmig``: certify, migrate, gameday, plan, serve-pinecone, bench (contracts in design.md).
+"""``ragmig``: certify, migrate, run, status, rollback, pause, resume, gameday, plan, serve-pinecone, bench
+(contracts in design.md).
 
 Commands import their implementation lazily so ``ragmig --help`` stays fast. A mistake the user can
 make (``UsageError``) prints one line on stderr and exits 2, never a traceback.
@@ -91,6 +92,82 @@ def migrate(
             resume=resume,
             json_path=json,
         )
+
+    _run(body)
+
+
+@app.command("run")
+def run_migration(
+    config: Annotated[Path, typer.Option(help="migration.toml: stores, flags, metrics, alerts, canary.")],
+    resume: Annotated[bool, typer.Option(help="Continue the migration its journal holds.")] = False,
+) -> None:
+    """Run the migration as a controller process. Exit 0 completed, 1 rolled back or blocked, 2 error."""
+
+    def body() -> int:
+        from harness.control import run_command
+
+        return run_command(config, resume)
+
+    _run(body)
+
+
+JournalOption = Annotated[Path, typer.Option(help="The migration's journal (the `journal` of its config).")]
+
+
+@app.command()
+def status(
+    journal: JournalOption,
+    json: Annotated[bool, typer.Option("--json", help="Print the status as JSON.")] = False,
+) -> None:
+    """Where a migration stands: phase, reads on target, write mode, health checks, outbox, orphaned writes."""
+
+    def body() -> int:
+        from harness.control import status_command
+
+        return status_command(journal, json)
+
+    _run(body)
+
+
+WaitOption = Annotated[float, typer.Option(min=0, help="Wait up to this many seconds for the controller to take it.")]
+
+
+@app.command()
+def rollback(
+    journal: JournalOption,
+    reason: Annotated[str, typer.Option(help="Why (journaled and alerted).")],
+    wait: WaitOption = 0.0,
+) -> None:
+    """Roll the running migration back: reads to 0 % at its next health check, dual-write kept."""
+
+    def body() -> int:
+        from harness.control import request_command
+
+        return request_command(journal, "rollback", reason, wait)
+
+    _run(body)
+
+
+@app.command()
+def pause(journal: JournalOption, wait: WaitOption = 0.0) -> None:
+    """Hold the running migration at its canary step (health checks and rollbacks go on) until resumed."""
+
+    def body() -> int:
+        from harness.control import request_command
+
+        return request_command(journal, "pause", None, wait)
+
+    _run(body)
+
+
+@app.command()
+def resume(journal: JournalOption, wait: WaitOption = 0.0) -> None:
+    """Let a paused migration go on."""
+
+    def body() -> int:
+        from harness.control import request_command
+
+        return request_command(journal, "resume", None, wait)
 
     _run(body)
 

@@ -31,9 +31,8 @@ from harness.clock import SystemClock
 from harness.datasets import synthetic_corpus, synthetic_queries
 from harness.migration.alerts import RecordingAlertSink
 from harness.migration.config import MigrationConfig, parse_config
-from harness.migration.journal import Journal
 from harness.migration.metrics import InProcessMetrics
-from harness.migration.orchestrator import Orchestrator, Phase
+from harness.migration.orchestrator import Phase
 from harness.model import Check, CollectionSchema, Distance, RecordBatch, Status, Verdict
 
 __all__ = ["run_demo"]
@@ -211,54 +210,27 @@ class _Load:
 
 def _migrate(console: Console, config: MigrationConfig, state: Path) -> Verdict:
     """The orchestrated migration under locust load; its verdict carries the run's figures and timeline."""
-    from harness.migration.backfill import ensure_target_collection, resolve_mapping
-    from harness.migration.dualwrite import DualWriteStore
-    from harness.migration.flags_openfeature import OpenFeatureFlags
-    from harness.migration.router import Backend
+    from harness.assembly import ServiceWarmUp, build_migration
     from harness.reporting.timeline import migration_summary, migration_timeline
     from harness.service import QueryService, requests_total
-    from harness.stores import open_store
 
     clock = SystemClock()
-    source = open_store(config.source)
-    target = open_store(config.target)
-    journal = Journal(config.journal)
+    metrics = InProcessMetrics()
+    alerts = RecordingAlertSink()
+    migration = build_migration(config, clock=clock, metrics=metrics, alerts=[alerts], progress=True)
     try:
-        ensure_target_collection(source, target)
-        flags = OpenFeatureFlags(journal)
-        metrics = InProcessMetrics()
-        alerts = RecordingAlertSink()
-        writer = DualWriteStore(source, target, journal, flags, clock, mapping=resolve_mapping(source, target))
         service = QueryService(
-            source,
-            target,
-            flags=flags,
+            migration.source,
+            migration.target,
+            flags=migration.flags,
             metrics=metrics,
-            writer=writer,
+            writer=migration.writer,
             clock=clock,
             query_vectors=synthetic_queries(QUERY_KEYS, DIMENSION, seed=7),
         )
-        warm_up_queries = [0]
-
-        def warm_up(n: int) -> None:
-            for spec in service.top_queries(n):
-                warm_up_queries[0] += 1
-                service.query("warm-up", text_key=spec.text_key, k=spec.k, backend=Backend.TARGET)
-
-        from harness.migration.webhook import build_alert_sinks
-
-        orchestrator = Orchestrator(
-            config,
-            source,
-            target,
-            journal,
-            clock=clock,
-            flags=flags,
-            metrics=metrics,
-            alerts=[alerts, *build_alert_sinks(config.alerts)],
-            warm_up=warm_up,
-            progress=True,
-        )
+        warm_up = ServiceWarmUp(service)
+        migration.warm_up = warm_up
+        orchestrator = migration.orchestrator
         import scipy.stats  # noqa: F401  - imported now, not by the first health check in the middle of a bake
 
         loads: list[dict[str, Any]] = []
@@ -284,10 +256,10 @@ def _migrate(console: Console, config: MigrationConfig, state: Path) -> Verdict:
                 )
             scraped = _scrape(endpoint.url)
         service_total = requests_total(scraped)
-        user_queries = service_total - warm_up_queries[0]
+        user_queries = service_total - warm_up.queries
         locust_queries = sum(int(load.get("requests", 0)) for load in loads)
         summary = migration_summary(
-            orchestrator, metrics, alerts.alerts, label="Pinecone → Qdrant Edge", harness_queries=warm_up_queries[0]
+            orchestrator, metrics, alerts.alerts, label="Pinecone → Qdrant Edge", harness_queries=warm_up.queries
         )
         timeline = migration_timeline(orchestrator, metrics, alerts.alerts, end=clock.now())
         loads.append(
@@ -297,14 +269,14 @@ def _migrate(console: Console, config: MigrationConfig, state: Path) -> Verdict:
                 "failures": sum(int(load.get("failures", 0)) for load in loads),
                 "users": LOAD_USERS,
                 "service_requests_total": service_total,
-                "harness_queries": warm_up_queries[0],
+                "harness_queries": warm_up.queries,
                 "service_user_queries": user_queries,
                 "in_flight_at_stop": user_queries - locust_queries,
             }
         )
         console.print(
             f"locust sent {locust_queries:,} queries; the service's /metrics counted {user_queries:,} user queries "
-            f"(+{warm_up_queries[0]} warm-up replays)"
+            f"(+{warm_up.queries} warm-up replays)"
         )
         verification = orchestrator.last_verdict
         completed = phase is Phase.COMPLETED
@@ -337,9 +309,7 @@ def _migrate(console: Console, config: MigrationConfig, state: Path) -> Verdict:
             duration_s=clock.now() - migration_started,
         )
     finally:
-        journal.close()
-        target.close()  # the certification's child process opens the Edge shard next
-        source.close()
+        migration.close()  # the journal and both stores: the certification's child process opens the shard next
 
 
 def _stage(

@@ -13,13 +13,21 @@ log = logging.getLogger("harness.alerts")
 
 @dataclass(frozen=True, slots=True)
 class Alert:
-    """One alert: ``severity`` is "info", "warning" or "critical"; ``at`` is harness-clock seconds."""
+    """One alert: ``severity`` is "info", "warning" or "critical"; ``at`` is harness-clock seconds.
+
+    ``key`` names the condition (``rolled_back``, ``blocked``, ``orphaned_writes``, ...): sinks that
+    track alerts (Alertmanager, PagerDuty) use it to deduplicate, and an alert with ``resolved=True``
+    and the same key says the condition cleared. ``phase`` is the migration's phase when it was sent.
+    """
 
     severity: str
     title: str
     message: str
     at: float
     details: dict[str, Any] = field(default_factory=dict)
+    key: str = ""
+    phase: str = ""
+    resolved: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (credentials redacted)."""
@@ -29,6 +37,9 @@ class Alert:
             "message": redact_text(self.message),
             "at": self.at,
             "details": self.details,
+            "key": self.key,
+            "phase": self.phase,
+            "resolved": self.resolved,
         }
 
 
@@ -57,5 +68,8 @@ class LogAlertSink:
 
     def send(self, alert: Alert) -> None:
         """Log ``alert`` on one line."""
+        if alert.resolved:
+            log.info("resolved: %s", redact_text(alert.title))
+            return
         level = logging.ERROR if alert.severity == "critical" else logging.WARNING
         log.log(level, "%s: %s", redact_text(alert.title), redact_text(alert.message))

@@ -22,6 +22,8 @@ __all__ = [
     "AlertSinkConfig",
     "BackfillConfig",
     "CanaryConfig",
+    "FlagsConfig",
+    "MetricsConfig",
     "MigrationConfig",
     "RunbookConfig",
     "ShadowConfig",
@@ -58,6 +60,9 @@ class Thresholds(_Section):
     """Under "hold", no data for this long counts as a failed check (s)."""
     failure_limit: Annotated[int, Field(ge=1)] = 3
     """This many consecutive failed checks roll back."""
+    min_interval_points: Annotated[int, Field(ge=2)] = 5
+    """With Prometheus metrics, latency is compared on per-interval quantile series: each side needs this
+    many points before the Mann-Whitney comparison decides (5 against 5 can reach p = 0.004)."""
     mann_whitney_alpha: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.02
     """Significance of the one-sided "canary slower" test (0.02 = Kayenta's 98 % confidence)."""
     latency_tolerance: Annotated[float, Field(ge=0.0)] = 0.1
@@ -157,17 +162,81 @@ class VerificationConfig(_Section):
 
 
 class AlertSinkConfig(_Section):
-    """One alert sink: ``{type = "log"}`` or ``{type = "webhook", url = "https://..."}``."""
+    """One alert sink: ``{type = "log"}``, or one that POSTs to ``url``: ``"webhook"`` (generic JSON),
+    ``"alertmanager"`` (Alertmanager's base URL; API v2), ``"slack"`` (an incoming webhook), or
+    ``"pagerduty"`` (Events API v2; ``url`` optional, the routing key from ``$routing_key_env``)."""
 
-    type: Literal["log", "webhook"]
+    type: Literal["log", "webhook", "alertmanager", "slack", "pagerduty"]
     url: str | None = None
+    labels: dict[str, str] = Field(default_factory=dict)
+    """Extra Alertmanager labels (e.g. ``team = "search"``) for routing."""
+    routing_key_env: str = "PAGERDUTY_ROUTING_KEY"
+    """The environment variable holding the PagerDuty routing key (never the key itself)."""
 
     @model_validator(mode="after")
     def _url_for_webhook(self) -> AlertSinkConfig:
-        if self.type == "webhook" and not self.url:
-            raise ValueError("a webhook sink needs url")
-        if self.type == "webhook" and self.url and not self.url.startswith(("http://", "https://")):
-            raise ValueError(f"webhook url must start with http:// or https://, got {self.url!r}")
+        if self.type in ("webhook", "alertmanager", "slack") and not self.url:
+            raise ValueError(f"a {self.type} sink needs url")
+        if self.url and not self.url.startswith(("http://", "https://")):
+            raise ValueError(f"{self.type} url must start with http:// or https://, got {self.url!r}")
+        return self
+
+
+class FlagsConfig(_Section):
+    """Where the migration's flags live: ``"in-memory"`` (this process; tests and the demo) or
+    ``"flagd-file"``: a flagd flag-definition file at ``path`` that the applications read through any
+    OpenFeature flagd provider (the read percentage as a ``fractional`` split on the user id)."""
+
+    provider: Literal["in-memory", "flagd-file"] = "in-memory"
+    path: str | None = None
+
+    @model_validator(mode="after")
+    def _path_for_file(self) -> FlagsConfig:
+        if self.provider == "flagd-file" and not self.path:
+            raise ValueError("the flagd-file provider needs path (the flag file the applications read)")
+        return self
+
+
+_METRIC_NAME = r"^[a-zA-Z_:][a-zA-Z0-9_:]*$"
+_LABEL_NAME = r"^[a-zA-Z_][a-zA-Z0-9_]*$"
+
+
+class MetricsConfig(_Section):
+    """Where the canary's health figures come from: ``"in-process"`` (the query service in this process)
+    or ``"prometheus"`` at ``url``. Names and labels default to what ``harness.service`` exports."""
+
+    provider: Literal["in-process", "prometheus"] = "in-process"
+    url: str | None = None
+    """Prometheus' base URL, e.g. ``http://127.0.0.1:9090`` (a bearer token from RAGMIG_PROMETHEUS_TOKEN)."""
+    requests_metric: Annotated[str, Field(pattern=_METRIC_NAME)] = "ragmig_requests_total"
+    cache_hits_metric: Annotated[str, Field(pattern=_METRIC_NAME)] = "ragmig_cache_hits_total"
+    latency_histogram: Annotated[str, Field(pattern=_METRIC_NAME)] = "ragmig_query_latency_seconds"
+    """A Prometheus histogram in seconds (its ``_bucket`` series are read)."""
+    cohort_label: Annotated[str, Field(pattern=_LABEL_NAME)] = "backend"
+    source_cohort: str = "source"
+    """The cohort label's value on requests the source served (the baseline)."""
+    target_cohort: str = "target"
+    """The cohort label's value on requests the target served (the canary)."""
+    outcome_label: Annotated[str, Field(pattern=_LABEL_NAME)] = "outcome"
+    error_outcome: str = "error"
+    selector: str = ""
+    """Extra label matchers added to every query, e.g. ``job="rag-api"``."""
+    scrape_interval_s: PositiveSeconds = 15.0
+    """Prometheus' scrape interval for the application (s): a window needs two scrapes."""
+    step_s: PositiveSeconds | None = None
+    """Resolution of the per-interval latency series (s); default: the health interval, at least two scrapes."""
+    series_quantile: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.5
+    """The per-interval latency quantile compared canary vs baseline (Mann-Whitney U)."""
+    timeout_s: PositiveSeconds = 5.0
+
+    @model_validator(mode="after")
+    def _url_for_prometheus(self) -> MetricsConfig:
+        if self.provider == "prometheus" and not self.url:
+            raise ValueError("the prometheus provider needs url (Prometheus' base URL)")
+        if self.url and not self.url.startswith(("http://", "https://")):
+            raise ValueError(f"url must start with http:// or https://, got {self.url!r}")
+        if "{" in self.selector or "}" in self.selector:
+            raise ValueError(f'selector holds label matchers without braces, e.g. job="rag-api"; got {self.selector!r}')
         return self
 
 
@@ -180,14 +249,8 @@ class RunbookConfig(_Section):
             "canary": "<dashboard URL: canary vs baseline>",
         }
     )
-    metrics: dict[str, str] = Field(
-        default_factory=lambda: {
-            "requests": 'ragmig_requests_total{cohort="target"}',
-            "errors": 'ragmig_request_errors_total{cohort="target"}',
-            "latency": 'ragmig_request_latency_seconds{cohort="target"}',
-            "cache_hits": 'ragmig_cache_hits_total{cohort="target"}',
-        }
-    )
+    metrics: dict[str, str] = Field(default_factory=dict)
+    """Extra queries to watch, by name (the runbook always lists the ones the health checks run)."""
     escalation: str = "<on-call rotation / pager>"
 
 
@@ -196,6 +259,8 @@ class MigrationConfig(_Section):
 
     source: str
     target: str
+    name: str | None = None
+    """The migration's name in alerts (labels, dedup keys); default: the journal file's stem."""
     journal: str = "ragmig-journal.sqlite"
     batch_size: Annotated[int, Field(ge=1, le=100_000)] = 1000
     flag_propagation_s: Annotated[float, Field(ge=0.0)] = 5.0
@@ -207,6 +272,8 @@ class MigrationConfig(_Section):
     backfill: BackfillConfig = Field(default_factory=BackfillConfig)
     verification: VerificationConfig = Field(default_factory=VerificationConfig)
     alerts: list[AlertSinkConfig] = Field(default_factory=lambda: [AlertSinkConfig(type="log")])
+    flags: FlagsConfig = Field(default_factory=FlagsConfig)
+    metrics: MetricsConfig = Field(default_factory=MetricsConfig)
     runbook: RunbookConfig = Field(default_factory=RunbookConfig)
 
     @field_validator("source", "target")
@@ -217,6 +284,11 @@ class MigrationConfig(_Section):
         except InvalidURIError as exc:
             raise ValueError(str(exc)) from None
         return uri
+
+    @property
+    def migration_name(self) -> str:
+        """``name``, or the journal file's stem."""
+        return self.name or Path(self.journal).stem
 
     @property
     def source_is_pinecone(self) -> bool:

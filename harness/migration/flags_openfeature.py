@@ -1,10 +1,11 @@
 """``FlagStore`` implementations: OpenFeature with its in-memory provider (the default), and a plain one.
 
 The read percentage and the write mode are feature flags, evaluated through an OpenFeature client, so
-a team can swap the in-memory provider for their own flag service (LaunchDarkly, flagd, ...) without
-touching the orchestrator. Setting a flag at run time updates the provider's flag set and emits
-OpenFeature's configuration-changed event. With a journal, every value set is mirrored into it, and a
-new instance on the same journal starts from the values last set.
+the orchestrator reads them the way an application would. OpenFeature has no write path: a change
+registers a fresh ``InMemoryProvider`` holding the new values for this instance's domain (public API
+only, ``api.set_provider_and_wait``), which also emits OpenFeature's provider events. With a journal,
+every value set is mirrored into it, and a new instance on the same journal starts from the values
+last set. For applications in other processes (any language), use ``FlagdFileFlags``.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 from openfeature import api
-from openfeature.event import ProviderEventDetails
 from openfeature.provider.in_memory_provider import InMemoryFlag, InMemoryProvider
 
 from harness.migration.flags import WriteMode
@@ -22,27 +22,18 @@ from harness.migration.flags import WriteMode
 if TYPE_CHECKING:
     from harness.migration.journal import Journal
 
-__all__ = ["READ_PERCENT_FLAG", "WRITE_MODE_FLAG", "InMemoryFlags", "OpenFeatureFlags"]
+__all__ = ["READ_PERCENT_FLAG", "WRITE_MODE_FLAG", "InMemoryFlags", "OpenFeatureFlags", "check_percent"]
 
 READ_PERCENT_FLAG = "ragmig.read-percent"
 WRITE_MODE_FLAG = "ragmig.write-mode"
 
 
-def _check_percent(percent: float) -> float:
+def check_percent(percent: float) -> float:
+    """``percent`` as a float within 0–100; ``ValueError`` otherwise (NaN included)."""
     value = float(percent)
     if not 0.0 <= value <= 100.0:
         raise ValueError(f"read percentage must be within 0..100, got {percent}")
     return value
-
-
-class _MutableInMemoryProvider(InMemoryProvider):
-    """OpenFeature's in-memory provider with a way to change one flag while it is registered."""
-
-    def set_flag(self, key: str, value: Any) -> None:
-        """Serve ``value`` for ``key`` from now on (a one-variant flag) and announce the change."""
-        # The provider keeps its flags in ``_flags``; replacing one entry is atomic under the GIL.
-        self._flags[key] = InMemoryFlag(default_variant="current", variants={"current": value})
-        self.emit_provider_configuration_changed(ProviderEventDetails(flags_changed=[key]))
 
 
 class OpenFeatureFlags:
@@ -59,16 +50,27 @@ class OpenFeatureFlags:
         if journal is not None:
             read_percent = float(journal.get(f"flag.{READ_PERCENT_FLAG}", read_percent))
             write_mode = WriteMode(journal.get(f"flag.{WRITE_MODE_FLAG}", str(write_mode)))
-        self._provider = _MutableInMemoryProvider(
-            {
-                READ_PERCENT_FLAG: InMemoryFlag("current", {"current": _check_percent(read_percent)}),
-                WRITE_MODE_FLAG: InMemoryFlag("current", {"current": str(WriteMode(write_mode))}),
-            }
-        )
+        self._lock = threading.Lock()
+        self._values: dict[str, Any] = {
+            READ_PERCENT_FLAG: check_percent(read_percent),
+            WRITE_MODE_FLAG: str(WriteMode(write_mode)),
+        }
         # A domain of its own: two migrations in one process (tests, game days) never share flags.
         self.domain = f"ragmig-{uuid.uuid4().hex}"
-        api.set_provider_and_wait(self._provider, domain=self.domain)
+        self._publish()
         self._client = api.get_client(domain=self.domain)
+
+    def _publish(self) -> None:
+        """Serve the current values: a new in-memory provider for this domain (the SDK's public API)."""
+        flags = {key: InMemoryFlag("current", {"current": value}) for key, value in self._values.items()}
+        api.set_provider_and_wait(InMemoryProvider(flags), domain=self.domain)
+
+    def _set(self, key: str, value: Any) -> None:
+        with self._lock:
+            self._values[key] = value
+            self._publish()
+        if self._journal is not None:
+            self._journal.set(**{f"flag.{key}": value})
 
     def read_percent(self) -> float:
         """Percentage (0–100) of user buckets whose reads the target serves."""
@@ -76,10 +78,7 @@ class OpenFeatureFlags:
 
     def set_read_percent(self, percent: float) -> None:
         """Change the read percentage (mirrored into the journal when there is one)."""
-        value = _check_percent(percent)
-        self._provider.set_flag(READ_PERCENT_FLAG, value)
-        if self._journal is not None:
-            self._journal.set(**{f"flag.{READ_PERCENT_FLAG}": value})
+        self._set(READ_PERCENT_FLAG, check_percent(percent))
 
     def write_mode(self) -> WriteMode:
         """Where writes go now; an unreadable flag falls back to source-only (the safe side)."""
@@ -91,10 +90,7 @@ class OpenFeatureFlags:
 
     def set_write_mode(self, mode: WriteMode) -> None:
         """Change the write mode (mirrored into the journal when there is one)."""
-        value = str(WriteMode(mode))
-        self._provider.set_flag(WRITE_MODE_FLAG, value)
-        if self._journal is not None:
-            self._journal.set(**{f"flag.{WRITE_MODE_FLAG}": value})
+        self._set(WRITE_MODE_FLAG, str(WriteMode(mode)))
 
 
 class InMemoryFlags:
@@ -102,7 +98,7 @@ class InMemoryFlags:
 
     def __init__(self, read_percent: float = 0.0, write_mode: WriteMode = WriteMode.SOURCE_ONLY) -> None:
         self._lock = threading.Lock()
-        self._read_percent = _check_percent(read_percent)
+        self._read_percent = check_percent(read_percent)
         self._write_mode = WriteMode(write_mode)
 
     def read_percent(self) -> float:
@@ -113,7 +109,7 @@ class InMemoryFlags:
     def set_read_percent(self, percent: float) -> None:
         """Change the read percentage."""
         with self._lock:
-            self._read_percent = _check_percent(percent)
+            self._read_percent = check_percent(percent)
 
     def write_mode(self) -> WriteMode:
         """Where writes go now."""

@@ -133,12 +133,15 @@ def evaluate_window(
 ) -> HealthResult:
     """Judge one canary window against ``thresholds`` (and its latency against ``baseline``'s)."""
     baseline_ms = baseline.latencies_ms if baseline is not None else np.zeros(0)
+    # Per-request latencies need min_samples a side; a per-interval quantile series (Prometheus) has
+    # one point per interval, so it needs min_interval_points a side instead (Kayenta compares series).
+    series = canary.latency_kind == "interval_quantiles"
     latency = compare_latency(
         canary.latencies_ms,
         baseline_ms,
         alpha=thresholds.mann_whitney_alpha,
         tolerance=thresholds.latency_tolerance,
-        min_samples=thresholds.min_samples,
+        min_samples=thresholds.min_interval_points if series else thresholds.min_samples,
         min_effect_ms=thresholds.latency_min_effect_ms,
     )
     common: dict[str, Any] = {
@@ -156,6 +159,8 @@ def evaluate_window(
     }
     if canary.requests < thresholds.min_samples:
         reason = f"{canary.requests} canary requests in the window, fewer than min_samples {thresholds.min_samples}"
+        if canary.note:
+            reason += f" ({canary.note})"
         return HealthResult(outcome=Outcome.NO_DATA, reasons=(reason,), **common)
 
     failed: list[str] = []

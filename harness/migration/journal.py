@@ -36,8 +36,10 @@ import numpy as np
 from harness.model import PointId, RecordBatch
 
 __all__ = [
+    "COMMANDS",
     "EVENT_KINDS",
     "Checkpoint",
+    "Command",
     "DualWrite",
     "Event",
     "Journal",
@@ -48,6 +50,8 @@ __all__ = [
 ]
 
 EVENT_KINDS = ("transition", "health", "decision", "alert", "fault", "info")
+COMMANDS = ("rollback", "pause", "resume")
+"""What another process may ask a running orchestrator to do (``ragmig rollback/pause/resume``)."""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -69,6 +73,9 @@ CREATE TABLE IF NOT EXISTS events (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, at REAL NOT NULL, wall REAL NOT NULL, kind TEXT NOT NULL,
     data TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS orphan_baseline (key TEXT PRIMARY KEY, digest BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS commands (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, command TEXT NOT NULL, reason TEXT, requested_wall REAL NOT NULL,
+    taken_wall REAL, outcome TEXT);
 """
 
 # The keys of ``state`` that make up ``MigrationState``, with their defaults.
@@ -163,6 +170,19 @@ class Event:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
         return {"seq": self.seq, "at": self.at, "kind": self.kind, "data": self.data}
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    """A request from another process (one of ``COMMANDS``), waiting until the orchestrator takes it.
+    Times are wall-clock seconds (``time.time()``): the requester and the orchestrator share no clock."""
+
+    seq: int
+    command: str
+    reason: str | None
+    requested_wall: float
+    taken_wall: float | None = None
+    outcome: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -441,6 +461,41 @@ class Journal:
         """The newest seq of the dual-write log (0 when empty)."""
         rows = self._query("SELECT MAX(seq) FROM dual_writes")
         return int(rows[0][0] or 0)
+
+    # -- commands from other processes -----------------------------------------------------------------
+    def request(self, command: str, reason: str | None = None) -> Command:
+        """Queue ``command`` for the orchestrator that runs this migration (it polls at every health
+        check and between phases). Safe from any process: one short SQLite transaction."""
+        if command not in COMMANDS:
+            raise ValueError(f"unknown command {command!r}; use one of {COMMANDS}")
+        wall = time.time()
+        with self.transaction() as db:
+            cur = db.execute(
+                "INSERT INTO commands (command, reason, requested_wall) VALUES (?, ?, ?)", (command, reason, wall)
+            )
+        return Command(seq=int(cur.lastrowid or 0), command=command, reason=reason, requested_wall=wall)
+
+    def pending_commands(self) -> list[Command]:
+        """Commands not taken yet, oldest first."""
+        rows = self._query(
+            "SELECT seq, command, reason, requested_wall FROM commands WHERE taken_wall IS NULL ORDER BY seq"
+        )
+        return [Command(int(r[0]), str(r[1]), r[2], float(r[3])) for r in rows]
+
+    def take_command(self, seq: int, outcome: str) -> None:
+        """Mark command ``seq`` taken, with what came of it (one line)."""
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE commands SET taken_wall = ?, outcome = ? WHERE seq = ? AND taken_wall IS NULL",
+                (time.time(), outcome, seq),
+            )
+
+    def commands(self) -> list[Command]:
+        """Every command ever requested, oldest first (taken ones with their outcome)."""
+        rows = self._query(
+            "SELECT seq, command, reason, requested_wall, taken_wall, outcome FROM commands ORDER BY seq"
+        )
+        return [Command(int(r[0]), str(r[1]), r[2], float(r[3]), r[4], r[5]) for r in rows]
 
     # -- orphaned-write baseline -----------------------------------------------------------------------
     def save_orphan_baseline(self, digests: Mapping[str, bytes]) -> None:

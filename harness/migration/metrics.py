@@ -1,23 +1,36 @@
 """The ``MetricsSource`` seam: per-cohort windows of requests, errors, latency and cache hits.
 
-The default implementation records in process (the query service feeds it); a Prometheus-backed
-source serves real deployments.
+The default implementation records in process (the query service feeds it): its windows carry one
+latency per request. ``harness.migration.metrics_prometheus.PrometheusMetrics`` serves real
+deployments from the Prometheus HTTP API: its windows carry counts, window quantiles computed by
+Prometheus from histogram buckets, and a per-interval quantile series (``latency_kind =
+"interval_quantiles"``), which the health check compares Kayenta-style.
 """
 
 from __future__ import annotations
 
 import bisect
 import threading
-from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal, Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
 
+LatencyKind = Literal["requests", "interval_quantiles"]
+
 
 @dataclass(frozen=True, slots=True)
 class WindowStats:
-    """What one cohort did in one time window. Latencies in ms."""
+    """What one cohort did in one time window. Latencies in ms.
+
+    ``latencies_ms`` holds one latency per request (``latency_kind="requests"``) or, from a source that
+    only has histograms, one latency quantile per evaluation interval (``"interval_quantiles"``).
+    ``quantiles_ms`` maps a percentile (0–100) to the window's value when the source computed it (e.g.
+    Prometheus' ``histogram_quantile``). ``note`` says why a window is empty when the source knows
+    (a series absent, the source unreachable).
+    """
 
     cohort: str
     start: float
@@ -26,6 +39,9 @@ class WindowStats:
     errors: int
     cache_hits: int
     latencies_ms: npt.NDArray[np.float64]
+    latency_kind: LatencyKind = "requests"
+    quantiles_ms: Mapping[float, float] = field(default_factory=dict)
+    note: str = ""
 
     @property
     def error_rate(self) -> float | None:
@@ -38,8 +54,13 @@ class WindowStats:
         return self.cache_hits / self.requests if self.requests else None
 
     def percentile_ms(self, q: float) -> float | None:
-        """The ``q``-th latency percentile in ms (q in 0–100), or None without samples."""
-        return float(np.percentile(self.latencies_ms, q)) if self.latencies_ms.size else None
+        """The ``q``-th latency percentile in ms (q in 0–100): the source's own figure when it gave one,
+        else from per-request latencies; None without either."""
+        if q in self.quantiles_ms:
+            return float(self.quantiles_ms[q])
+        if self.latency_kind == "requests" and self.latencies_ms.size:
+            return float(np.percentile(self.latencies_ms, q))
+        return None
 
     @property
     def errors_per_minute(self) -> float:

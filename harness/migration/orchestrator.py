@@ -13,6 +13,12 @@ The journal is the truth: each transition is journaled before the flags follow i
 point resumes where it stopped (``run()`` on a new orchestrator over the same journal), and never with
 more traffic on the target than the journal says.
 
+Other processes steer a running orchestrator through the same journal (``ragmig rollback``, ``pause``,
+``resume``): their requests are queued in its ``commands`` table, and the orchestrator takes them at
+every health check and between phases, so one takes effect within one health interval. A rollback is
+the one above; a pause holds the canary at its step (health checks go on, and still roll back) and
+holds the migration before its next phase, until a resume.
+
 Every store call retries transient errors (timeouts, 429, outages) with the backfill's policy
 (exponential backoff with jitter on the injected clock). When retries run out in verification or
 shadow reads, the phase fails cleanly: the fault is journaled and the migration is blocked (``retry()``
@@ -22,6 +28,7 @@ be taken is journaled and alerted, and taken on the next ``run()`` or check.
 
 from __future__ import annotations
 
+import os
 import random
 import time
 from collections.abc import Callable, Sequence
@@ -54,7 +61,17 @@ from harness.model import Status, Verdict
 from harness.redact import redact_text
 from harness.stores.base import VectorStore
 
-__all__ = ["Orchestrator", "Phase", "ShadowQueries", "Traffic", "Verifier", "WarmUp", "sample_queries"]
+__all__ = [
+    "PHASE_ORDER",
+    "TERMINAL",
+    "Orchestrator",
+    "Phase",
+    "ShadowQueries",
+    "Traffic",
+    "Verifier",
+    "WarmUp",
+    "sample_queries",
+]
 
 T = TypeVar("T")
 WARM_UP_GAP_S = 0.001
@@ -79,6 +96,18 @@ class Phase(StrEnum):
 
 
 TERMINAL = frozenset({Phase.COMPLETED, Phase.BLOCKED, Phase.ROLLED_BACK})
+PHASE_ORDER = (
+    Phase.IDLE,
+    Phase.DUAL_WRITE,
+    Phase.BACKFILL,
+    Phase.VERIFY,
+    Phase.SHADOW,
+    Phase.WARM_UP,
+    Phase.CANARY,
+    Phase.LIVE,
+    Phase.COMPLETED,
+)
+"""The phases of a migration that goes well, in order."""
 
 Verifier = Callable[[VectorStore, VectorStore], Verdict]
 """Certifies the target against the source (default: ``harness.verify.run_verification``)."""
@@ -267,9 +296,62 @@ class Orchestrator:
         if phase is Phase.COMPLETED:
             self._start_orphan_watch()  # a crash right after cut-over may have left no baseline yet
         while phase not in TERMINAL:
+            phase = self._between_phases(phase)
+            if phase in TERMINAL:
+                break
             phase = handlers[phase]()
             if stop_at is not None and phase is stop_at:
                 return phase
+        return phase
+
+    # -- steering from other processes -----------------------------------------------------------------
+    def poll_commands(self) -> bool:
+        """Take the commands other processes queued in the journal (``ragmig rollback/pause/resume``), in
+        order, and note that this controller is alive. Returns True when one rolled the migration back."""
+        self.journal.set(controller={"pid": os.getpid(), "seen_wall": time.time(), **self._controller_info()})
+        rolled_back = False
+        for command in self.journal.pending_commands():
+            phase = self.phase
+            if command.command == "rollback":
+                if phase in TERMINAL or phase is Phase.IDLE:
+                    outcome = f"nothing to roll back: the migration is {phase}"
+                else:
+                    self.rollback(f"manual rollback: {command.reason or 'no reason given'}", {"command": command.seq})
+                    outcome, rolled_back = "rolled back", True
+            elif command.command == "pause":
+                self.journal.set(paused=True)
+                outcome = f"paused in phase {phase}"
+            else:
+                self.journal.set(paused=False)
+                outcome = f"resumed in phase {phase}"
+            self.journal.take_command(command.seq, outcome)
+            self._event(
+                "decision",
+                {
+                    "decision": f"command {command.command}",
+                    "command": command.seq,
+                    "reason": command.reason,
+                    "outcome": outcome,
+                },
+            )
+        return rolled_back
+
+    def _controller_info(self) -> dict[str, Any]:
+        return {"health_interval_s": self.config.canary.health_interval_s}
+
+    @property
+    def paused(self) -> bool:
+        """True while a ``pause`` holds the migration (until a ``resume``)."""
+        return bool(self.journal.get("paused", False))
+
+    def _between_phases(self, phase: Phase) -> Phase:
+        """Take commands before working ``phase``; while paused, wait (polling every health interval)."""
+        if self.poll_commands():
+            return self.phase
+        while self.paused:
+            self.clock.sleep(self.config.canary.health_interval_s)
+            if self.poll_commands():
+                return self.phase
         return phase
 
     def _restore_flags(self, state: MigrationState) -> None:
@@ -289,15 +371,51 @@ class Orchestrator:
     def _event(self, kind: str, data: dict[str, Any]) -> Event:
         return self.journal.append(kind, data, at=self.clock.now())
 
-    def _alert(self, severity: str, title: str, message: str, details: dict[str, Any] | None = None) -> Alert:
-        alert = Alert(severity=severity, title=title, message=message, at=self.clock.now(), details=details or {})
+    def _alert(
+        self, severity: str, title: str, message: str, details: dict[str, Any] | None = None, *, key: str = ""
+    ) -> Alert:
+        alert = Alert(
+            severity=severity,
+            title=title,
+            message=message,
+            at=self.clock.now(),
+            details=details or {},
+            key=key,
+            phase=self.journal.state().phase,
+        )
+        if key:
+            firing = dict(self.journal.get("alerts_firing", {}))
+            firing[key] = {"severity": severity, "title": title}
+            self.journal.set(alerts_firing=firing)
+        self._send(alert)
+        return alert
+
+    def _resolve(self, *keys: str) -> None:
+        """Tell the sinks that the conditions ``keys`` cleared (only those that fired and are not resolved)."""
+        firing = dict(self.journal.get("alerts_firing", {}))
+        for key in keys:
+            fired = firing.pop(key, None)
+            if fired is None:
+                continue
+            self.journal.set(alerts_firing=firing)
+            alert = Alert(
+                severity=str(fired["severity"]),
+                title=str(fired["title"]),
+                message="the condition cleared",
+                at=self.clock.now(),
+                key=key,
+                phase=self.journal.state().phase,
+                resolved=True,
+            )
+            self._send(alert)
+
+    def _send(self, alert: Alert) -> None:
         self._event("alert", alert.to_dict())
         for sink in self.alerts:
             try:
                 sink.send(alert)
             except Exception as exc:  # a broken sink must not stop a rollback
                 self._event("fault", {"fault": "alert_sink_failed", "error": redact_text(str(exc))})
-        return alert
 
     # -- phases ----------------------------------------------------------------------------------------
     def _start(self) -> Phase:
@@ -478,6 +596,7 @@ class Orchestrator:
                 "warning",
                 "warm-up did not settle",
                 f"target p99/cache hit rate still moving after {cfg.max_rounds} rounds; the canary's checks decide",
+                key="warm_up_unsettled",
             )
         # Canary windows start at the step's start: strictly after the last warm-up query, so warm-up
         # traffic (recorded under the target cohort) never inflates a canary window's samples or hit rate.
@@ -533,8 +652,10 @@ class Orchestrator:
                 "source is behind",
                 f"{report.pending} writes were not mirrored to the source; it will not be used again",
                 report.to_dict(),
+                key="source_behind",
             )
         self._transition(Phase.COMPLETED, write_mode=str(WriteMode.TARGET_ONLY), read_percent=100.0)
+        self._resolve("warm_up_unsettled")
         self._event("decision", {"decision": "completed", "source_writes": "off"})
         # Writers pick up TARGET_ONLY; what reaches the source after that is an orphaned write.
         self.clock.sleep(self.config.flag_propagation_s)
@@ -553,6 +674,9 @@ class Orchestrator:
             if self.traffic is not None:
                 self.traffic(self.clock.now())
             self.clock.sleep(max(0.0, next_check - self.clock.now()))
+            if self.poll_commands():
+                return False
+            paused = self.paused
             now = self.clock.now()
             # After a stall (a slow traffic tick, a lazy import) the missed checks are skipped, not fired
             # back to back on the same window: consecutive failures mean consecutive windows.
@@ -565,6 +689,7 @@ class Orchestrator:
                 "health",
                 {
                     "check": label,
+                    "paused": paused,
                     "read_percent": self.flags.read_percent(),
                     "counted_as": str(counted),
                     "consecutive_failures": streak.count,
@@ -577,7 +702,7 @@ class Orchestrator:
                     result.to_dict(),
                 )
                 return False
-            if now - started >= bake_s and counted is Outcome.PASS:
+            if now - started >= bake_s and counted is Outcome.PASS and not paused:
                 return True
 
     def check_health(self, start: float, end: float) -> HealthResult:
@@ -606,13 +731,14 @@ class Orchestrator:
             "migration rolled back",
             f"{reason}. Reads are back on the source; dual-write stays on. Investigate before retrying.",
             {"from_phase": previous.phase, "read_percent_before": previous.read_percent},
+            key="rolled_back",
         )
         self.replay_outbox()
         return Phase.ROLLED_BACK
 
     def _block(self, reason: str, figures: dict[str, Any]) -> Phase:
         self._transition(Phase.BLOCKED, read_percent=0.0, reason=reason)
-        self._alert("critical", "traffic shift blocked", f"{reason}. No user reads the target.", figures)
+        self._alert("critical", "traffic shift blocked", f"{reason}. No user reads the target.", figures, key="blocked")
         return Phase.BLOCKED
 
     def retry(self) -> Phase:
@@ -622,7 +748,9 @@ class Orchestrator:
         if phase not in (Phase.BLOCKED, Phase.ROLLED_BACK):
             raise UsageError(f"nothing to retry: the migration is in phase {phase}")
         self._event("decision", {"decision": "retry", "from_phase": str(phase)})
-        return self._transition(Phase.VERIFY, read_percent=0.0, canary_step=0, consecutive_failures=0, reason=None)
+        moved = self._transition(Phase.VERIFY, read_percent=0.0, canary_step=0, consecutive_failures=0, reason=None)
+        self._resolve("rolled_back", "blocked")
+        return moved
 
     def replay_outbox(self, side: str | None = None, *, quiet: bool = False) -> ReplayReport:
         """Retry the dual-write outbox (after completion, target writes only). Journaled unless ``quiet``
@@ -657,6 +785,7 @@ class Orchestrator:
                 "orphaned-write watch not started",
                 f"the source stayed unavailable while its baseline was taken ({error}); it is taken on the next "
                 "run() or orphaned-write check",
+                key="orphan_watch_unavailable",
             )
 
     def check_orphaned_writes(self) -> OrphanReport:
@@ -667,6 +796,7 @@ class Orchestrator:
         watch = self._orphan_watch()
         report = self._store_call(watch.check)
         self._event("health", {"check": "orphaned_writes", **report.to_dict()})
+        self._resolve("orphan_watch_unavailable")
         if report.count:
             self._alert(
                 "critical",
@@ -674,7 +804,10 @@ class Orchestrator:
                 f"{report.count} writes reached the source after its writes were switched off "
                 f"(e.g. ids {list(report.ids[:5])}); find the writer that bypasses the flag",
                 report.to_dict(),
+                key="orphaned_writes",
             )
+        else:
+            self._resolve("orphaned_writes")
         return report
 
 

@@ -7,25 +7,64 @@ migration: every traffic step, bake time and rollback number below is the one th
 
 from __future__ import annotations
 
+import re
 import shlex
 import sys
 from pathlib import Path
 
 from harness.migration.config import MigrationConfig, load_config
+from harness.migration.flags_flagd import READ_TARGET_FLAG
 from harness.migration.flags_openfeature import READ_PERCENT_FLAG, WRITE_MODE_FLAG
+from harness.migration.metrics_prometheus import PromQL
 from harness.migration.webhook import webhook_label
+from harness.outputs import check_writable, write_text_atomic
 from harness.redact import redact_uri
 
-__all__ = ["plan_command", "render_runbook"]
+__all__ = ["health_queries", "plan_command", "render_runbook"]
 
 
 def _duration(seconds: float) -> str:
-    """``90`` → "1 min 30 s", ``3600`` → "1 h"."""
-    s = round(seconds)
-    hours, rest = divmod(s, 3600)
-    minutes, secs = divmod(rest, 60)
-    parts = [f"{hours} h" if hours else "", f"{minutes} min" if minutes else "", f"{secs} s" if secs else ""]
+    """``90`` → "1 min 30 s", ``3600`` → "1 h", ``0.5`` → "0.5 s", ``2.5`` → "2.5 s" (ms kept)."""
+    total = round(float(seconds), 3)
+    hours, rest = divmod(int(total), 3600)
+    minutes, whole = divmod(rest, 60)
+    secs = round(whole + (total - int(total)), 3)
+    parts = [f"{hours} h" if hours else "", f"{minutes} min" if minutes else "", f"{secs:g} s" if secs else ""]
     return " ".join(p for p in parts if p) or "0 s"
+
+
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+!|~])")
+
+
+def _md(text: object) -> str:
+    """Config text as plain Markdown: every character Markdown or a table would read escaped."""
+    return _MD_SPECIAL.sub(r"\\\1", str(text)).replace("\n", " ")
+
+
+def _code(text: object) -> str:
+    """Config text as an inline code span that no backtick or pipe in it can break out of."""
+    value = str(text).replace("\n", " ").replace("|", "\\|")
+    fence = "`" * (max((len(run) for run in re.findall("`+", value)), default=0) + 1)
+    pad = " " if value.startswith("`") or value.endswith("`") else ""
+    return f"{fence}{pad}{value}{pad}{fence}"
+
+
+def health_queries(config: MigrationConfig) -> dict[str, str]:
+    """The PromQL the health checks run per window (the canary cohort), by what it measures: the exact
+    strings ``PrometheusMetrics`` sends for a full ``window_s`` window and its series step."""
+    promql = PromQL.from_config(config.metrics)
+    window = config.canary.window_s
+    step = config.metrics.step_s or config.canary.health_interval_s
+    step = max(step, 2 * config.metrics.scrape_interval_s)
+    return {
+        "requests": promql.requests("target", window),
+        "errors": promql.errors("target", window),
+        "cache hits": promql.cache_hits("target", window),
+        "p99 latency (s)": promql.latency_quantile(0.99, "target", window),
+        f"latency series compared with the baseline (p{config.metrics.series_quantile * 100:g} per {step:g} s)": (
+            promql.latency_quantile(config.metrics.series_quantile, "target", step)
+        ),
+    }
 
 
 def _uri(uri: str) -> str:
@@ -53,21 +92,13 @@ def render_runbook(config: MigrationConfig, config_path: str = "migration.toml")
     source, target = _uri(config.source), _uri(config.target)
     journal = config.journal
     dashboards = config.runbook.dashboards
-    metrics = config.runbook.metrics
-    migrate = _cmd(
-        "ragmig",
-        "migrate",
-        "--source",
-        source,
-        "--target",
-        target,
-        "--journal",
-        journal,
-        "--batch-size",
-        str(config.batch_size),
-        "--json",
-        "reports/migrate.json",
-    )
+    run = _cmd("ragmig", "run", "--config", config_path)
+    status = _cmd("ragmig", "status", "--journal", journal)
+    rollback = _cmd("ragmig", "rollback", "--journal", journal, "--reason", "<why>")
+    pause = _cmd("ragmig", "pause", "--journal", journal)
+    resume = _cmd("ragmig", "resume", "--journal", journal)
+    file_flags = config.flags.provider == "flagd-file"
+    read_flag = READ_TARGET_FLAG if file_flags else READ_PERCENT_FLAG
     certify_words = [
         "ragmig",
         "certify",
@@ -86,41 +117,70 @@ def render_runbook(config: MigrationConfig, config_path: str = "migration.toml")
     checks_per_step = [max(1, int(c.bake_time_of(i) // c.health_interval_s)) for i in range(len(c.steps))]
     total_canary = sum(c.bake_time_of(i) for i in range(len(c.steps)))
     sinks = (
-        ", ".join("log" if s.type == "log" else f"webhook {webhook_label(s.url or '')}" for s in config.alerts)
+        ", ".join(
+            s.type if s.type == "log" or not s.url else f"{s.type} {_md(webhook_label(s.url))}" for s in config.alerts
+        )
         or "none configured"
     )
+    escalation = _md(config.runbook.escalation)
     out: list[str] = []
     add = out.append
 
-    add(f"# Migration runbook: `{source}` → `{target}`\n")
+    add(f"# Migration runbook: {_code(source)} → {_code(target)}\n")
     add(
-        f"Generated by `ragmig plan --config {config_path}`. The orchestrator runs from the same file, so "
-        "every step, bake time and threshold below is the one that will run. Credentials never appear here: "
-        "they come from `PINECONE_API_KEY` / `QDRANT_API_KEY` in the environment.\n"
+        f"Generated by {_code(_cmd('ragmig', 'plan', '--config', config_path))}. The controller "
+        f"({_code(run)}) runs from the same file, so every step, bake time and threshold below is the one that "
+        "will run. Credentials never appear here: they come from `PINECONE_API_KEY` / `QDRANT_API_KEY` in the "
+        "environment.\n"
     )
     add("## At a glance\n")
     add("| | |\n|---|---|")
-    add(f"| source | `{source}` |")
-    add(f"| target | `{target}` |")
-    add(f"| journal (checkpoints, outbox, events) | `{journal}` |")
+    add(f"| source | {_code(source)} |")
+    add(f"| target | {_code(target)} |")
+    add(f"| journal (checkpoints, outbox, events, commands) | {_code(journal)} |")
+    add(
+        f"| flags | flagd file {_code(config.flags.path)}: {_code(READ_TARGET_FLAG)}, {_code(WRITE_MODE_FLAG)} |"
+        if file_flags
+        else f"| flags | in memory ({_code(READ_PERCENT_FLAG)}, {_code(WRITE_MODE_FLAG)}): only an application in the controller's process sees them |"
+    )
+    add(
+        f"| metrics | Prometheus {_md(redact_uri(config.metrics.url or ''))} (scraped every {_duration(config.metrics.scrape_interval_s)}) |"
+        if config.metrics.provider == "prometheus"
+        else "| metrics | in process (the query service in the controller's process) |"
+    )
     add(f"| batch size | {config.batch_size} records |")
     add(f"| traffic steps | {' → '.join(f'{s:g} %' for s in c.steps)} |")
     add(f"| canary duration (bake times) | {_duration(total_canary)} + live {_duration(c.live_bake_s)} |")
     add(f"| health checks | every {_duration(c.health_interval_s)} on the last {_duration(c.window_s)} of the step |")
     add(f"| rollback | {t.failure_limit} consecutive failed checks |")
     add(f"| alert sinks | {sinks} |")
-    add(f"| escalation | {config.runbook.escalation} |")
+    add(f"| escalation | {escalation} |")
 
     add("\n## Pre-flight\n")
     add("- [ ] Credentials exported in the shell that runs the migration (never in URIs or files).")
-    add(f"- [ ] Dashboards open: {', '.join(f'[{name}]({url})' for name, url in dashboards.items())}.")
-    add(f"- [ ] Alert delivery tested ({sinks}); escalation: {config.runbook.escalation}.")
-    add(f"- [ ] The journal `{journal}` is on durable storage and backed up with the runbook.")
-    add(f"- [ ] Validate this config: `{_cmd('ragmig', 'plan', '--config', config_path)}` exits 0.")
+    links = ", ".join(f"[{_md(name)}](<{str(url).replace('>', '%3E')}>)" for name, url in dashboards.items())
+    add(f"- [ ] Dashboards open: {links}.")
+    add(f"- [ ] Alert delivery tested ({sinks}); escalation: {escalation}.")
+    add(f"- [ ] The journal {_code(journal)} is on durable storage and backed up with the runbook.")
+    add(f"- [ ] Validate this config: {_code(_cmd('ragmig', 'plan', '--config', config_path))} exits 0.")
+    if file_flags:
+        add(
+            f"- [ ] Every application instance reads {_code(config.flags.path)} through an OpenFeature flagd provider "
+            "(see the README's application contract) and exports the metrics below."
+        )
+
+    add("\n## Running and steering it\n")
+    add(f"Start the controller (it runs every phase below, each transition journaled):\n\n```sh\n{run}\n```")
+    add(
+        "Exit 0 completed, 1 rolled back or blocked, 2 error. After a crash, a kill or exit 2, continue where "
+        f"the journal stopped (never from 0 %, never a step ahead):\n\n```sh\n{run} --resume\n```"
+    )
+    add("From another shell, at any time (each takes effect at the controller's next health check):\n")
+    add(f"```sh\n{status}\n{pause}\n{resume}\n{rollback}\n```")
 
     add(_phase_header(1, "dual_write", "every write reaches both stores before anything is copied"))
     add(
-        f"1. Set flag `{WRITE_MODE_FLAG}` = `dual_source_first` (the orchestrator does it, journaled first). "
+        f"1. Set flag `{WRITE_MODE_FLAG}` = `dual_source_first` (the controller does it, journaled first). "
         "The source stays authoritative; a failed target write goes to the journal's outbox and is replayed "
         "until acknowledged."
     )
@@ -128,17 +188,17 @@ def render_runbook(config: MigrationConfig, config_path: str = "migration.toml")
     add("\nWatch: mirror-write faults and the outbox size in the journal events (`fault`, `outbox replay`).")
 
     add(_phase_header(2, "backfill", "resumable copy with a durable checkpoint"))
-    add(f"```sh\n{migrate}\n```")
     add(
         f"- Pages by the store's own cursor, {config.batch_size} records a batch, read-ahead pipelined; "
         f"transient errors retried up to {config.backfill.max_attempts} times with exponential backoff "
         f"{config.backfill.backoff_base_s:g} s → {config.backfill.backoff_max_s:g} s and jitter."
     )
     add("- The checkpoint is written after the target acknowledged each batch. After a crash or a kill, resume:")
-    add(f"```sh\n{migrate} --resume\n```")
-    add("- Watch: the progress bar (vectors/s, ETA); `retries` in the summary. Exit 2 keeps the checkpoint.")
+    add(f"```sh\n{run} --resume\n```")
+    add("- Watch: the progress bar (vectors/s, ETA); the `backfill finished` event in the journal.")
 
     add(_phase_header(3, "verify", "validation — failure blocks every traffic shift"))
+    add("The controller runs these checks itself; to re-run them by hand (reports for the incident):\n")
     add(f"```sh\n{certify}\n```")
     add("Validation steps (each a check id in the JSON verdict; any `fail` blocks the migration at 0 % reads):\n")
     add("1. Schema: `schema.dimension`, `schema.distance`, `schema.datatype` must match; `schema.hnsw`,")
@@ -172,13 +232,26 @@ def render_runbook(config: MigrationConfig, config_path: str = "migration.toml")
 
     add(_phase_header(6, "canary", "stepped read traffic on sticky user buckets"))
     add(
-        f"Each step sets flag `{READ_PERCENT_FLAG}`; a user's bucket is a stable hash of the user id (10,000 "
-        "buckets), so raising the percentage never moves a user back to the source.\n"
+        (
+            f"Each step rewrites {_code(config.flags.path)}: flag `{READ_TARGET_FLAG}` is a `fractional` split on "
+            "the user id (the targeting key), the target listed first with weight percent × 100 of 10,000, so a "
+            "user's bucket never changes and raising the percentage never moves a user back to the source.\n"
+        )
+        if file_flags
+        else (
+            f"Each step sets flag `{READ_PERCENT_FLAG}`; a user's bucket is a stable hash of the user id (10,000 "
+            "buckets), so raising the percentage never moves a user back to the source.\n"
+        )
     )
     add("| step | reads on target | flag value | bake time | health checks |\n|---|---|---|---|---|")
     for i, percent in enumerate(c.steps):
+        value = (
+            f'["target", {round(percent * 100)}], ["source", {10_000 - round(percent * 100)}]'
+            if file_flags
+            else f"{percent:g}"
+        )
         add(
-            f"| {i + 1} | {percent:g} % | `{READ_PERCENT_FLAG}={percent:g}` | {_duration(c.bake_time_of(i))} "
+            f"| {i + 1} | {percent:g} % | {_code(f'{read_flag}={value}')} | {_duration(c.bake_time_of(i))} "
             f"| ≥ {checks_per_step[i]} (every {_duration(c.health_interval_s)}) |"
         )
     add(
@@ -186,9 +259,23 @@ def render_runbook(config: MigrationConfig, config_path: str = "migration.toml")
         f"Each check judges the canary cohort over the last {_duration(c.window_s)} of the step "
         "(per window, never cumulative) against the source cohort as baseline."
     )
-    add("\nWatch (Prometheus names; dashboards above):\n")
-    for name, query in metrics.items():
-        add(f"- {name}: `{query}`")
+    add(
+        "\nWhat each health check asks Prometheus for the canary (`"
+        + config.metrics.target_cohort.replace("`", "")
+        + "` cohort; the baseline is the same with `"
+        + config.metrics.source_cohort.replace("`", "")
+        + "`), for a full window"
+        + (
+            ""
+            if config.metrics.provider == "prometheus"
+            else " (this config reads metrics in process; dashboards can use these)"
+        )
+        + ":\n"
+    )
+    for name, query in health_queries(config).items():
+        add(f"- {_md(name)}: {_code(query)}")
+    for name, query in config.runbook.metrics.items():
+        add(f"- {_md(name)}: {_code(query)}")
 
     add("\n## Rollback triggers\n")
     add("| trigger | rolls back when | number |\n|---|---|---|")
@@ -207,15 +294,17 @@ def render_runbook(config: MigrationConfig, config_path: str = "migration.toml")
     )
     add(f"| failure_limit | consecutive failed checks reach | {t.failure_limit} |")
     add(
-        f"\nRollback: `{READ_PERCENT_FLAG}` → 0 at once (every user back on the source), `{WRITE_MODE_FLAG}` → "
+        f"\nRollback: `{read_flag}` → 0 % at once (every user back on the source), `{WRITE_MODE_FLAG}` → "
         "`dual_source_first` (dual-write kept, so a retry needs no new backfill), an alert to every sink, and the "
-        "reason with its figures in the journal. Manual rollback: set the same two flags, or call "
-        "`Orchestrator.rollback(reason)`. Investigate, then re-verify before retrying."
+        f"reason with its figures in the journal. Manual rollback from any shell: {_code(rollback)} (taken at the "
+        f"controller's next health check, within {_duration(c.health_interval_s)}). If the controller is not running, "
+        f"start it with {_code(run + ' --resume')}: it takes the pending rollback first. Investigate, then "
+        "re-verify before retrying."
     )
 
     add(_phase_header(7, "live", "all reads on the target, writes target-first and mirrored to the source"))
     add(
-        f"`{READ_PERCENT_FLAG}=100`, `{WRITE_MODE_FLAG}=dual_target_first`, health-checked for "
+        f"`{read_flag}` at 100 %, `{WRITE_MODE_FLAG}=dual_target_first`, health-checked for "
         f"{_duration(c.live_bake_s)} with the same triggers. The source still gets every write, so a rollback "
         "stays cheap."
     )
@@ -261,9 +350,9 @@ def render_runbook(config: MigrationConfig, config_path: str = "migration.toml")
 
     add("\n## Escalation\n")
     add(
-        f"- Alerts: {sinks}. On-call: {config.runbook.escalation}.\n"
-        "- Every transition, health check (with figures), decision and alert is in the journal's event log; "
-        "attach it to the incident."
+        f"- Alerts: {sinks}. On-call: {escalation}.\n"
+        f"- Where it stands: {_code(status)} (`--json` for the incident). Every transition, health check (with "
+        "figures), decision, command and alert is in the journal's event log; attach it to the incident."
     )
     return "\n".join(out) + "\n"
 
@@ -272,11 +361,12 @@ def plan_command(config: Path, out: Path | None) -> int:
     """Render the runbook of ``config`` to ``out`` (stdout when None). A bad config raises ``ConfigError``
     (one line naming the file and key; the CLI exits 2)."""
     migration = load_config(config)
+    if out is not None:
+        check_writable(out, "runbook")
     text = render_runbook(migration, str(config))
     if out is None:
         sys.stdout.write(text)
     else:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(text, encoding="utf-8")
+        write_text_atomic(out, text)
         print(f"wrote {out}")
     return 0

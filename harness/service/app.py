@@ -9,6 +9,9 @@
 - ``GET /metrics``: the instance's own Prometheus registry (``ragmig_requests_total{backend,outcome}``,
   ``ragmig_cache_hits_total{backend}``, ``ragmig_query_latency_seconds{backend}``,
   ``ragmig_writes_total{op,outcome}``). ``GET /healthz`` → ``{"status": "ok"}``.
+- ``POST /admin/faults`` (only when the app is built with ``faults``; game-day and test stacks):
+  ``{"backend": "source"|"target", ...FaultPlan fields}`` switches the faults injected into that
+  backend's store (e.g. ``{"backend": "target", "search_error_rate": 0.5}``); ``{}`` fields clear them.
 
 Store calls run in Starlette's threadpool so the event loop keeps accepting requests.
 """
@@ -16,6 +19,7 @@ Store calls run in Starlette's threadpool so the event loop keeps accepting requ
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CONTENT_TYPE_LATEST
@@ -25,10 +29,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from harness.errors import InvalidInputError
+from harness.errors import ConfigError, InvalidInputError
 from harness.model import RecordBatch
 
 if TYPE_CHECKING:
+    from harness.faults import FaultyStore
     from harness.service.service import QueryService
 
 __all__ = ["create_app", "requests_total"]
@@ -55,8 +60,9 @@ def _ids(body: dict[str, Any]) -> list[Any]:
     return ids
 
 
-def create_app(service: QueryService) -> Starlette:
-    """The Starlette app serving ``service``."""
+def create_app(service: QueryService, faults: Mapping[str, FaultyStore] | None = None) -> Starlette:
+    """The Starlette app serving ``service``; with ``faults`` (backend name → its fault layer), also
+    ``POST /admin/faults``."""
 
     async def query(request: Request) -> Response:
         try:
@@ -112,15 +118,27 @@ def create_app(service: QueryService) -> Starlette:
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
-    return Starlette(
-        routes=[
-            Route("/query", query, methods=["POST"]),
-            Route("/upsert", upsert, methods=["POST"]),
-            Route("/delete", delete, methods=["POST"]),
-            Route("/metrics", metrics, methods=["GET"]),
-            Route("/healthz", healthz, methods=["GET"]),
-        ]
-    )
+    async def admin_faults(request: Request) -> Response:
+        try:
+            body = await _json_object(request)
+            layer = (faults or {}).get(str(body.pop("backend", "")))
+            if layer is None:
+                raise InvalidInputError(f"'backend' must be one of {sorted(faults or {})}")
+            layer.set_faults(None, **body)
+        except (InvalidInputError, ConfigError, TypeError, ValueError) as exc:
+            return _bad_request(str(exc))
+        return JSONResponse({"faults": repr(layer.plan)})
+
+    routes = [
+        Route("/query", query, methods=["POST"]),
+        Route("/upsert", upsert, methods=["POST"]),
+        Route("/delete", delete, methods=["POST"]),
+        Route("/metrics", metrics, methods=["GET"]),
+        Route("/healthz", healthz, methods=["GET"]),
+    ]
+    if faults:
+        routes.append(Route("/admin/faults", admin_faults, methods=["POST"]))
+    return Starlette(routes=routes)
 
 
 def requests_total(metrics_text: str, metric: str = "ragmig_requests_total") -> int:

@@ -1,7 +1,8 @@
 """``QueryService``: the RAG query service game days put under load.
 
 Each query is routed by the ``Router`` (a sticky bucket from the user id) at the ``FlagStore``'s read
-percentage to the source or the target. Each backend has its own LRU result cache, so a target that
+percentage to the source or the target — or, with ``routing``, by the application's own flag
+evaluation per user (``FlagdFileReader.backend_for``: the flagd file's ``fractional`` split). Each backend has its own LRU result cache, so a target that
 has never served starts truly cold. Every query is recorded into the metrics recorder (the
 orchestrator's ``MetricsSource``) under the cohort ``"source"`` or ``"target"``, at its completion time
 on the injected clock, with its latency measured on the same clock, and counted in a Prometheus
@@ -28,7 +29,7 @@ import hashlib
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -182,6 +183,7 @@ class QueryService:
         text_key_seed: int = 0,
         search_params: Mapping[Backend, SearchParams] | None = None,
         query_log_size: int = 10_000,
+        routing: Callable[[str], Backend] | None = None,
     ) -> None:
         if cache_size < 0:
             raise ConfigError(f"cache_size must be >= 0, got {cache_size}")
@@ -191,6 +193,7 @@ class QueryService:
         self.writer = writer
         self.clock = clock
         self.router = router
+        self.routing = routing
         self.text_key_seed = text_key_seed
         self.search_params = dict(search_params or {})
         self._caches = {backend: _ResultCache(cache_size) for backend in Backend}
@@ -255,7 +258,12 @@ class QueryService:
         """
         key, query_vector = self._resolve(vector, text_key, k)
         routed = backend is None
-        chosen = self.router.route(user_id, self.flags.read_percent()) if backend is None else Backend(backend)
+        if backend is not None:
+            chosen = Backend(backend)
+        elif self.routing is not None:
+            chosen = self.routing(user_id)
+        else:
+            chosen = self.router.route(user_id, self.flags.read_percent())
         cache = self._caches[chosen]
         started = self.clock.now()
         ids: tuple[PointId, ...] = ()

@@ -1,12 +1,13 @@
 """The embedded stack a game day runs on, and one orchestrated migration under load on it.
 
 ``GameDayStack`` builds stores in a temporary directory (the exact store, Qdrant Edge shards, the
-Pinecone-compatible server) and owns their clean-up. ``MigrationRun`` wires one migration the way
-production would: the real ``Orchestrator`` over a journal, OpenFeature flags, the ``QueryService``
-(sticky buckets, per-backend LRU caches, metrics), ``DualWriteStore`` for the application's writes, and
-a recording alert sink. Each store sits behind two ``FaultyStore`` layers: the inner one models the
-backend's ordinary search latency (2 ± 1 ms), the outer one is where a scenario injects its fault,
-so the outer layer's ``fault_log`` holds exactly the injected faults for the timeline.
+Pinecone-compatible server) and owns their clean-up. ``MigrationRun`` takes one migration from the
+project's one assembly (``harness.assembly.build_migration``, as ``ragmig run`` and the demo do): the
+real ``Orchestrator`` over a journal, OpenFeature flags, ``DualWriteStore`` for the application's
+writes; it adds the ``QueryService`` (sticky buckets, per-backend LRU caches, metrics) and a recording
+alert sink. Each store sits behind two ``FaultyStore`` layers (the assembly's ``wrap``): the inner one
+models the backend's ordinary search latency (2 ± 1 ms), the outer one is where a scenario injects its
+fault, so the outer layer's ``fault_log`` holds exactly the injected faults for the timeline.
 
 Load: by default a ``ManualClock`` and the orchestrator's traffic hook — every health-check tick the
 run sends ``queries_per_tick`` queries (users uniform over a population, text keys Zipf-popular, as
@@ -20,24 +21,23 @@ from __future__ import annotations
 import contextlib
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from harness.assembly import Migration, ServiceWarmUp, build_migration
 from harness.clock import Clock, ManualClock
 from harness.datasets import synthetic_corpus, synthetic_queries
 from harness.faults import FaultPlan, FaultyStore, OpKind
 from harness.migration.alerts import RecordingAlertSink
-from harness.migration.backfill import TargetMapping, ensure_target_collection, resolve_mapping
+from harness.migration.backfill import TargetMapping
 from harness.migration.config import MigrationConfig
-from harness.migration.dualwrite import DualWriteStore
-from harness.migration.flags_openfeature import OpenFeatureFlags
 from harness.migration.health import evaluate_window
 from harness.migration.journal import Journal
 from harness.migration.metrics import InProcessMetrics
-from harness.migration.orchestrator import Orchestrator, Phase, Verifier
+from harness.migration.orchestrator import PHASE_ORDER, TERMINAL, Orchestrator, Phase, Verifier
 from harness.migration.router import Backend
 from harness.model import Check, CollectionSchema, Distance, PointId, RecordBatch, Status
 from harness.reporting.timeline import migration_summary, migration_timeline
@@ -50,6 +50,7 @@ __all__ = [
     "FaultMark",
     "GameDayStack",
     "MigrationRun",
+    "RunOptions",
     "Sizes",
     "WritesDuringBackfill",
     "gameday_check",
@@ -59,18 +60,6 @@ BASE_SEARCH_LATENCY = FaultPlan(latency_ms=2.0, jitter_ms=1.0, latency_ops=froze
 """Every backend's ordinary search latency (ms) on the harness clock: the steady state, not a fault."""
 WRITE_ID_BASE = 10_000_000  # ids of records the application writes during a run (int-id stores)
 _ZIPF_S = 1.1
-_ORDER = (
-    Phase.IDLE,
-    Phase.DUAL_WRITE,
-    Phase.BACKFILL,
-    Phase.VERIFY,
-    Phase.SHADOW,
-    Phase.WARM_UP,
-    Phase.CANARY,
-    Phase.LIVE,
-    Phase.COMPLETED,
-)
-_TERMINAL = frozenset({Phase.COMPLETED, Phase.BLOCKED, Phase.ROLLED_BACK})
 
 
 @dataclass(frozen=True, slots=True)
@@ -298,9 +287,13 @@ class GameDayStack:
             store.upsert(batch)
         return store, uri
 
-    def run(self, label: str, source: VectorStore, target: VectorStore, **options: Any) -> MigrationRun:
-        """A ``MigrationRun`` named ``label`` from ``source`` to ``target`` (options: see ``MigrationRun``)."""
-        run = MigrationRun(self, label, source, target, **options)
+    def run(
+        self, label: str, source: VectorStore, target: VectorStore, *, source_uri: str, target_uri: str, **options: Any
+    ) -> MigrationRun:
+        """A ``MigrationRun`` named ``label`` from ``source`` to ``target`` (options: ``RunOptions``' fields)."""
+        run = MigrationRun(
+            self, label, source, target, source_uri=source_uri, target_uri=target_uri, options=RunOptions(**options)
+        )
         self._cleanup.callback(run.close)
         return run
 
@@ -314,14 +307,33 @@ class GameDayStack:
         )
 
 
-class MigrationRun:
-    """One orchestrated migration under load (see the module docstring).
+@dataclass(frozen=True)
+class RunOptions:
+    """How a ``MigrationRun`` differs from the game days' default run.
 
     ``config`` changes are merged into ``gameday_config``; ``dual_write=False`` makes the application
     write straight to the source (no dual-write: the chapter's sketch); ``cache_size`` is the service's
     LRU per backend; ``write_namespace`` puts application writes in a Pinecone namespace and gives them
-    string ids; ``clock`` defaults to a fresh ``ManualClock``.
+    string ids; ``clock`` defaults to a fresh ``ManualClock``; ``base_latency=False`` drops the ordinary
+    2 ± 1 ms search latency; ``inprocess_load=False`` leaves the load to an outside driver.
     """
+
+    config: dict[str, Any] = field(default_factory=dict)
+    dual_write: bool = True
+    cache_size: int = 1024
+    queries_per_tick: int | None = None
+    writes_per_tick: int | None = None
+    write_namespace: str | None = None
+    clock: Clock | None = None
+    seed: int = 0
+    base_latency: bool = True
+    inprocess_load: bool = True
+    verifier: Verifier | None = None
+    orchestrator_class: type[Orchestrator] = Orchestrator
+
+
+class MigrationRun:
+    """One orchestrated migration under load (see the module docstring and ``RunOptions``)."""
 
     def __init__(
         self,
@@ -332,51 +344,51 @@ class MigrationRun:
         *,
         source_uri: str,
         target_uri: str,
-        config: dict[str, Any] | None = None,
-        dual_write: bool = True,
-        cache_size: int = 1024,
-        queries_per_tick: int | None = None,
-        writes_per_tick: int | None = None,
-        write_namespace: str | None = None,
-        clock: Clock | None = None,
-        seed: int = 0,
-        base_latency: bool = True,
-        inprocess_load: bool = True,
-        verifier: Verifier | None = None,
-        orchestrator_class: type[Orchestrator] = Orchestrator,
+        options: RunOptions | None = None,
     ) -> None:
+        options = options or RunOptions()
         self.stack = stack
         self.label = label
-        self.clock: Clock = clock or ManualClock()
+        self.clock: Clock = options.clock or ManualClock()
         sizes = stack.sizes
-        self.queries_per_tick = sizes.queries_per_tick if queries_per_tick is None else queries_per_tick
-        self.writes_per_tick = sizes.writes_per_tick if writes_per_tick is None else writes_per_tick
-        self.write_namespace = write_namespace
-        self.inprocess_load = inprocess_load
-        self.verifier = verifier
-        self.config = gameday_config(source_uri, target_uri, config)
-        base = BASE_SEARCH_LATENCY if base_latency else None
-        # The outer layer is where scenarios inject faults; its fault_log is the timeline's.
-        self.source = FaultyStore(
-            FaultyStore(source, base, clock=self.clock, seed=seed + 11), clock=self.clock, seed=seed + 12
-        )
-        self.target = FaultyStore(
-            FaultyStore(target, base, clock=self.clock, seed=seed + 21), clock=self.clock, seed=seed + 22
-        )
-        # The target exists before any write is mirrored to it (the orchestrator would create it too).
-        ensure_target_collection(self.source, self.target)
-        self.mapping: TargetMapping = resolve_mapping(source, self.target)
+        self.queries_per_tick = sizes.queries_per_tick if options.queries_per_tick is None else options.queries_per_tick
+        self.writes_per_tick = sizes.writes_per_tick if options.writes_per_tick is None else options.writes_per_tick
+        self.write_namespace = options.write_namespace
+        self.inprocess_load = options.inprocess_load
+        self.config = gameday_config(source_uri, target_uri, options.config)
+        base = BASE_SEARCH_LATENCY if options.base_latency else None
+        seeds = {"source": options.seed + 11, "target": options.seed + 21}
+
+        def wrap(side: str, store: VectorStore) -> VectorStore:
+            # The outer layer is where scenarios inject faults; its fault_log is the timeline's.
+            inner = FaultyStore(store, base, clock=self.clock, seed=seeds[side])
+            return FaultyStore(inner, clock=self.clock, seed=seeds[side] + 1)
+
         directory = stack.root / f"run-{uuid.uuid4().hex[:8]}"
         directory.mkdir(parents=True)
-        self.journal = Journal(directory / "journal.sqlite")
-        self.flags = OpenFeatureFlags(self.journal)
-        self.metrics = InProcessMetrics()
         self.alerts = RecordingAlertSink()
-        self.writer: VectorStore = (
-            DualWriteStore(self.source, self.target, self.journal, self.flags, self.clock, mapping=self.mapping)
-            if dual_write
-            else self.source
+        self.migration: Migration = build_migration(
+            self.config,
+            clock=self.clock,
+            source=source,
+            target=target,
+            wrap=wrap,
+            journal=Journal(directory / "journal.sqlite"),
+            metrics=InProcessMetrics(),
+            alerts=[self.alerts],
+            verifier=options.verifier,
+            shadow_queries=lambda n: self.stack.queries[:n],
+            traffic=self.traffic if self.inprocess_load else None,
+            orchestrator_class=options.orchestrator_class,
         )
+        migration = self.migration
+        self.source: FaultyStore = migration.source  # type: ignore[assignment]
+        self.target: FaultyStore = migration.target  # type: ignore[assignment]
+        self.journal: Journal = migration.journal
+        self.flags = migration.flags
+        self.metrics: InProcessMetrics = migration.metrics  # type: ignore[assignment]
+        self.mapping: TargetMapping = migration.mapping
+        self.writer: VectorStore = migration.writer if options.dual_write else self.source
         self.service = QueryService(
             self.source,
             self.target,
@@ -384,24 +396,35 @@ class MigrationRun:
             metrics=self.metrics,
             writer=self.writer,
             clock=self.clock,
-            cache_size=cache_size,
+            cache_size=options.cache_size,
             query_vectors=stack.queries,
         )
-        self.backfill_source: VectorStore = self.source
-        self.orchestrator_class = orchestrator_class
-        self._orchestrator: Orchestrator | None = None
-        self._rng = np.random.default_rng(seed + 31)
+        self._warm_up = ServiceWarmUp(self.service)
+        migration.warm_up = self._warm_up
+        self._rng = np.random.default_rng(options.seed + 31)
         weights = 1.0 / np.arange(1, sizes.keys + 1) ** _ZIPF_S
         self._key_weights = weights / weights.sum()
         self._next_write = 0
         self.acknowledged: dict[tuple[str, PointId], np.ndarray] = {}
         self.write_failures = 0
-        self.harness_queries = 0
-        """Queries the harness itself sent through the service (warm-up), not users."""
         self.tick_hooks: list[Callable[[MigrationRun, float], None]] = []
         self.marks: list[FaultMark] = []
         self.steady: dict[str, Any] = {}
         self.error: str | None = None
+
+    @property
+    def harness_queries(self) -> int:
+        """Queries the harness itself sent through the service (warm-up), not users."""
+        return self._warm_up.queries
+
+    @property
+    def backfill_source(self) -> VectorStore:
+        """The source the orchestrator copies from (a scenario may wrap it before the first migrate)."""
+        return self.migration.backfill_source
+
+    @backfill_source.setter
+    def backfill_source(self, store: VectorStore) -> None:
+        self.migration.backfill_source = store
 
     def close(self) -> None:
         """Close the journal (the stores belong to the stack)."""
@@ -411,22 +434,7 @@ class MigrationRun:
     @property
     def orchestrator(self) -> Orchestrator:
         """The orchestrator (built on first use, after any change to ``backfill_source``)."""
-        if self._orchestrator is None:
-            self._orchestrator = self.orchestrator_class(
-                self.config,
-                self.backfill_source,
-                self.target,
-                self.journal,
-                clock=self.clock,
-                flags=self.flags,
-                metrics=self.metrics,
-                alerts=[self.alerts],
-                verifier=self.verifier,
-                shadow_queries=lambda n: self.stack.queries[:n],
-                warm_up=self.warm_up,
-                traffic=self.traffic if self.inprocess_load else None,
-            )
-        return self._orchestrator
+        return self.migration.orchestrator
 
     def migrate(self, stop_at: Phase | None = None) -> Phase:
         """Run the orchestrator until a terminal phase (or ``stop_at``)."""
@@ -436,9 +444,9 @@ class MigrationRun:
         """Run the orchestrator to a terminal phase, calling ``on_phase(p)`` as each phase ``p`` is
         entered and before it is worked (how a scenario confines a fault to some phases)."""
         phase = self.phase
-        while phase not in _TERMINAL:
+        while phase not in TERMINAL:
             on_phase(phase)
-            following = _ORDER[_ORDER.index(phase) + 1] if phase in _ORDER[:-1] else None
+            following = PHASE_ORDER[PHASE_ORDER.index(phase) + 1] if phase in PHASE_ORDER[:-1] else None
             phase = self.orchestrator.run(stop_at=following)
         on_phase(phase)
         return phase
@@ -448,7 +456,7 @@ class MigrationRun:
         own), so phases without a bake — backfill, verify, shadow — also run under traffic."""
 
         def tick(phase: Phase) -> None:
-            if phase not in _TERMINAL and self.inprocess_load:
+            if phase not in TERMINAL and self.inprocess_load:
                 self.traffic(self.clock.now())
 
         return self.migrate_phase_by_phase(tick)
@@ -508,12 +516,6 @@ class MigrationRun:
             self.write(self.new_records(1))
         for hook in list(self.tick_hooks):
             hook(self, now)
-
-    def warm_up(self, n: int) -> None:
-        """Replay the ``n`` most asked queries on the target through the service (fills its cache)."""
-        for spec in self.service.top_queries(n):
-            self.harness_queries += 1
-            self.service.query("warm-up", text_key=spec.text_key, k=spec.k, backend=Backend.TARGET)
 
     def steady_state(self, ticks: int = 3) -> dict[str, Any]:
         """The steady-state hypothesis, checked before any fault: ``ticks`` health intervals of load on

@@ -30,11 +30,10 @@ def test_plan_writes_every_phase_step_and_rollback_trigger(tmp_path: Path) -> No
     for phase in ("dual_write", "backfill", "verify", "shadow", "warm_up", "canary", "live", "completed"):
         assert f"`{phase}`" in text
     for i, percent in enumerate(config.canary.steps):  # every step with its bake time
-        assert f"| {i + 1} | {percent:g} % | `ragmig.read-percent={percent:g}` |" in text
-    assert (
-        "| 1 | 5 % | `ragmig.read-percent=5` | 15 min |" in text
-        and "| 4 | 100 % | `ragmig.read-percent=100` | 30 min |" in text
-    )
+        weight = round(percent * 100)
+        flag = f'`ragmig.read-target=["target", {weight}], ["source", {10_000 - weight}]`'
+        assert f"| {i + 1} | {percent:g} % | {flag} |" in text
+    assert '| 1 | 5 % | `ragmig.read-target=["target", 500], ["source", 9500]` | 15 min |' in text
     t = config.thresholds
     for number in (
         "1.00%",
@@ -47,11 +46,17 @@ def test_plan_writes_every_phase_step_and_rollback_trigger(tmp_path: Path) -> No
         f"fewer than {t.min_samples}",
     ):
         assert number in text, number
-    assert "ragmig migrate --source 'pinecone://rag-docs?host=http://127.0.0.1:5081'" in text
+    # The commands are the real ones: the controller, and steering it from another shell.
+    assert f"ragmig run --config {config_path}\n" in text and f"ragmig run --config {config_path} --resume" in text
+    for command in ("status", "pause", "resume"):
+        assert f"ragmig {command} --journal ragmig-rag-docs.sqlite" in text
+    assert "ragmig rollback --journal ragmig-rag-docs.sqlite --reason '<why>'" in text
+    assert "Orchestrator.rollback" not in text
+    assert "ragmig certify --source 'pinecone://rag-docs?host=http://127.0.0.1:5081'" in text
     assert "--target 'qdrant-edge:///var/lib/ragmig/rag-docs?m=16&ef_construct=128'" in text
-    assert "ragmig certify" in text and "--resume" in text
     assert "__id__" in text and "__namespace__" in text and "$nin" in text and "squared" in text
     assert "https://hooks.example.com/…" in text and "/services/ragmig" not in text  # webhook path is a secret
+    assert "alertmanager http://127.0.0.1:9093/…" in text
 
 
 def test_plan_of_a_qdrant_source_has_no_pinecone_section() -> None:

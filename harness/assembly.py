@@ -1,0 +1,234 @@
+"""The migration's one assembly: stores, journal, flags, metrics, dual-write, alerts, verifier, orchestrator.
+
+``ragmig run``, ``ragmig demo`` and the game days all build their migration here, from a
+``MigrationConfig`` and a few injection points:
+
+- ``wrap(side, store)``: layers around each store (the game days' ``FaultyStore``s); ``side`` is
+  "source" or "target";
+- ``clock`` (a ``ManualClock`` keeps game days deterministic), ``flags``, ``metrics``, ``alerts``
+  (sinks added to the config's own), ``verifier``, ``warm_up``, ``traffic``, ``shadow_queries``;
+- already opened ``source`` / ``target`` stores (otherwise the config's URIs are opened, and closed by
+  ``Migration.close``).
+
+It lives outside ``harness.migration`` because it joins that layer with ``harness.verify``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from harness.clock import Clock, SystemClock
+from harness.migration.alerts import AlertSink
+from harness.migration.backfill import TargetMapping, ensure_target_collection, resolve_mapping
+from harness.migration.config import MigrationConfig
+from harness.migration.dualwrite import DualWriteStore
+from harness.migration.flags import FlagStore
+from harness.migration.journal import Journal
+from harness.migration.metrics import InProcessMetrics, MetricsSource, WindowStats
+from harness.migration.orchestrator import Orchestrator, ShadowQueries, Traffic, Verifier, WarmUp
+from harness.migration.router import Backend
+from harness.migration.webhook import build_alert_sinks
+from harness.model import Verdict
+from harness.stores.base import VectorStore
+
+__all__ = [
+    "Migration",
+    "ServiceWarmUp",
+    "Wrap",
+    "build_flags",
+    "build_metrics",
+    "build_migration",
+    "build_verifier",
+]
+
+Wrap = Callable[[str, VectorStore], VectorStore]
+"""Wraps the store of one side ("source" or "target") in layers (fault injection, instrumentation)."""
+
+
+def build_verifier(config: MigrationConfig, clock: Clock) -> Verifier:
+    """The verification gate: ``harness.verify.run_verification`` with the config's query count, k and
+    thresholds file. The one place a migration's verifier is made. (The orchestrator re-checks what
+    parity lists with ``harness.migration.recheck.confirm_parity`` itself.)"""
+    cfg = config.verification
+
+    def verify(source: VectorStore, target: VectorStore) -> Verdict:
+        from harness.verify import load_thresholds, run_verification  # heavy; imported when first needed
+
+        thresholds = load_thresholds(cfg.thresholds) if cfg.thresholds else None
+        return run_verification(source, target, queries=cfg.queries, k=cfg.k, thresholds=thresholds)
+
+    return verify
+
+
+def build_flags(config: MigrationConfig, journal: Journal) -> FlagStore:
+    """The config's ``[flags]``: OpenFeature in memory (mirrored into ``journal``) or a flagd flag file."""
+    if config.flags.provider == "flagd-file":
+        from harness.migration.flags_flagd import FlagdFileFlags
+
+        assert config.flags.path is not None  # the config validates it
+        return FlagdFileFlags(config.flags.path)
+    from harness.migration.flags_openfeature import OpenFeatureFlags
+
+    return OpenFeatureFlags(journal)
+
+
+def build_metrics(config: MigrationConfig, clock: Clock) -> MetricsSource:
+    """The config's ``[metrics]``: an in-process recorder, or Prometheus' HTTP API."""
+    cfg = config.metrics
+    if cfg.provider != "prometheus":
+        return InProcessMetrics()
+    from harness.migration.metrics_prometheus import PrometheusMetrics, PromQL
+
+    assert cfg.url is not None  # the config validates it
+    return PrometheusMetrics(
+        cfg.url,
+        PromQL.from_config(cfg),
+        clock=clock,
+        scrape_interval_s=cfg.scrape_interval_s,
+        step_s=cfg.step_s or config.canary.health_interval_s,
+        series_quantile=cfg.series_quantile,
+        timeout_s=cfg.timeout_s,
+    )
+
+
+class ServiceWarmUp:
+    """A ``WarmUp`` that replays a query service's most asked queries on its target path (filling the
+    target's cache the way users would); counts the queries it sent in ``queries``."""
+
+    def __init__(self, service: Any) -> None:
+        self.service = service
+        self.queries = 0
+
+    def __call__(self, n: int) -> WindowStats | None:
+        for spec in self.service.top_queries(n):
+            self.queries += 1
+            self.service.query("warm-up", text_key=spec.text_key, k=spec.k, backend=Backend.TARGET)
+        return None  # the orchestrator reads the target cohort's window from the metrics source
+
+
+@dataclass
+class Migration:
+    """One assembled migration (see ``build_migration``). ``writer`` is the application's dual-write
+    store; ``backfill_source`` is the source the orchestrator copies from (a scenario may wrap it
+    before the orchestrator is first used)."""
+
+    config: MigrationConfig
+    clock: Clock
+    source: VectorStore
+    target: VectorStore
+    journal: Journal
+    flags: FlagStore
+    metrics: MetricsSource
+    alerts: list[AlertSink]
+    mapping: TargetMapping
+    writer: DualWriteStore
+    backfill_source: VectorStore
+    verifier: Verifier
+    shadow_queries: ShadowQueries | None = None
+    warm_up: WarmUp | None = None
+    traffic: Traffic | None = None
+    progress: bool = False
+    orchestrator_class: type[Orchestrator] = Orchestrator
+    _orchestrator: Orchestrator | None = None
+    _cleanup: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)
+
+    @property
+    def orchestrator(self) -> Orchestrator:
+        """The orchestrator over these parts (built on first use)."""
+        if self._orchestrator is None:
+            self._orchestrator = self.orchestrator_class(
+                self.config,
+                self.backfill_source,
+                self.target,
+                self.journal,
+                clock=self.clock,
+                flags=self.flags,
+                metrics=self.metrics,
+                alerts=self.alerts,
+                verifier=self.verifier,
+                shadow_queries=self.shadow_queries,
+                warm_up=self.warm_up,
+                traffic=self.traffic,
+                progress=self.progress,
+            )
+        return self._orchestrator
+
+    def close(self) -> None:
+        """Close what the assembly opened (the journal, stores opened from the config's URIs)."""
+        self._cleanup.close()
+
+
+def build_migration(
+    config: MigrationConfig,
+    *,
+    clock: Clock | None = None,
+    source: VectorStore | None = None,
+    target: VectorStore | None = None,
+    wrap: Wrap | None = None,
+    journal: Journal | None = None,
+    flags: FlagStore | None = None,
+    metrics: MetricsSource | None = None,
+    alerts: Sequence[AlertSink] = (),
+    verifier: Verifier | None = None,
+    shadow_queries: ShadowQueries | None = None,
+    warm_up: WarmUp | None = None,
+    traffic: Traffic | None = None,
+    progress: bool = False,
+    orchestrator_class: type[Orchestrator] = Orchestrator,
+) -> Migration:
+    """Assemble the migration ``config`` describes (see the module docstring for the injection points).
+
+    The target collection is created from the source's schema before anything is mirrored to it; the
+    Pinecone → Qdrant mapping is decided once here and shared by dual-write and the orchestrator.
+    """
+    clock = clock or SystemClock()
+    cleanup = contextlib.ExitStack()
+    try:
+        if source is None:
+            from harness.stores import open_store
+
+            source = open_store(config.source)
+            cleanup.callback(source.close)
+        if target is None:
+            from harness.stores import open_store
+
+            target = open_store(config.target)
+            cleanup.callback(target.close)
+        raw_source = source
+        if wrap is not None:
+            source, target = wrap("source", source), wrap("target", target)
+        ensure_target_collection(source, target)
+        mapping = resolve_mapping(raw_source, target)
+        if journal is None:
+            journal = Journal(config.journal)
+            cleanup.callback(journal.close)
+        flags = flags if flags is not None else build_flags(config, journal)
+        metrics = metrics if metrics is not None else build_metrics(config, clock)
+        sinks = [*alerts, *build_alert_sinks(config.alerts, migration=config.migration_name)]
+        writer = DualWriteStore(source, target, journal, flags, clock, mapping=mapping)
+    except BaseException:
+        cleanup.close()
+        raise
+    return Migration(
+        config=config,
+        clock=clock,
+        source=source,
+        target=target,
+        journal=journal,
+        flags=flags,
+        metrics=metrics,
+        alerts=sinks,
+        mapping=mapping,
+        writer=writer,
+        backfill_source=source,
+        verifier=verifier or build_verifier(config, clock),
+        shadow_queries=shadow_queries,
+        warm_up=warm_up,
+        traffic=traffic,
+        progress=progress,
+        orchestrator_class=orchestrator_class,
+        _cleanup=cleanup,
+    )
