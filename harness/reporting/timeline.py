@@ -13,6 +13,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from harness.redact import redact_uri
+
 if TYPE_CHECKING:
     from harness.faults.events import FaultEvent
     from harness.migration.alerts import Alert
@@ -56,7 +58,7 @@ def migration_summary(
     harness_queries: int = 0,
     extra: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """One migration in figures: final phase and reason, phases in order, read-percentage steps, the
+    """One migration in figures: its (redacted) source and target URIs, final phase and reason, phases in order, read-percentage steps, the
     decisions, health checks (and how many failed, on what), alerts, and user queries the target
     served (``harness_queries`` — warm-up replays through the service — not counted)."""
     transitions = orchestrator.read_percent_timeline()
@@ -73,6 +75,8 @@ def migration_summary(
     target_requests = metrics.totals("target")[0] - harness_queries
     return {
         "label": label,
+        "source": redact_uri(orchestrator.config.source),
+        "target": redact_uri(orchestrator.config.target),
         "final_phase": state.phase,
         "reason": state.reason,
         "phases": phases,
