@@ -296,10 +296,11 @@ def check_section_html(check: Check, name: str | None = None) -> str:
             parts.append(_load_table(load))
     parts.append(
         f'<figure class="timeline" data-scenario="{html.escape(scenario)}">{timeline_svg(scenario, runs)}'
-        f"<figcaption>Timeline of {html.escape(scenario)}: read % on the target over the phases, injected "
-        "faults (bars below), health checks (dots: green pass, red fail, grey no data; below the axis: warm-up "
-        "rounds), decisions (vertical lines), alerts (red triangles); latency p50/p99 per cohort below."
-        "</figcaption></figure>"
+        f"<figcaption>Timeline of {html.escape(scenario)}, from the migration's start (0 s): read % on the "
+        "target over the phases, injected faults (one lane each, below 0 %), health checks (dots: green pass, "
+        "vermillion fail, grey no data; just below 0 %: warm-up rounds), decisions (vertical lines), alerts "
+        "(triangles, named in the legend). Below: latency p50/p99 per cohort, one step per time bin, broken where "
+        "no request came; latencies under 0.1 ms (cache hits) sit on the ≤0.1 line.</figcaption></figure>"
     )
     parts.append(f"<details><summary>evidence</summary><pre>{html.escape(redact_text(evidence))}</pre></details>")
     parts.append("</section>")
