@@ -5,21 +5,25 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: install test check demo bench clean
+.PHONY: install test test-lowest check demo bench clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
 
-$(STAMP): pyproject.toml | $(BIN)/python
+$(STAMP): pyproject.toml Makefile | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip install --quiet -e ".[dev,test,docker]"
 	touch $(STAMP)
 
 install: $(STAMP)
 
-## make test: create .venv if missing, install the package with its dev extra, run the suite
+## make test: create .venv if missing, install the package with its dev, test and docker extras, run the suite
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## make test-lowest: the suite against the lowest direct versions pyproject.toml allows (in .venv-lowest)
+test-lowest: $(STAMP)
+	.ci/lowest-direct $(PYTEST_ARGS)
 
 ## make check: ruff check, ruff format --check, mypy harness
 check: $(STAMP)
@@ -36,4 +40,4 @@ bench: $(STAMP)
 	$(BIN)/ragmig bench --json reports/bench.json
 
 clean:
-	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-lowest build *.egg-info .mypy_cache .ruff_cache

@@ -1,28 +1,96 @@
 """``ragmig``: certify, migrate, run, status, rollback, pause, resume, gameday, plan, serve-pinecone, bench
 (contracts in design.md).
 
-Commands import their implementation lazily so ``ragmig --help`` stays fast. A mistake the user can
-make (``UsageError``) prints one line on stderr and exits 2, never a traceback.
+Commands import their implementation lazily so ``ragmig --help`` stays fast (it imports no numpy). A
+mistake the user can make (``UsageError``) prints one line on stderr and exits 2, never a traceback.
+Global options: ``--version``, ``-q``/``--quiet`` and ``-v``/``--verbose`` (``harness.console``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from typer.core import TyperCommand, TyperGroup
 
+from harness import console
+from harness._version import __version__
 from harness.errors import UsageError
 from harness.redact import redact_text
 
-app = typer.Typer(
+
+class _PlainHelpOption:
+    """Lists ``--help`` without a type: recent typer labels every flag, ``--help`` included, ``<bool>``.
+    Every other option names its value itself (``metavar``: URI, PATH, N, NAME, ...)."""
+
+    def get_help_option(self, ctx: Any) -> Any:  # typer's option class differs between versions
+        option = super().get_help_option(ctx)  # type: ignore[misc]
+        if option is not None:
+            option.metavar = ""
+        return option
+
+
+class _Group(_PlainHelpOption, TyperGroup):
+    pass
+
+
+class _Command(_PlainHelpOption, TyperCommand):
+    pass
+
+
+class _Typer(typer.Typer):
+    """Every command gets ``_Command`` unless it names its own class."""
+
+    def command(self, *args: Any, cls: type[TyperCommand] | None = None, **kwargs: Any) -> Any:
+        return super().command(*args, cls=cls or _Command, **kwargs)
+
+
+app = _Typer(
     name="ragmig",
+    cls=_Group,
     help="Certify, gate and rehearse a vector-database migration for a RAG system.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"ragmig {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _global_options(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", metavar="", callback=_print_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", metavar="", help="Print only errors and the final verdict line.")
+    ] = False,
+    verbose: Annotated[
+        int,
+        typer.Option(
+            "--verbose",
+            "-v",
+            count=True,
+            metavar="",
+            show_default=False,
+            help="Print more progress and log detail (-v: per-test lines and INFO logs; -vv: DEBUG logs).",
+        ),
+    ] = 0,
+) -> None:
+    """Certify, gate and rehearse a vector-database migration for a RAG system."""
+    if quiet and verbose:
+        typer.echo("ragmig: error: --quiet and --verbose contradict each other; give one", err=True)
+        raise typer.Exit(2)
+    console.set_verbosity(console.QUIET if quiet else verbose)
 
 
 def _run(body: Callable[[], int]) -> None:
@@ -40,14 +108,16 @@ def _run(body: Callable[[], int]) -> None:
 
 @app.command()
 def certify(
-    source: Annotated[str, typer.Option(help="Source store URI.")],
-    target: Annotated[str, typer.Option(help="Target store URI.")],
-    queries: Annotated[int, typer.Option(min=1, help="Number of queries sampled from the source.")] = 200,
-    k: Annotated[int, typer.Option(min=1, help="Neighbours per query for recall and overlap.")] = 10,
-    thresholds: Annotated[Path | None, typer.Option(help="TOML file overriding the default gates.")] = None,
-    html: Annotated[Path | None, typer.Option(help="Write a self-contained HTML report here.")] = None,
-    json: Annotated[Path | None, typer.Option("--json", help="Write the JSON verdict here.")] = None,
-    junit: Annotated[Path | None, typer.Option(help="Write JUnit XML here.")] = None,
+    source: Annotated[str, typer.Option(metavar="URI", help="Source store URI.")],
+    target: Annotated[str, typer.Option(metavar="URI", help="Target store URI.")],
+    queries: Annotated[int, typer.Option(min=1, metavar="N", help="Number of queries sampled from the source.")] = 200,
+    k: Annotated[int, typer.Option(min=1, metavar="K", help="Neighbours per query for recall and overlap.")] = 10,
+    thresholds: Annotated[
+        Path | None, typer.Option(metavar="FILE.toml", help="TOML file overriding the default gates.")
+    ] = None,
+    html: Annotated[Path | None, typer.Option(metavar="PATH", help="Write a self-contained HTML report here.")] = None,
+    json: Annotated[Path | None, typer.Option("--json", metavar="PATH", help="Write the JSON verdict here.")] = None,
+    junit: Annotated[Path | None, typer.Option(metavar="PATH", help="Write JUnit XML here.")] = None,
 ) -> None:
     """Run the certification suite (schema, parity, quality, latency). Exit 0 pass, 1 findings, 2 error."""
 
@@ -70,14 +140,14 @@ def certify(
 
 @app.command()
 def migrate(
-    source: Annotated[str, typer.Option(help="Source store URI.")],
-    target: Annotated[str, typer.Option(help="Target store URI.")],
-    journal: Annotated[Path, typer.Option(help="SQLite journal (checkpoints, outbox, events).")] = Path(
+    source: Annotated[str, typer.Option(metavar="URI", help="Source store URI.")],
+    target: Annotated[str, typer.Option(metavar="URI", help="Target store URI.")],
+    journal: Annotated[Path, typer.Option(metavar="PATH", help="SQLite journal (checkpoints, outbox, events).")] = Path(
         "ragmig-journal.sqlite"
     ),
-    batch_size: Annotated[int, typer.Option(min=1, help="Records per backfill batch.")] = 1000,
-    resume: Annotated[bool, typer.Option(help="Resume from the journal's last checkpoint.")] = False,
-    json: Annotated[Path | None, typer.Option("--json", help="Write the JSON verdict here.")] = None,
+    batch_size: Annotated[int, typer.Option(min=1, metavar="N", help="Records per backfill batch.")] = 1000,
+    resume: Annotated[bool, typer.Option(metavar="", help="Resume from the journal's last checkpoint.")] = False,
+    json: Annotated[Path | None, typer.Option("--json", metavar="PATH", help="Write the JSON verdict here.")] = None,
 ) -> None:
     """Dual-write-safe backfill with a durable checkpoint, then verification. Exit 0 verified, 1 failed, 2 error."""
 
@@ -98,8 +168,10 @@ def migrate(
 
 @app.command("run")
 def run_migration(
-    config: Annotated[Path, typer.Option(help="migration.toml: stores, flags, metrics, alerts, canary.")],
-    resume: Annotated[bool, typer.Option(help="Continue the migration its journal holds.")] = False,
+    config: Annotated[
+        Path, typer.Option(metavar="FILE.toml", help="migration.toml: stores, flags, metrics, alerts, canary.")
+    ],
+    resume: Annotated[bool, typer.Option(metavar="", help="Continue the migration its journal holds.")] = False,
 ) -> None:
     """Run the migration as a controller process. Exit 0 completed, 1 rolled back or blocked, 2 error."""
 
@@ -111,13 +183,15 @@ def run_migration(
     _run(body)
 
 
-JournalOption = Annotated[Path, typer.Option(help="The migration's journal (the `journal` of its config).")]
+JournalOption = Annotated[
+    Path, typer.Option(metavar="PATH", help="The migration's journal (the `journal` of its config).")
+]
 
 
 @app.command()
 def status(
     journal: JournalOption,
-    json: Annotated[bool, typer.Option("--json", help="Print the status as JSON.")] = False,
+    json: Annotated[bool, typer.Option("--json", metavar="", help="Print the status as JSON.")] = False,
 ) -> None:
     """Where a migration stands: phase, reads on target, write mode, health checks, outbox, orphaned writes."""
 
@@ -129,13 +203,15 @@ def status(
     _run(body)
 
 
-WaitOption = Annotated[float, typer.Option(min=0, help="Wait up to this many seconds for the controller to take it.")]
+WaitOption = Annotated[
+    float, typer.Option(min=0, metavar="SECONDS", help="Wait up to this many seconds for the controller to take it.")
+]
 
 
 @app.command()
 def rollback(
     journal: JournalOption,
-    reason: Annotated[str, typer.Option(help="Why (journaled and alerted).")],
+    reason: Annotated[str, typer.Option(metavar="TEXT", help="Why (journaled and alerted).")],
     wait: WaitOption = 0.0,
 ) -> None:
     """Roll the running migration back: reads to 0 % at its next health check, dual-write kept."""
@@ -174,24 +250,31 @@ def resume(journal: JournalOption, wait: WaitOption = 0.0) -> None:
 
 @app.command()
 def gameday(
-    scenario: Annotated[list[str] | None, typer.Option(help="Run only this scenario (repeatable).")] = None,
-    html: Annotated[Path | None, typer.Option(help="Write the HTML report here.")] = None,
-    json: Annotated[Path | None, typer.Option("--json", help="Write the JSON verdict here.")] = None,
+    scenario: Annotated[
+        list[str] | None, typer.Option(metavar="NAME", help="Run only this scenario (repeatable).")
+    ] = None,
+    html: Annotated[Path | None, typer.Option(metavar="PATH", help="Write the HTML report here.")] = None,
+    json: Annotated[Path | None, typer.Option("--json", metavar="PATH", help="Write the JSON verdict here.")] = None,
+    junit: Annotated[
+        Path | None, typer.Option(metavar="PATH", help="Write JUnit XML here (one testcase per scenario).")
+    ] = None,
 ) -> None:
     """Run the game-day scenarios on the embedded stack. Exit 0 when every scenario met its expectation."""
 
     def body() -> int:
         from harness.reporting.gameday import gameday_command
 
-        return gameday_command(scenarios=scenario or [], html=html, json_path=json)
+        return gameday_command(scenarios=scenario or [], html=html, json_path=json, junit=junit)
 
     _run(body)
 
 
 @app.command()
 def plan(
-    config: Annotated[Path, typer.Option(help="migration.toml")],
-    out: Annotated[Path | None, typer.Option(help="Write the runbook (Markdown) here instead of stdout.")] = None,
+    config: Annotated[Path, typer.Option(metavar="FILE.toml", help="The migration config (migration.toml).")],
+    out: Annotated[
+        Path | None, typer.Option(metavar="PATH", help="Write the runbook (Markdown) here instead of stdout.")
+    ] = None,
 ) -> None:
     """Render the migration runbook from the same config the orchestrator runs."""
 
@@ -205,11 +288,14 @@ def plan(
 
 @app.command("serve-pinecone")
 def serve_pinecone(
-    host: Annotated[str, typer.Option(help="Interface to bind (loopback by default).")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port for the control and data planes.")] = 5080,
-    data_dir: Annotated[Path | None, typer.Option(help="Persist indexes here (in memory without it).")] = None,
+    host: Annotated[str, typer.Option(metavar="HOST", help="Interface to bind (loopback by default).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(metavar="PORT", help="Port for the control and data planes.")] = 5080,
+    data_dir: Annotated[
+        Path | None, typer.Option(metavar="DIR", help="Persist indexes here (in memory without it).")
+    ] = None,
     api_key: Annotated[
-        str | None, typer.Option(envvar="RAGMIG_PINECONE_SERVER_KEY", help="Require this Api-Key header.")
+        str | None,
+        typer.Option(metavar="KEY", envvar="RAGMIG_PINECONE_SERVER_KEY", help="Require this Api-Key header."),
     ] = None,
 ) -> None:
     """A Pinecone-compatible server (control plane + data plane) for offline runs."""
@@ -225,26 +311,38 @@ def serve_pinecone(
 
 @app.command()
 def bench(
-    only: Annotated[list[str] | None, typer.Option(help="Run only this benchmark (repeatable).")] = None,
-    json: Annotated[Path | None, typer.Option("--json", help="Write the benchmark JSON here.")] = None,
+    only: Annotated[
+        list[str] | None, typer.Option(metavar="NAME", help="Run only this benchmark (repeatable).")
+    ] = None,
+    limit: Annotated[
+        list[str] | None,
+        typer.Option(
+            metavar="NAME=BOUND",
+            help="Also require NAME's figure to meet BOUND, e.g. 'pinecone_query_qps=>= 100' (repeatable; "
+            "tightens a gate, never loosens one).",
+        ),
+    ] = None,
+    json: Annotated[Path | None, typer.Option("--json", metavar="PATH", help="Write the benchmark JSON here.")] = None,
 ) -> None:
-    """Print the benchmark table (each figure a ratio against its limit) and optionally write JSON."""
+    """Print the benchmark table (each figure a ratio against its limit). Exit 0 all within limits, 1 otherwise."""
 
     def body() -> int:
         from rich.console import Console
         from rich.table import Table
 
-        from harness.benchmarks import BenchResult, run_benchmarks, to_json
+        from harness.benchmarks import BenchResult, parse_limit, run_benchmarks, to_json
+        from harness.outputs import check_writable, write_text_atomic
 
-        console = Console()
+        limits = dict(parse_limit(text) for text in limit or [])
+        if json is not None:
+            check_writable(json, "--json")
+        rich_console = Console()
         table = Table(title="ragmig bench")
         for col in ("benchmark", "value", "unit", "target", "ok", "details"):
             table.add_column(col)
 
         def show(r: BenchResult) -> None:
-            console.print(
-                f"[dim]{r.name}: {r.value:.4g} {r.unit} (target {r.target}) {'ok' if r.ok else 'NOT OK'}[/dim]"
-            )
+            console.say(f"{r.name}: {r.value:.4g} {r.unit} (target {r.target}) {'ok' if r.ok else 'NOT OK'}")
             table.add_row(
                 r.name,
                 f"{r.value:.4g}",
@@ -254,20 +352,25 @@ def bench(
                 str(r.details.get("error", ""))[:80],
             )
 
-        results = run_benchmarks(only or [], on_result=show)
-        console.print(table)
+        results = run_benchmarks(only or [], on_result=show, limits=limits)
+        if console.verbosity() > console.QUIET:
+            rich_console.print(table)
         if json is not None:
-            json.parent.mkdir(parents=True, exist_ok=True)
-            json.write_text(to_json(results) + "\n")
-            console.print(f"wrote {json}")
-        return 0
+            write_text_atomic(json, to_json(results) + "\n")
+            console.say(f"wrote {json}")
+        missed = [r.name for r in results if not r.ok]
+        console.verdict_line(
+            f"bench: {len(results) - len(missed)}/{len(results)} figures within their limits"
+            + (f"; missed: {', '.join(missed)}" if missed else "")
+        )
+        return 1 if missed else 0
 
     _run(body)
 
 
 @app.command()
 def demo(
-    out_dir: Annotated[Path, typer.Option(help="Where the reports go.")] = Path("reports"),
+    out_dir: Annotated[Path, typer.Option(metavar="DIR", help="Where the reports go.")] = Path("reports"),
 ) -> None:
     """The main job on the embedded default: Pinecone-compatible source → Qdrant Edge, under load, certified."""
 

@@ -1,4 +1,5 @@
-"""Shared fixtures for the harness's own tests (kept minimal)."""
+"""Shared fixtures for the harness's own tests (kept minimal); every verdict a test writes must match the
+shipped JSON Schema (``tests/verdict_schemas.py``)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,9 @@ from pinecone._internal.bulk.registry import get_registry
 from pinecone._internal.http_client import get_budget_registry
 
 from harness.pinecone_local.testing import PineconeServer
+from tests.verdict_schemas import verdicts_match_the_schema
+
+__all__ = ["fresh_sdk_retry_state", "pinecone_server", "verdicts_match_the_schema"]
 
 
 @pytest.fixture(scope="session")

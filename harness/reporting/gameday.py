@@ -6,29 +6,35 @@ in the user's working directory cannot change what a game day means. Its output 
 the scenarios show as they run. Each scenario records one check ``gameday.<scenario>``; a scenario
 that crashed before recording its check is reported as a failed check naming the error.
 
-Reports: the JSON verdict (design.md's shape) and a self-contained HTML page with, per scenario, its
-verdict, the decisions and figures of each run, the locust load where there was one, and a timeline
-SVG (read percentage, phases, faults, health checks, decisions; latency per cohort). Every piece of
-text is redacted and escaped.
+Reports: the JSON verdict (design.md's shape; ``source``/``target`` name the embedded stack's stores
+each scenario migrated between), JUnit XML (one testcase per scenario) and a self-contained HTML page
+with, per scenario, its verdict, the decisions and figures of each run, the locust load where there was
+one, and a timeline SVG (read percentage, phases, faults, health checks, decisions; latency per cohort).
+Every piece of text is redacted and escaped; every file is checked writable before the run and written
+atomically after it. With ``-q`` the scenarios' pytest output is not shown, with ``-v`` it lists each test.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import json
-import os
 import subprocess
 import sys
 import tempfile
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from harness import console
 from harness.errors import UsageError
 from harness.model import Check, Status, Verdict
+from harness.outputs import check_writable, write_text_atomic
 from harness.redact import redact_text
+from harness.reporting.junit import write_junit
 from harness.reporting.session import child_pytest_args
 
 __all__ = ["SCENARIOS", "check_section_html", "gameday_command", "gameday_html", "report_page", "select_scenarios"]
@@ -56,13 +62,22 @@ def select_scenarios(names: Sequence[str]) -> list[str]:
     return [s for s in SCENARIOS if not names or s in names]
 
 
-def gameday_command(scenarios: list[str], html: Path | None, json_path: Path | None) -> int:
-    """Run the selected scenarios (all by default); write the JSON verdict and the HTML report when asked.
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
 
-    Returns 0 when every scenario met its expectation, 1 otherwise (an unknown scenario name is a
-    ``UsageError``: the CLI's exit 2).
+
+def gameday_command(scenarios: list[str], html: Path | None, json_path: Path | None, junit: Path | None = None) -> int:
+    """Run the selected scenarios (all by default); write the JSON verdict, JUnit XML and the HTML
+    report when asked.
+
+    Returns 0 when every scenario met its expectation, 1 otherwise (an unknown scenario name or an
+    output path that cannot be written is a ``UsageError``: the CLI's exit 2).
     """
     selected = select_scenarios(scenarios)
+    for path, option in ((json_path, "--json"), (junit, "--junit"), (html, "--html")):
+        if path is not None:
+            check_writable(path, option)
+    started_at = _now()
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="ragmig-gameday-") as workdir:
         verdict_path = Path(workdir) / "verdict.json"
@@ -78,19 +93,44 @@ def gameday_command(scenarios: list[str], html: Path | None, json_path: Path | N
         ]
         if len(selected) < len(SCENARIOS):
             args += ["-k", " or ".join(selected)]
+        if console.verbosity() >= console.VERBOSE:
+            args.append("-vv")  # the child runs with -q: -vv lists each test
         sys.stdout.flush()
-        subprocess.run(args, cwd=workdir, env=os.environ.copy(), check=False)
+        quiet = console.verbosity() <= console.QUIET
+        subprocess.run(
+            args, cwd=workdir, env=console.child_env(), stdout=subprocess.DEVNULL if quiet else None, check=False
+        )
         recorded = json.loads(verdict_path.read_text()) if verdict_path.exists() else {"checks": []}
         crashes = _crashes(junit_path)
     verdict = _complete(Verdict.from_dict(recorded), selected, crashes, time.monotonic() - started)
+    verdict = dataclasses.replace(
+        verdict,
+        started_at=started_at,
+        finished_at=_now(),
+        source=_stack_stores(verdict.checks, "source"),
+        target=_stack_stores(verdict.checks, "target"),
+    )
     if json_path is not None:
-        json_path.parent.mkdir(parents=True, exist_ok=True)
-        json_path.write_text(verdict.to_json() + "\n")
+        write_text_atomic(json_path, verdict.to_json() + "\n")
+    if junit is not None:
+        write_junit(junit, verdict, "ragmig-gameday")
     if html is not None:
-        html.parent.mkdir(parents=True, exist_ok=True)
-        html.write_text(gameday_html(verdict), encoding="utf-8")
-    _print_summary(verdict, html, json_path)
+        write_text_atomic(html, gameday_html(verdict))
+    _print_summary(verdict, [p for p in (json_path, junit, html) if p is not None])
     return 0 if verdict.passed else 1
+
+
+def _stack_stores(checks: Sequence[Check], side: str) -> dict[str, Any]:
+    """The verdict's ``source`` or ``target``: the embedded stack, and per scenario the (redacted) URIs
+    of the stores its migration runs used on that side (each run's summary names them)."""
+    stores: dict[str, list[str]] = {}
+    for check in checks:
+        runs = [r for r in check.details.get("runs", []) if isinstance(r, Mapping)]
+        uris = sorted({str(r[side]) for r in runs if r.get(side)})
+        if uris:
+            stores[check.id.removeprefix("gameday.")] = uris
+    schemes = sorted({uri.split(":", 1)[0] for uris in stores.values() for uri in uris})
+    return {"stack": "embedded (scenarios.gameday.stack.GameDayStack)", "schemes": schemes, "stores": stores}
 
 
 def _crashes(junit_path: Path) -> dict[str, str]:
@@ -124,15 +164,16 @@ def _complete(recorded: Verdict, selected: Sequence[str], crashes: Mapping[str, 
     return Verdict(checks=tuple(checks), duration_s=duration_s)
 
 
-def _print_summary(verdict: Verdict, html_path: Path | None, json_path: Path | None) -> None:
-    print()
+def _print_summary(verdict: Verdict, written: Sequence[Path]) -> None:
+    console.say()
     for check in verdict.checks:
-        print(f"  {str(check.status).upper():4} {check.id}: {redact_text(check.message)}")
+        console.say(f"  {str(check.status).upper():4} {check.id}: {redact_text(check.message)}")
+    for path in written:
+        console.say(f"wrote {path}")
     passed = sum(1 for c in verdict.checks if c.status is Status.PASS)
-    print(f"game day: {passed}/{len(verdict.checks)} scenarios met their expectation in {verdict.duration_s:.1f} s")
-    for path in (json_path, html_path):
-        if path is not None:
-            print(f"wrote {path}")
+    console.verdict_line(
+        f"game day: {passed}/{len(verdict.checks)} scenarios met their expectation in {verdict.duration_s:.1f} s"
+    )
 
 
 # -- HTML ---------------------------------------------------------------------------------------------
@@ -150,6 +191,8 @@ figure.timeline{margin:6px 0}figure.timeline svg{max-width:100%;height:auto}
 pre{background:#f6f8fa;padding:8px;overflow:auto;max-height:360px;font-size:11px}
 </style>"""
 _RUN_FIELDS = (
+    ("source", "source"),
+    ("target", "target"),
     ("final_phase", "final phase"),
     ("phases", "phases"),
     ("read_percent_steps", "read % steps"),
@@ -253,10 +296,11 @@ def check_section_html(check: Check, name: str | None = None) -> str:
             parts.append(_load_table(load))
     parts.append(
         f'<figure class="timeline" data-scenario="{html.escape(scenario)}">{timeline_svg(scenario, runs)}'
-        f"<figcaption>Timeline of {html.escape(scenario)}: read % on the target over the phases, injected "
-        "faults (bars below), health checks (dots: green pass, red fail, grey no data; below the axis: warm-up "
-        "rounds), decisions (vertical lines), alerts (red triangles); latency p50/p99 per cohort below."
-        "</figcaption></figure>"
+        f"<figcaption>Timeline of {html.escape(scenario)}, from the migration's start (0 s): read % on the "
+        "target over the phases, injected faults (one lane each, below 0 %), health checks (dots: green pass, "
+        "vermillion fail, grey no data; just below 0 %: warm-up rounds), decisions (vertical lines), alerts "
+        "(triangles, named in the legend). Below: latency p50/p99 per cohort, one step per time bin, broken where "
+        "no request came; latencies under 0.1 ms (cache hits) sit on the ≤0.1 line.</figcaption></figure>"
     )
     parts.append(f"<details><summary>evidence</summary><pre>{html.escape(redact_text(evidence))}</pre></details>")
     parts.append("</section>")

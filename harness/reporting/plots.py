@@ -19,8 +19,11 @@ import matplotlib
 import numpy as np
 import numpy.typing as npt
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
-_COLOURS = {"source": "#4c72b0", "target": "#dd8452"}
+from harness.reporting.palette import COHORT, OKABE_ITO
+
+_COLOURS = COHORT
 
 
 def figure_svg(fig: Figure, salt: str) -> str:
@@ -54,7 +57,7 @@ def recall_distribution_svg(recall: Mapping[str, npt.NDArray[np.float64]], k: in
     ax.set_ylabel("% of queries")
     ax.set_xlim(-0.06, 1.06)
     ax.set_title("Recall distribution: source vs target")
-    ax.legend(loc="upper left", frameon=False)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0, frameon=False)  # never over a bar
     ax.grid(axis="y", alpha=0.3)
     return figure_svg(fig, "recall")
 
@@ -71,13 +74,20 @@ def latency_cdf_svg(latencies_ms: Mapping[str, npt.NDArray[np.float64]], gate_ms
         p99 = float(np.percentile(values, 99))
         ax.step(ordered, cdf, where="post", label=f"{side} (p99 {p99:.2f} ms)", color=_COLOURS.get(side))
         ax.axvline(max(p99, 1e-3), color=_COLOURS.get(side), linestyle=":", linewidth=1)
-    ax.axvline(gate_ms, color="#c44e52", linestyle="--", linewidth=1, label=f"p99 gate {gate_ms:g} ms")
+    ax.axvline(gate_ms, color=OKABE_ITO["vermillion"], linestyle="--", linewidth=1, label=f"p99 gate {gate_ms:g} ms")
     ax.set_xscale("log")
+    # Plain numbers at decades (and at 2 and 5 when the data spans under ~2 decades): the default labels
+    # every 2-9 multiple of a narrow range in mathtext and crams them.
+    low, high = ax.get_xlim()
+    narrow = np.log10(max(high, 1e-9) / max(low, 1e-9)) < 2.5
+    ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0) if narrow else (1.0,), numticks=12))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel("latency per query (ms, log scale)")
     ax.set_ylabel("fraction of queries")
     ax.set_ylim(0, 1.02)
     ax.set_title("Query latency CDF")
-    ax.legend(loc="lower right", frameon=False)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0, frameon=False)  # never over a curve
     ax.grid(alpha=0.3)
     return figure_svg(fig, "latency")
 

@@ -2,16 +2,24 @@
 
 One SVG per scenario, two panels per migration run (a scenario may run a control and a protected
 run): on top the read percentage on the target (a step line) over the phases (shaded bands), the
-injected faults (bars under the axis), the health checks (dots: pass, fail, no data) and the
-decisions (vertical lines: shift, promote, rollback, blocked, completed); below, each cohort's p50
-and p99 latency per time bin. Rendered with ``matplotlib.figure.Figure`` (never pyplot), text kept
-as text (``svg.fonttype = "none"``), element ids salted per scenario so many SVGs share a page.
+injected faults (one labelled lane each under the axis), the health checks (dots: pass, fail, no data),
+the decisions (vertical lines: shift, promote, rollback, blocked, completed) and the alerts (triangles,
+named in the legend); below, each cohort's p50 and p99 latency per time bin, a flat step per bin, broken
+where no request came. Time 0 is the migration's first transition. Colours are Okabe & Ito's
+colour-blind-safe palette (``reporting.palette``). Rendered with ``matplotlib.figure.Figure`` (never
+pyplot), text kept as text (``svg.fonttype = "none"``), element ids salted per scenario so many SVGs
+share a page.
 """
 
 from __future__ import annotations
 
+import itertools
+import math
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
+
+from harness.redact import redact_uri
+from harness.reporting import palette
 
 if TYPE_CHECKING:
     from harness.faults.events import FaultEvent
@@ -19,31 +27,7 @@ if TYPE_CHECKING:
     from harness.migration.metrics import InProcessMetrics
     from harness.migration.orchestrator import Orchestrator
 
-__all__ = ["migration_summary", "migration_timeline", "timeline_svg"]
-
-_PHASE_COLOURS = {
-    "dual_write": "#e8eef7",
-    "backfill": "#d6e2f3",
-    "verify": "#f3ecd6",
-    "shadow": "#efe3f3",
-    "warm_up": "#fbe7d4",
-    "canary": "#e0f1e0",
-    "live": "#cfe8cf",
-    "completed": "#bfe0bf",
-    "blocked": "#f6d5d5",
-    "rolled_back": "#f6d5d5",
-}
-_COHORT = {"source": "#4c72b0", "target": "#dd8452"}
-_OUTCOME = {"pass": "#1a7f37", "fail": "#cf222e", "no_data": "#8c8c8c", "warming": "#bf8700", "settled": "#1a7f37"}
-_DECISION = {
-    "shift": ("#55a868", ":"),
-    "promote": ("#55a868", "-"),
-    "rollback": ("#cf222e", "-"),
-    "blocked": ("#cf222e", "-"),
-    "completed": ("#1a7f37", "-"),
-    "verified": ("#4c72b0", ":"),
-}
-_FAULT_SIDES = {"source": "#4c72b0", "target": "#dd8452", "scenario": "#8172b2", "journal": "#937860"}
+__all__ = ["LATENCY_FLOOR_MS", "latency_steps", "migration_summary", "migration_timeline", "timeline_svg"]
 
 
 # -- what happened, from the journal and the metrics --------------------------------------------------
@@ -56,7 +40,7 @@ def migration_summary(
     harness_queries: int = 0,
     extra: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """One migration in figures: final phase and reason, phases in order, read-percentage steps, the
+    """One migration in figures: its (redacted) source and target URIs, final phase and reason, phases in order, read-percentage steps, the
     decisions, health checks (and how many failed, on what), alerts, and user queries the target
     served (``harness_queries`` — warm-up replays through the service — not counted)."""
     transitions = orchestrator.read_percent_timeline()
@@ -73,6 +57,8 @@ def migration_summary(
     target_requests = metrics.totals("target")[0] - harness_queries
     return {
         "label": label,
+        "source": redact_uri(orchestrator.config.source),
+        "target": redact_uri(orchestrator.config.target),
         "final_phase": state.phase,
         "reason": state.reason,
         "phases": phases,
@@ -105,8 +91,10 @@ def migration_timeline(
     checks, decisions ``[at, decision]``, alerts, faults ``[start, end, kind, count, side]`` (per-call
     faults of ``fault_logs`` merged into spans; ``marks`` are faults a scenario switched itself;
     journaled faults), and per-cohort latency ``[mid-bin s, p50 ms, p99 ms, requests]`` per bin of
-    ``bin_s`` seconds (default: half the health interval). Times are on the migration's clock."""
-    bin_s = bin_s or orchestrator.config.canary.health_interval_s / 2
+    ``bin_s`` seconds (default: the health interval, the period at which a game day sends its load;
+    bins without requests are left out, so a gap in the rows is a time without traffic). Times are on
+    the migration's clock."""
+    bin_s = bin_s or orchestrator.config.canary.health_interval_s
     faults: list[list[Any]] = []
     for side, events in (fault_logs or {}).items():
         faults += _fault_spans(events, side, bin_s)
@@ -134,6 +122,7 @@ def migration_timeline(
         "alerts": [[a.at, a.severity, a.title] for a in alerts],
         "faults": faults,
         "latency": latency,
+        "bin_s": bin_s,
         "steady_state": list(steady_window) if steady_window else None,
     }
 
@@ -175,101 +164,218 @@ def _fault_spans(events: Sequence[FaultEvent], side: str, gap_s: float) -> list[
 
 
 # -- the plot -----------------------------------------------------------------------------------------
-def _phase_bands(ax: Any, transitions: Sequence[Sequence[Any]], end: float) -> list[Any]:
+LATENCY_FLOOR_MS = 0.1
+"""Latencies below this (cache hits; exactly 0 ms on a ManualClock) are drawn on it, labelled "≤0.1":
+a logarithmic axis has no zero, and a line falling off the chart would look like missing data."""
+_LANE_STEP = 9.0  # read-% units between fault lanes, under the 0 % line
+_LANE_TOP = -12.0  # the first fault lane
+_LABEL_CHARS = 32
+_MAX_ALERTS_IN_LEGEND = 4
+
+
+def _origin(timeline: Mapping[str, Any]) -> float:
+    """Time zero of the plot: the migration's first transition (dual-write begins)."""
+    transitions = timeline.get("transitions") or []
+    if transitions:
+        return float(transitions[0][0])
+    steady = timeline.get("steady_state")
+    return float(steady[1]) if steady else 0.0
+
+
+def _short(text: str, limit: int = _LABEL_CHARS) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _phase_bands(ax: Any, transitions: Sequence[Sequence[Any]], end: float, origin: float) -> list[Any]:
     """Shade each phase; returns legend handles for the phases shown (in order of appearance)."""
     from matplotlib.patches import Patch
 
     handles: dict[str, Any] = {}
     for i, (at, _, phase) in enumerate(transitions):
-        until = transitions[i + 1][0] if i + 1 < len(transitions) else end
-        colour = _PHASE_COLOURS.get(str(phase), "#f0f0f0")
-        if until > at:
-            ax.axvspan(at, until, color=colour, alpha=0.8, linewidth=0)
-        handles.setdefault(str(phase), Patch(facecolor=colour, edgecolor="#bbbbbb", label=str(phase)))
+        until = float(transitions[i + 1][0]) if i + 1 < len(transitions) else end
+        colour, alpha = palette.PHASE.get(str(phase), (palette.OKABE_ITO["grey"], 0.15))
+        if until > float(at):
+            ax.axvspan(float(at) - origin, until - origin, facecolor=colour, alpha=alpha, linewidth=0)
+        label = str(phase).replace("_", " ")
+        handles.setdefault(str(phase), Patch(facecolor=colour, alpha=alpha, edgecolor="none", label=label))
     return list(handles.values())
 
 
-def _start_of(timeline: Mapping[str, Any]) -> float:
-    """Where the x axis starts: the migration's start, with the steady state's last tenth of the
-    migration's span before it (a migration that blocks in a second stays legible)."""
-    transitions = timeline.get("transitions") or []
-    end = float(timeline.get("end") or 0.0)
-    first = float(transitions[0][0]) if transitions else 0.0
-    steady = timeline.get("steady_state")
-    if not steady:
-        return first
-    span = max(end - first, 1e-6)
-    return max(float(steady[0]), first - max(0.15 * span, 1e-3))
-
-
-def _traffic_panel(ax: Any, timeline: Mapping[str, Any]) -> None:
-    transitions = timeline.get("transitions") or []
-    end = float(timeline.get("end") or 0.0)
-    start = _start_of(timeline)
-    steady = timeline.get("steady_state")
-    if steady:
-        ax.axvspan(steady[0], steady[1], color="#f4f4f4", linewidth=0)
-        ax.annotate(
-            "steady state", (max(start, steady[0]), 1.0), xycoords=("data", "axes fraction"), fontsize=6, va="top"
+def _fault_lanes(ax: Any, faults: Sequence[Sequence[Any]], origin: float, span: float) -> list[tuple[float, str, str]]:
+    """One horizontal lane per ``side: kind`` under the 0 % line, a bar per span; returns ``(y, label,
+    colour)`` per lane for the y axis (labels sit once per lane on the axis, never over the bars)."""
+    lanes: dict[str, tuple[float, str]] = {}
+    for t0, t1, kind, _count, side in faults:
+        start, stop = float(t0) - origin, float(t1) - origin
+        if stop < 0 or start > span:
+            continue  # wholly outside the migration
+        key = f"{side}: {kind}"
+        colour = palette.FAULT_SIDE.get(str(side), palette.OKABE_ITO["grey"])
+        if key not in lanes:
+            lanes[key] = (_LANE_TOP - _LANE_STEP * len(lanes), colour)
+        y = lanes[key][0]
+        ax.plot(
+            [max(start, 0.0), max(stop, start + span * 0.004)], [y, y], color=colour, linewidth=4, solid_capstyle="butt"
         )
-    phases = _phase_bands(ax, transitions, end)
-    if phases:
-        ax.legend(handles=phases, loc="upper left", bbox_to_anchor=(1.005, 1.0), fontsize=6, frameon=False)
+    return [(y, key, colour) for key, (y, colour) in lanes.items()]
+
+
+def _traffic_panel(ax: Any, timeline: Mapping[str, Any], origin: float, span: float, gid: str) -> None:
+    from matplotlib.lines import Line2D
+
+    transitions = timeline.get("transitions") or []
+    handles = _phase_bands(ax, transitions, origin + span, origin)
     if transitions:
-        xs = [float(t[0]) for t in transitions] + [end]
+        xs = [float(t[0]) - origin for t in transitions] + [span]
         ys = [float(t[1]) for t in transitions] + [float(transitions[-1][1])]
-        ax.step(xs, ys, where="post", color="#222222", linewidth=1.6, label="read % on target")
+        ax.step(xs, ys, where="post", color=palette.OKABE_ITO["black"], linewidth=1.6)
+        handles.insert(0, Line2D([], [], color=palette.OKABE_ITO["black"], linewidth=1.6, label="read % on target"))
+    outcomes: dict[str, Any] = {}
     for row in timeline.get("health") or []:
         outcome = str(row.get("outcome"))
+        colour = palette.OUTCOME.get(outcome, palette.OKABE_ITO["grey"])
+        warm_up = row.get("check") == "warm_up"
         ax.plot(
-            row["at"],
-            -6 if row.get("check") == "warm_up" else 104,
+            float(row["at"]) - origin,
+            -5 if warm_up else 106,
             marker="o",
             markersize=3.5,
-            color=_OUTCOME.get(outcome, "#8c8c8c"),
+            color=colour,
             linestyle="none",
         )
+        name = f"warm-up: {outcome}" if warm_up else f"health: {outcome.replace('_', ' ')}"
+        outcomes.setdefault(
+            name, Line2D([], [], marker="o", markersize=3.5, color=colour, linestyle="none", label=name)
+        )
+    handles += list(outcomes.values())
     for at, decision in timeline.get("decisions") or []:
-        colour, style = _DECISION.get(str(decision), ("#999999", ":"))
-        ax.axvline(at, color=colour, linestyle=style, linewidth=0.9, alpha=0.9)
+        x = float(at) - origin
+        colour, style = palette.DECISION.get(str(decision), (palette.OKABE_ITO["grey"], ":"))
+        ax.axvline(x, color=colour, linestyle=style, linewidth=0.9, alpha=0.9)
         if decision in ("rollback", "blocked", "completed"):
-            ax.annotate(str(decision), (at, 55), fontsize=7, color=colour, rotation=90, ha="right")
-    faults = timeline.get("faults") or []
-    lanes: dict[str, int] = {}
-    for t0, t1, kind, _count, side in faults:
-        lane = lanes.setdefault(f"{side}:{kind}", len(lanes))
-        y = -14 - 6 * lane
-        colour = _FAULT_SIDES.get(str(side), "#937860")
-        ax.plot([t0, max(float(t1), float(t0) + (end - start) * 0.004)], [y, y], color=colour, linewidth=4)
-        ax.annotate(f"{side}: {kind}", (t0, y + 1.2), fontsize=6, color=colour)
+            side = "left" if x < span * 0.05 else "right"
+            ax.annotate(str(decision), (x, 55), fontsize=7, color=colour, rotation=90, ha=side, va="center")
+    lanes = _fault_lanes(ax, timeline.get("faults") or [], origin, span)
+    alerts: dict[str, Any] = {}
     for at, _severity, title in timeline.get("alerts") or []:
-        ax.plot(at, 112, marker="v", color="#cf222e", markersize=5, linestyle="none")
-        ax.annotate(str(title), (at, 114), fontsize=6, color="#cf222e")
-    ax.set_ylim(-20 - 6 * max(1, len(lanes)), 125)
-    ax.set_yticks([0, 25, 50, 75, 100])
+        ax.plot(
+            float(at) - origin, 114, marker="v", color=palette.OKABE_ITO["vermillion"], markersize=5, linestyle="none"
+        )
+        label = f"alert: {_short(str(title))}"
+        alerts.setdefault(
+            label,
+            Line2D(
+                [], [], marker="v", color=palette.OKABE_ITO["vermillion"], markersize=5, linestyle="none", label=label
+            ),
+        )
+    shown = list(alerts.values())[:_MAX_ALERTS_IN_LEGEND]
+    if len(alerts) > len(shown):
+        shown.append(Line2D([], [], linestyle="none", label=f"+{len(alerts) - len(shown)} more alerts"))
+    handles += shown
+    bottom = (lanes[-1][0] - _LANE_STEP / 2) if lanes else -10.0
+    ax.set_ylim(bottom, 119)
+    ticks = [0, 25, 50, 75, 100] + [y for y, _, _ in lanes]
+    ax.set_yticks(ticks, ["0", "25", "50", "75", "100"] + [_short(label) for _, label, _ in lanes])
+    for tick, (_, _, colour) in zip(ax.get_yticklabels()[5:], lanes, strict=True):
+        tick.set_color(colour)
+        tick.set_fontsize(6)
     ax.set_ylabel("read % on target")
-    ax.set_xlim(start, max(end, start + 1e-6))
+    ax.set_xlim(0, span)
     ax.grid(axis="y", alpha=0.25)
+    if handles:
+        ncols = 1 if len(handles) <= 11 else 2
+        legend = ax.legend(
+            handles=handles,
+            loc="upper left",
+            bbox_to_anchor=(1.01, 1.0),
+            fontsize=6.5,
+            frameon=False,
+            borderaxespad=0,
+            ncols=ncols,
+        )
+        legend.set_gid(f"{gid}-legend")
 
 
-def _latency_panel(ax: Any, timeline: Mapping[str, Any], clock: str) -> None:
-    plotted = False
-    ax.set_xlim(_start_of(timeline), max(float(timeline.get("end") or 0.0), _start_of(timeline) + 1e-6))
-    for cohort, rows in (timeline.get("latency") or {}).items():
-        rows = [r for r in rows if r[2] is not None]
-        if not rows:
+def _bin_width(rows: Sequence[Sequence[Any]]) -> float:
+    """The bin width of latency rows that predate ``bin_s`` in the data: the smallest step between bins."""
+    mids = sorted({float(r[0]) for r in rows})
+    steps = [b - a for a, b in itertools.pairwise(mids) if b > a]
+    return min(steps) if steps else 1.0
+
+
+def latency_steps(
+    rows: Sequence[Sequence[Any]], column: int, bin_s: float, origin: float = 0.0
+) -> tuple[list[float], list[float]]:
+    """One latency column of ``migration_timeline`` rows as a step line: each bin a flat segment over
+    its own interval, a NaN (a break in the line) wherever bins are missing (no traffic) or the value
+    is (None: no sample), values under ``LATENCY_FLOOR_MS`` drawn on it. Never a line across a gap."""
+    xs: list[float] = []
+    ys: list[float] = []
+    previous_stop: float | None = None
+    for row in sorted(rows, key=lambda r: float(r[0])):
+        value = row[column]
+        start = float(row[0]) - bin_s / 2 - origin
+        stop = start + bin_s
+        if value is None or not math.isfinite(float(value)):
+            previous_stop = None
+            xs.append(math.nan)
+            ys.append(math.nan)
             continue
-        xs = [r[0] for r in rows]
-        colour = _COHORT.get(cohort, "#555555")
-        ax.plot(xs, [r[1] for r in rows], color=colour, linewidth=1, linestyle="--", label=f"{cohort} p50")
-        ax.plot(xs, [r[2] for r in rows], color=colour, linewidth=1.4, label=f"{cohort} p99")
-        plotted = True
-    if plotted:
-        # Linear below 1 ms (cache hits cost ~0), logarithmic above (a cold miss costs seconds).
-        ax.set_yscale("symlog", linthresh=1.0)
-        ax.legend(loc="upper left", bbox_to_anchor=(1.005, 1.0), fontsize=6, frameon=False)
+        if previous_stop is not None and start - previous_stop > bin_s * 0.01:
+            xs.append(math.nan)
+            ys.append(math.nan)
+        y = max(float(value), LATENCY_FLOOR_MS)
+        xs += [start, stop]
+        ys += [y, y]
+        previous_stop = stop
+    return xs, ys
+
+
+def _latency_ticks(top_ms: float) -> list[float]:
+    """Decades from the floor up to the first at or above ``top_ms`` (with the 3× marks between them
+    when there are three decades or fewer); every other decade past six."""
+    decades = [LATENCY_FLOOR_MS]
+    while decades[-1] < top_ms:
+        decades.append(decades[-1] * 10)
+    if len(decades) <= 3:
+        return sorted({*decades, *(d * 3 for d in decades)})
+    return decades if len(decades) <= 6 else decades[:: math.ceil(len(decades) / 6)]
+
+
+def _latency_panel(ax: Any, timeline: Mapping[str, Any], origin: float, span: float, gid: str) -> None:
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
+
+    latency = timeline.get("latency") or {}
+    bin_s = float(timeline.get("bin_s") or _bin_width([r for rows in latency.values() for r in rows]))
+    top = LATENCY_FLOOR_MS * 10
+    for cohort, rows in latency.items():
+        colour = palette.COHORT.get(cohort, palette.OKABE_ITO["grey"])
+        for column, style, width, name in ((1, "--", 1.0, "p50"), (2, "-", 1.5, "p99")):
+            xs, ys = latency_steps(rows, column, bin_s, origin)
+            finite = [y for y in ys if math.isfinite(y)]
+            if not finite:
+                continue
+            (line,) = ax.plot(xs, ys, color=colour, linestyle=style, linewidth=width, label=f"{cohort} {name}")
+            line.set_gid(f"{gid}-{cohort}-{name}")
+            top = max(top, *finite)
+    ax.set_xlim(0, span)
+    ax.set_yscale("log")
+    ceiling = top * 1.8
+    ax.set_ylim(LATENCY_FLOOR_MS / 1.5, ceiling)
+    ax.yaxis.set_major_locator(FixedLocator([t for t in _latency_ticks(top) if t <= ceiling]))
+    ax.yaxis.set_minor_locator(NullLocator())
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"≤{v:g}" if v <= LATENCY_FLOOR_MS * 1.001 else f"{v:g}"))
+    if ax.get_lines():
+        legend = ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=6.5, frameon=False, borderaxespad=0)
+        legend.set_gid(f"{gid}-legend")
+    else:
+        ax.text(
+            0.5, 0.5, "no queries during the migration", transform=ax.transAxes, ha="center", va="center", fontsize=8
+        )
+    steady = timeline.get("steady_state")
+    after = f" (after a {float(steady[1]) - float(steady[0]):.0f} s steady-state window)" if steady else ""
     ax.set_ylabel("latency (ms)")
-    ax.set_xlabel(clock)
+    ax.set_xlabel(f"{timeline.get('clock', 'seconds')} since the migration began{after}")
     ax.grid(alpha=0.25)
 
 
@@ -277,19 +383,25 @@ def timeline_svg(scenario: str, runs: Sequence[Mapping[str, Any]]) -> str:
     """The scenario's timeline as one ``<svg>``: per run, traffic/decisions on top, latency below.
 
     Each run is an entry of a game-day check's ``details["runs"]`` (a summary with a ``timeline``).
+    Time 0 is the run's first transition; elements carry ids ``timeline-<scenario>-<run>-traffic`` /
+    ``-latency`` (axes) and ``…-legend`` (their legends), ``…-latency-<cohort>-p99`` (lines).
     """
     from matplotlib.figure import Figure  # matplotlib is heavy; only rendering needs it
 
-    shown = [r for r in runs if isinstance(r.get("timeline"), Mapping)] or [{"label": "no run", "timeline": {}}]
-    fig = Figure(figsize=(9.5, 3.6 * len(shown)))
-    axes = fig.subplots(2 * len(shown), 1, gridspec_kw={"height_ratios": [2.2, 1.0] * len(shown)}, squeeze=False)
-    for i, run in enumerate(shown):
-        timeline = run["timeline"]
-        top, bottom = axes[2 * i][0], axes[2 * i + 1][0]
-        _traffic_panel(top, timeline)
-        top.set_title(f"{scenario} — {run.get('label', '')}: {run.get('final_phase', '')}", fontsize=9, loc="left")
-        _latency_panel(bottom, timeline, str(timeline.get("clock", "seconds")))
-    fig.tight_layout()
     from harness.reporting.plots import figure_svg
 
+    shown = [r for r in runs if isinstance(r.get("timeline"), Mapping)] or [{"label": "no run", "timeline": {}}]
+    fig = Figure(figsize=(10, 4.2 * len(shown)), layout="constrained")
+    subfigures = fig.subfigures(len(shown), 1, squeeze=False)
+    for i, run in enumerate(shown):
+        timeline = run["timeline"]
+        origin = _origin(timeline)
+        span = max(float(timeline.get("end") or origin) - origin, 1e-3)
+        top, bottom = subfigures[i][0].subplots(2, 1, height_ratios=[2.4, 1.4], sharex=True)
+        gid = f"timeline-{scenario}-{i}"
+        top.set_gid(f"{gid}-traffic")
+        bottom.set_gid(f"{gid}-latency")
+        _traffic_panel(top, timeline, origin, span, f"{gid}-traffic")
+        top.set_title(f"{scenario} — {run.get('label', '')}: {run.get('final_phase', '')}", fontsize=9, loc="left")
+        _latency_panel(bottom, timeline, origin, span, f"{gid}-latency")
     return figure_svg(fig, f"timeline-{scenario}")

@@ -6,6 +6,7 @@ can skip with the reason; ``qdrant_server()`` starts ``qdrant/qdrant`` and yield
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import socket
 from collections.abc import Iterator
@@ -31,7 +32,8 @@ def _docker_endpoint() -> tuple[str, str | tuple[str, int]]:
 
 
 def docker_available() -> tuple[bool, str]:
-    """(True, "") when a Docker engine answers ``/_ping``; otherwise (False, why) for a skip message."""
+    """(True, "") when a Docker engine answers ``/_ping`` and testcontainers is installed (the ``docker``
+    extra); otherwise (False, why) for a skip message."""
     kind, where = _docker_endpoint()
     if kind == "unsupported":
         return False, f"DOCKER_HOST={where!r} is not a unix:// or tcp:// address"
@@ -48,6 +50,8 @@ def docker_available() -> tuple[bool, str]:
         return False, f"no Docker engine reachable at {where}: {exc}"
     if not reply.startswith(b"HTTP/") or b" 200 " not in reply.split(b"\r\n", 1)[0]:
         return False, f"Docker engine at {where} did not answer /_ping with 200"
+    if importlib.util.find_spec("testcontainers") is None:
+        return False, "testcontainers is not installed (pip install 'rag-migration-harness[docker]')"
     return True, ""
 
 
