@@ -218,6 +218,7 @@ def _migrate(console: Console, config: MigrationConfig, state: Path) -> Verdict:
     from harness.reporting.timeline import migration_summary, migration_timeline
     from harness.service import QueryService, requests_total
     from harness.stores import open_store
+    from harness.verify import make_verifier
 
     clock = SystemClock()
     source = open_store(config.source)
@@ -256,6 +257,14 @@ def _migrate(console: Console, config: MigrationConfig, state: Path) -> Verdict:
             flags=flags,
             metrics=metrics,
             alerts=[alerts, *build_alert_sinks(config.alerts)],
+            verifier=make_verifier(
+                config.verification.queries,
+                config.verification.k,
+                config.verification.thresholds,
+                clock=clock,
+                rounds=config.verification.recheck_rounds,
+                settle_s=config.verification.recheck_settle_s,
+            ),
             warm_up=warm_up,
             progress=True,
         )

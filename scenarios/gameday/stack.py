@@ -30,7 +30,7 @@ from harness.clock import Clock, ManualClock
 from harness.datasets import synthetic_corpus, synthetic_queries
 from harness.faults import FaultPlan, FaultyStore, OpKind
 from harness.migration.alerts import RecordingAlertSink
-from harness.migration.backfill import TargetMapping, ensure_target_collection, resolve_mapping
+from harness.migration.backfill import ensure_target_collection, resolve_mapping
 from harness.migration.config import MigrationConfig
 from harness.migration.dualwrite import DualWriteStore
 from harness.migration.flags_openfeature import OpenFeatureFlags
@@ -40,10 +40,12 @@ from harness.migration.metrics import InProcessMetrics
 from harness.migration.orchestrator import Orchestrator, Phase, Verifier
 from harness.migration.router import Backend
 from harness.model import Check, CollectionSchema, Distance, PointId, RecordBatch, Status
+from harness.records import RecordId, RecordMapping, batch_record_ids
 from harness.reporting.timeline import migration_summary, migration_timeline
 from harness.service import QueryService
 from harness.stores import open_store
 from harness.stores.base import Cursor, SearchParams, VectorStore
+from harness.verify import make_verifier
 
 __all__ = [
     "BASE_SEARCH_LATENCY",
@@ -365,7 +367,7 @@ class MigrationRun:
         )
         # The target exists before any write is mirrored to it (the orchestrator would create it too).
         ensure_target_collection(self.source, self.target)
-        self.mapping: TargetMapping = resolve_mapping(source, self.target)
+        self.mapping: RecordMapping = resolve_mapping(source, self.target)
         directory = stack.root / f"run-{uuid.uuid4().hex[:8]}"
         directory.mkdir(parents=True)
         self.journal = Journal(directory / "journal.sqlite")
@@ -394,7 +396,7 @@ class MigrationRun:
         weights = 1.0 / np.arange(1, sizes.keys + 1) ** _ZIPF_S
         self._key_weights = weights / weights.sum()
         self._next_write = 0
-        self.acknowledged: dict[tuple[str, PointId], np.ndarray] = {}
+        self.acknowledged: dict[RecordId, np.ndarray] = {}
         self.write_failures = 0
         self.harness_queries = 0
         """Queries the harness itself sent through the service (warm-up), not users."""
@@ -421,7 +423,15 @@ class MigrationRun:
                 flags=self.flags,
                 metrics=self.metrics,
                 alerts=[self.alerts],
-                verifier=self.verifier,
+                verifier=self.verifier
+                or make_verifier(
+                    self.config.verification.queries,
+                    self.config.verification.k,
+                    self.config.verification.thresholds,
+                    clock=self.clock,
+                    rounds=self.config.verification.recheck_rounds,
+                    settle_s=self.config.verification.recheck_settle_s,
+                ),
                 shadow_queries=lambda n: self.stack.queries[:n],
                 warm_up=self.warm_up,
                 traffic=self.traffic if self.inprocess_load else None,
@@ -489,9 +499,8 @@ class MigrationRun:
         except Exception:  # a refused write was never acknowledged: nothing to keep
             self.write_failures += 1
             return False
-        namespaces = batch.namespaces or ("",) * len(batch)
-        for pid, ns, vector in zip(batch.ids, namespaces, batch.vectors, strict=True):
-            self.acknowledged[(ns, pid)] = vector
+        for record, vector in zip(batch_record_ids(batch), batch.vectors, strict=True):
+            self.acknowledged[record] = vector
         return True
 
     def write_some(self, rounds: int = 3, per_round: int = 2) -> None:
@@ -553,20 +562,15 @@ class MigrationRun:
         """Acknowledged writes that ``store`` does not hold with the written vector (cosine-normalised,
         ±1e-3). ``mapped``: ``store`` is the target and ids go through the source → target mapping."""
         lost: list[PointId] = []
-        keys = list(self.acknowledged)
-        for start in range(0, len(keys), 256):
-            chunk = keys[start : start + 256]
-            ids = [pid for _, pid in chunk]
-            lookup = self.mapping.target_ids(ids, [ns for ns, _ in chunk]) if mapped else ids
-            fetched = store.fetch(lookup)
-            found: dict[str, np.ndarray] = {}
-            spaces = fetched.namespaces or ("",) * len(fetched)
-            for pid, ns, vector in zip(fetched.ids, spaces, fetched.vectors, strict=True):
-                found[f"{ns}\x00{pid}"] = vector
-            for (ns, pid), target_id in zip(chunk, lookup, strict=True):
-                got = found.get(f"{'' if mapped else ns}\x00{target_id}")
-                if got is None or not _same_direction(got, self.acknowledged[(ns, pid)]):
-                    lost.append(pid)
+        records = list(self.acknowledged)
+        for start in range(0, len(records), 256):
+            chunk = [(r, self.mapping.target_record(r) if mapped else r) for r in records[start : start + 256]]
+            fetched = store.fetch([held.id for _, held in chunk])
+            found = dict(zip(batch_record_ids(fetched), fetched.vectors, strict=True))
+            for record, held in chunk:
+                got = found.get(held)
+                if got is None or not _same_direction(got, self.acknowledged[record]):
+                    lost.append(record.id)
         return lost
 
     # -- what happened ---------------------------------------------------------------------------------

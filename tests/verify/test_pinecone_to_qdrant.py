@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness.migration.mapping import map_pinecone_batch, qdrant_point_id
 from harness.model import CollectionSchema, Distance, RecordBatch, Status
 from harness.pinecone_local.testing import PineconeServer
+from harness.records import map_pinecone_batch, qdrant_point_id
 from harness.stores import iter_batches, open_store
 from harness.stores.base import VectorStore
 from harness.stores.pinecone import PineconeStore
