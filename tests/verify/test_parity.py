@@ -13,7 +13,7 @@ from harness.model import CollectionSchema, Distance, Payload, PointId, RecordBa
 from harness.records import Comparison, map_pinecone_batch, mapping_for, qdrant_point_id
 from harness.stores.exact import ExactStore
 from harness.verify import Thresholds, check_parity
-from harness.verify.parity import IdLog, point_keys
+from harness.verify.parity import IdLog, compare_tables, point_keys, scan_table
 
 DIM = 16
 
@@ -202,3 +202,99 @@ def test_floats_one_ulp_apart_are_equal_but_real_changes_are_not(pair: tuple[Exa
     assert payloads.status is Status.FAIL
     assert payloads.details["mismatch_count"] == 1
     assert {d["id"] for d in payloads.details["sample"]} == {2}
+
+
+# -- non-finite vectors -----------------------------------------------------------------------------------
+@pytest.fixture
+def unchecked_writes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Let the exact store hold NaN/±Inf vectors (its input check refuses them; a broken engine might not)."""
+    monkeypatch.setattr("harness.stores.exact.validate_batch", lambda batch, dimension: None)
+
+
+@pytest.fixture
+def dot_pair(request: pytest.FixtureRequest) -> Iterator[tuple[ExactStore, ExactStore]]:
+    """Two empty exact stores ranking by dot product (raw vectors: ±Inf is stored as written)."""
+    stores = (ExactStore(f"dot-src-{request.node.name}"), ExactStore(f"dot-tgt-{request.node.name}"))
+    for store in stores:
+        store.create(CollectionSchema(DIM, Distance.DOT))
+    yield stores
+    for store in stores:
+        store.drop()
+
+
+def test_non_finite_vectors_on_either_side_fail_and_are_named(
+    dot_pair: tuple[ExactStore, ExactStore], unchecked_writes: None
+) -> None:
+    source, target = dot_pair
+    v = vectors(50)
+    bad_target, bad_source = v.copy(), v.copy()
+    bad_target[3, 0], bad_target[4, 7] = np.nan, np.inf
+    bad_source[5, 2] = -np.inf
+    source.upsert(RecordBatch.build(range(50), bad_source))
+    target.upsert(RecordBatch.build(range(50), bad_target))
+    checks = {c.id: c for c in check_parity(source, target)}
+    vectors_check = checks["parity.vectors"]
+    assert vectors_check.status is Status.FAIL
+    assert "non-finite values" in vectors_check.message and "(ids 5)" in vectors_check.message
+    assert vectors_check.details["non_finite"] == {
+        "source_count": 1,
+        "target_count": 2,
+        "source": [5],
+        "target": [3, 4],
+    }
+    assert vectors_check.details["mismatch_count"] == 3  # never "equal", not even NaN to NaN
+    assert checks["parity.payloads"].status is Status.PASS
+
+
+@pytest.mark.parametrize("distance", [Distance.COSINE, Distance.DOT])
+def test_a_target_of_nothing_but_nan_never_passes(distance: Distance, unchecked_writes: None) -> None:
+    source, target = ExactStore(f"nan-src-{distance}"), ExactStore(f"nan-tgt-{distance}")
+    try:
+        for store in (source, target):
+            store.create(CollectionSchema(DIM, distance))
+        source.upsert(RecordBatch.build(range(20), vectors(20)))
+        target.upsert(RecordBatch.build(range(20), np.full((20, DIM), np.nan, dtype=np.float32)))
+        checks = {c.id: c for c in check_parity(source, target)}
+        assert checks["parity.vectors"].status is Status.FAIL
+        assert checks["parity.vectors"].observed == 20
+        assert checks["parity.vectors"].details["non_finite"]["target_count"] == 20
+    finally:
+        source.drop()
+        target.drop()
+
+
+# -- mapping integrity ------------------------------------------------------------------------------------
+def test_mapping_integrity_counts_every_kind_of_broken_point(pair: tuple[ExactStore, ExactStore]) -> None:
+    source, target = pair
+    batch = RecordBatch.build(["a", "b", "c", "d"], vectors(4), [{"n": 1.0}] * 4, ["", "", "x", "x"])
+    source.upsert(batch)
+    mapped = map_pinecone_batch(batch)
+    payloads = list(mapped.payloads)
+    payloads[1] = {**payloads[1], "__id__": "a"}  # b's point says it is a: wrong point id, and a named twice
+    payloads[3] = {"n": 1}  # d's point lost its mapping fields
+    stray = qdrant_point_id("q", "zz")  # a point naming a record the source never had
+    target.upsert(
+        RecordBatch.build([*mapped.ids, stray], vectors(5), [*payloads, {"n": 1, "__id__": "q", "__namespace__": "zz"}])
+    )
+    comparison = Comparison(mapping_for("pinecone", "qdrant-edge"), normalise=True, tolerance=1e-3)
+    source_table = scan_table(source, comparison, target_side=False)
+    target_table = scan_table(target, comparison, target_side=True)
+    outcome = compare_tables(source, target, source_table, target_table, comparison, Thresholds(), (4, 5))
+    checks = {c.id: c for c in outcome.checks}
+    mapping = checks["parity.mapping"]
+    assert mapping.status is Status.FAIL and mapping.observed == 4  # a, b, d and the stray point
+    assert mapping.details["counts"] == {"unnamed": 1, "wrong_point_id": 1, "duplicate": 2, "unknown": 1}
+    assert mapping.details["samples"]["wrong_point_id"] == [
+        {"point": mapped.ids[1], "__id__": "a", "__namespace__": ""}
+    ]
+    assert checks["parity.payloads"].status is Status.PASS  # the mapping fields are parity.mapping's
+    assert [f.kind for f in outcome.findings.of("parity.mapping")] == ["unknown"]
+    assert "unnamed" in outcome.findings.unrecheckable["parity.mapping"]  # no write in flight explains those
+
+
+def test_mapping_check_is_skipped_without_a_mapping(pair: tuple[ExactStore, ExactStore]) -> None:
+    source, target = pair
+    source.upsert(RecordBatch.build(range(5), vectors(5)))
+    target.upsert(RecordBatch.build(range(5), vectors(5)))
+    mapping = next(c for c in check_parity(source, target) if c.id == "parity.mapping")
+    assert mapping.status is Status.SKIP and "no id mapping between exact and exact" in mapping.message

@@ -63,7 +63,7 @@ def test_a_faithful_migration_passes_parity_and_overlap(pinecone_source: Pinecon
             checks = {c.id: c for c in run.parity_checks() + run.quality_checks() + run.schema_checks()}
     finally:
         target.close()
-    for check_id in ("parity.count", "parity.ids", "parity.vectors", "parity.payloads"):
+    for check_id in ("parity.count", "parity.ids", "parity.vectors", "parity.payloads", "parity.mapping"):
         assert checks[check_id].status is Status.PASS, checks[check_id].message
     assert checks["parity.ids"].details["id_mapping"].startswith("pinecone id + namespace")
     assert checks["quality.overlap"].observed == 1.0
