@@ -40,7 +40,7 @@ from harness.migration.metrics import InProcessMetrics
 from harness.migration.orchestrator import Orchestrator, Phase, Verifier
 from harness.migration.router import Backend
 from harness.model import Check, CollectionSchema, Distance, PointId, RecordBatch, Status
-from harness.records import RecordId, RecordMapping, batch_record_ids
+from harness.records import Comparison, RecordId, RecordMapping, batch_record_ids
 from harness.reporting.timeline import migration_summary, migration_timeline
 from harness.service import QueryService
 from harness.stores import open_store
@@ -610,14 +610,13 @@ class MigrationRun:
         return {**self.summary(), "timeline": self.timeline()}
 
 
-def _same_direction(a: np.ndarray, b: np.ndarray, tolerance: float = 1e-3) -> bool:
-    """Equal after unit normalisation (cosine stores keep vectors normalised)."""
-    a = np.asarray(a, dtype=np.float64)
-    b = np.asarray(b, dtype=np.float64)
-    na, nb = np.linalg.norm(a), np.linalg.norm(b)
-    if not na or not nb:
-        return bool(np.allclose(a, b, atol=tolerance))
-    return bool(np.max(np.abs(a / na - b / nb)) <= tolerance)
+_ACKNOWLEDGED = Comparison(normalise=True, tolerance=1e-3)
+"""An acknowledged write is on a (cosine) store when the store holds its vector by the one comparison."""
+
+
+def _same_direction(a: np.ndarray, b: np.ndarray) -> bool:
+    """Equal after unit normalisation (cosine stores keep vectors normalised), ±1e-3 a component."""
+    return bool(_ACKNOWLEDGED.vectors_equal(a, b)[0])
 
 
 def gameday_check(
