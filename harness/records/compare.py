@@ -56,6 +56,7 @@ _ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), check_circula
 # Quantised rows are hashed as the narrowest type that holds them; beyond int64, as float64.
 _QUANT_BOUNDS = np.array([2.0**15 - 1, 2.0**31 - 1, 2.0**62])
 _QUANT_TYPES = (np.int16, np.int32, np.int64, np.float64)
+_TINY_NORM = 1e-15  # below this a float32 norm has lost precision to underflow
 
 
 # -- payload values -----------------------------------------------------------------------------------
@@ -226,19 +227,19 @@ class Comparison:
                 bad = np.zeros(n, dtype=bool)
                 if suspect.any():
                     bad[suspect] = non_finite_rows(v32[suspect])
+                # Squared in float32, a huge vector overflows and a tiny one underflows (to a zero norm):
+                # those rows are normalised in float64, as ``canonical_vectors`` does.
+                precise = (suspect & ~bad) | (norms < _TINY_NORM)
                 norms[norms == 0] = 1.0
                 q: Any = np.rint(v32 * (1.0 / (norms * np.float32(self.tolerance)))[:, None])
-            overflow = suspect & ~bad
-            if overflow.any():  # finite but past float32's range when squared: normalise in float64
-                q[overflow] = np.rint(self.canonical_vectors(v[overflow]) / self.tolerance)
-            if 1.0 / self.tolerance < _QUANT_BOUNDS[0] - 1 and not suspect.any():  # every component fits int16
+            if precise.any():
+                q[precise] = np.rint(self.canonical_vectors(v[precise]) / self.tolerance)
+            if bad.any():
+                q[bad] = 0.0
+            if 1.0 / self.tolerance < _QUANT_BOUNDS[0] - 1:  # every component of a unit vector fits int16
                 groups = np.zeros(n, dtype=np.intp)
             else:
-                if bad.any():
-                    q[bad] = 0.0
-                with np.errstate(invalid="ignore"):
-                    peak = np.abs(q).max(axis=1) if q.shape[1] else np.zeros(n)
-                peak[~np.isfinite(peak)] = np.inf  # float32 overflow of a finite vector: hashed as float64
+                peak = np.abs(q).max(axis=1) if q.shape[1] else np.zeros(n)
                 groups = np.searchsorted(_QUANT_BOUNDS, peak)
         else:
             with np.errstate(invalid="ignore", over="ignore"):

@@ -117,7 +117,7 @@ def _edit(value: Any, how: str) -> Any:
     if how == "bool_int" and kind == "bool":
         return int(value)
     if how == "ulp" and kind == "float" and math.isfinite(value):
-        return float(np.nextafter(value, np.inf))
+        return math.nextafter(value, math.inf)
     if how == "off_by_one" and kind == "int":
         return value + 1
     if how == "shorten" and kind == "list" and value:

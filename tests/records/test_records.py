@@ -151,6 +151,11 @@ def test_vectors_equal_within_the_tolerance_after_the_canonical_form() -> None:
         nudged[0, 2] += delta  # just inside / just outside the tolerance
         assert raw.vectors_equal(v, nudged)[0] is np.bool_(equal)
     assert not raw.vectors_equal(v, v[:, :3])[0]  # another dimension
+    # Squared in float32 a tiny vector underflows to a zero norm: it is still a direction, not zero.
+    tiny = np.array([[0.0, 0.0, 0.0, 3.5e-25]], dtype=np.float32)
+    assert not cosine.vectors_equal(np.zeros((1, 4), np.float32), tiny)[0]
+    assert cosine.vectors_equal(tiny, np.array([[0.0, 0.0, 0.0, 1.0]], dtype=np.float32))[0]
+    assert (cosine.vector_digests(tiny)[0] == cosine.vector_digests(np.eye(1, 4, 3, dtype=np.float32))[0]).all()
 
 
 @pytest.mark.parametrize("special", [np.nan, np.inf, -np.inf])
