@@ -3,7 +3,8 @@
 ``VerificationRun`` does each piece lazily and once: ``scan()`` scrolls the source once (parity digests,
 the query sample, the spilled vectors for ground truth) and the target once (parity digests); the
 searches run once and serve quality and latency. The pytest suite runs the families as separate tests
-on one run; the orchestrator calls ``run_verification`` and gets a ``Verdict``.
+on one run; ``run_verification`` returns its ``Verdict``, and the orchestrator's gate (``make_verifier``)
+re-checks its ``parity_findings()`` after it.
 """
 
 from __future__ import annotations
