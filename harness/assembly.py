@@ -22,7 +22,7 @@ from typing import Any
 
 from harness.clock import Clock, SystemClock
 from harness.migration.alerts import AlertSink
-from harness.migration.backfill import TargetMapping, ensure_target_collection, resolve_mapping
+from harness.migration.backfill import ensure_target_collection, resolve_mapping
 from harness.migration.config import MigrationConfig
 from harness.migration.dualwrite import DualWriteStore
 from harness.migration.flags import FlagStore
@@ -31,7 +31,7 @@ from harness.migration.metrics import InProcessMetrics, MetricsSource, WindowSta
 from harness.migration.orchestrator import Orchestrator, ShadowQueries, Traffic, Verifier, WarmUp
 from harness.migration.router import Backend
 from harness.migration.webhook import build_alert_sinks
-from harness.model import Verdict
+from harness.records import RecordMapping
 from harness.stores.base import VectorStore
 
 __all__ = [
@@ -49,18 +49,20 @@ Wrap = Callable[[str, VectorStore], VectorStore]
 
 
 def build_verifier(config: MigrationConfig, clock: Clock) -> Verifier:
-    """The verification gate: ``harness.verify.run_verification`` with the config's query count, k and
-    thresholds file. The one place a migration's verifier is made. (The orchestrator re-checks what
-    parity lists with ``harness.migration.recheck.confirm_parity`` itself.)"""
+    """The verification gate: ``harness.verify.make_verifier`` with the config's query count, k, thresholds
+    file and re-check rounds (the parity re-check waits on ``clock``). The one place a migration's
+    verifier is made."""
+    from harness.verify import make_verifier  # heavy; imported when a migration is assembled
+
     cfg = config.verification
-
-    def verify(source: VectorStore, target: VectorStore) -> Verdict:
-        from harness.verify import load_thresholds, run_verification  # heavy; imported when first needed
-
-        thresholds = load_thresholds(cfg.thresholds) if cfg.thresholds else None
-        return run_verification(source, target, queries=cfg.queries, k=cfg.k, thresholds=thresholds)
-
-    return verify
+    return make_verifier(
+        cfg.queries,
+        cfg.k,
+        cfg.thresholds,
+        clock=clock,
+        rounds=cfg.recheck_rounds,
+        settle_s=cfg.recheck_settle_s,
+    )
 
 
 def build_flags(config: MigrationConfig, journal: Journal) -> FlagStore:
@@ -123,7 +125,7 @@ class Migration:
     flags: FlagStore
     metrics: MetricsSource
     alerts: list[AlertSink]
-    mapping: TargetMapping
+    mapping: RecordMapping
     writer: DualWriteStore
     backfill_source: VectorStore
     verifier: Verifier

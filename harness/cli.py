@@ -153,6 +153,7 @@ def migrate(
 
     def body() -> int:
         from harness.migration.run import migrate_command
+        from harness.verify import run_verification
 
         return migrate_command(
             source=source,
@@ -161,6 +162,7 @@ def migrate(
             batch_size=batch_size,
             resume=resume,
             json_path=json,
+            verifier=run_verification,
         )
 
     _run(body)

@@ -25,7 +25,7 @@ import random
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Literal, TypeVar
@@ -34,9 +34,9 @@ import numpy as np
 
 from harness.clock import Clock, SystemClock
 from harness.errors import InvalidURIError, TransientStoreError
-from harness.migration.journal import DualWrite, Journal, batch_keys, key_parts
-from harness.migration.mapping import map_pinecone_batch, qdrant_point_id
-from harness.model import CollectionSchema, PointId, RecordBatch
+from harness.migration.journal import DualWrite, Journal
+from harness.model import CollectionSchema, RecordBatch
+from harness.records import RecordMapping, batch_keys, key_parts, mapping_for
 from harness.stores.base import Cursor, VectorStore
 from harness.stores.uri import parse_store_uri
 
@@ -45,7 +45,6 @@ __all__ = [
     "BackfillProgress",
     "BackfillResult",
     "RetryPolicy",
-    "TargetMapping",
     "call_with_retry",
     "ensure_target_collection",
     "resolve_mapping",
@@ -56,29 +55,6 @@ CHECKPOINT = "backfill"
 
 
 # -- how source records become target records --------------------------------------------------------
-@dataclass(frozen=True, slots=True)
-class TargetMapping:
-    """How a source record is written to the target: as is, or Pinecone → Qdrant mapped.
-
-    ``default_namespace`` is the namespace of records whose batch carries none (a Pinecone URI's
-    ``namespace``, else Pinecone's default "").
-    """
-
-    pinecone_to_qdrant: bool = False
-    default_namespace: str = ""
-
-    def records(self, batch: RecordBatch) -> RecordBatch:
-        """``batch`` as the target stores it."""
-        return map_pinecone_batch(batch, self.default_namespace) if self.pinecone_to_qdrant else batch
-
-    def target_ids(self, ids: Sequence[PointId], namespaces: Sequence[str] | None = None) -> list[PointId]:
-        """The target's ids for source ``ids`` (in ``namespaces``, default: ``default_namespace``)."""
-        if not self.pinecone_to_qdrant:
-            return list(ids)
-        spaces = namespaces or (self.default_namespace,) * len(ids)
-        return [qdrant_point_id(pid, ns) for pid, ns in zip(ids, spaces, strict=True)]
-
-
 def _scheme(store: VectorStore) -> str | None:
     """The scheme of the store's URI, or None for a URI that is not a store URI (a wrapper's label)."""
     try:
@@ -87,22 +63,18 @@ def _scheme(store: VectorStore) -> str | None:
         return None
 
 
-def resolve_mapping(source: VectorStore, target: VectorStore) -> TargetMapping:
-    """The mapping between these stores: Pinecone → Qdrant when the source is Pinecone and the target a
-    Qdrant backend (by URI scheme, else by ``describe().backend``); identity otherwise."""
-    source_scheme = _scheme(source) or source.describe().backend
-    if source_scheme != "pinecone":
-        return TargetMapping()
-    target_scheme = _scheme(target)
-    if target_scheme is None:
-        target_scheme = target.describe().backend if target.exists() else ""
-    if not target_scheme.startswith("qdrant"):
-        return TargetMapping()
+def resolve_mapping(source: VectorStore, target: VectorStore) -> RecordMapping:
+    """``records.mapping_for`` these stores: their backends by URI scheme (a target that does not exist
+    yet has no schema to ask), else by ``describe().backend``; the source URI's namespace as default."""
+    source_backend = _scheme(source) or source.describe().backend
+    target_backend = _scheme(target)
+    if target_backend is None:
+        target_backend = target.describe().backend if target.exists() else ""
     try:
         namespace = parse_store_uri(source.uri).options.get("namespace", "")
     except InvalidURIError:
         namespace = ""
-    return TargetMapping(pinecone_to_qdrant=True, default_namespace=namespace)
+    return mapping_for(source_backend, target_backend, default_namespace=namespace)
 
 
 def ensure_target_collection(source: VectorStore, target: VectorStore) -> bool:
@@ -255,7 +227,7 @@ class _Reader(threading.Thread):
 class Backfill:
     """Copies ``source`` into ``target`` with a durable checkpoint in ``journal`` (see module docstring).
 
-    ``mapping``: "auto" resolves Pinecone → Qdrant from the stores, or pass a ``TargetMapping``.
+    ``mapping``: "auto" resolves Pinecone → Qdrant from the stores, or pass a ``RecordMapping``.
     ``progress``: a rich bar with vectors/s and ETA; "auto" shows it only when stderr is a terminal.
     ``optimize``: build the target's index at the end (``target.optimize()``).
     ``activation_grace_s``: with dual-write on (per the journal), wait this long after switching the
@@ -271,7 +243,7 @@ class Backfill:
         *,
         batch_size: int = 1000,
         clock: Clock | None = None,
-        mapping: TargetMapping | Literal["auto"] = "auto",
+        mapping: RecordMapping | Literal["auto"] = "auto",
         retry: RetryPolicy | None = None,
         progress: bool | Literal["auto"] = "auto",
         on_batch: Callable[[BackfillProgress], None] | None = None,
@@ -298,11 +270,11 @@ class Backfill:
         self._retry_lock = threading.Lock()
 
     @property
-    def mapping(self) -> TargetMapping:
+    def mapping(self) -> RecordMapping:
         """The resolved source → target mapping."""
         if self._mapping == "auto":
             self._mapping = self._retry(partial(resolve_mapping, self.source, self.target))
-        assert isinstance(self._mapping, TargetMapping)
+        assert isinstance(self._mapping, RecordMapping)
         return self._mapping
 
     def _retry(self, fn: Callable[[], T]) -> T:

@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from harness.errors import ConfigError, InvalidURIError
+from harness.records import RecordMapping, mapping_for
 from harness.stores.uri import parse_store_uri
 
 __all__ = [
@@ -291,9 +292,17 @@ class MigrationConfig(_Section):
         return self.name or Path(self.journal).stem
 
     @property
+    def record_mapping(self) -> RecordMapping:
+        """How source records are written to the target (``records.mapping_for`` on the two URIs'
+        backends, the source URI's namespace as the default one)."""
+        source = parse_store_uri(self.source)
+        target = parse_store_uri(self.target)
+        return mapping_for(source.scheme, target.scheme, default_namespace=source.options.get("namespace", ""))
+
+    @property
     def source_is_pinecone(self) -> bool:
-        """True when the source is a Pinecone index (the runbook adds the mapping specifics)."""
-        return parse_store_uri(self.source).scheme == "pinecone"
+        """True when the Pinecone → Qdrant mapping applies (the runbook adds the mapping specifics)."""
+        return self.record_mapping.pinecone_to_qdrant
 
 
 def _key_of(loc: Sequence[Any]) -> str:

@@ -21,8 +21,6 @@ of the source against a baseline taken when source writes were switched off.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -32,10 +30,11 @@ import numpy as np
 
 from harness.clock import Clock, SystemClock
 from harness.errors import TransientStoreError
-from harness.migration.backfill import TargetMapping, resolve_mapping
+from harness.migration.backfill import resolve_mapping
 from harness.migration.flags import FlagStore, WriteMode
-from harness.migration.journal import Journal, batch_keys, key_parts, record_key
+from harness.migration.journal import Journal
 from harness.model import CollectionSchema, PointId, RecordBatch, SearchResult
+from harness.records import RecordMapping, batch_keys, key_parts, record_fingerprints, record_key
 from harness.redact import redact_text
 from harness.stores.base import Cursor, SearchParams, VectorStore, iter_batches
 
@@ -70,7 +69,7 @@ def _apply(
     op: str,
     source: VectorStore,
     target: VectorStore,
-    mapping: TargetMapping,
+    mapping: RecordMapping,
     batch: RecordBatch | None,
     ids: Sequence[PointId],
     namespaces: Sequence[str] | None,
@@ -90,7 +89,7 @@ def replay_outbox(
     journal: Journal,
     source: VectorStore,
     target: VectorStore,
-    mapping: TargetMapping,
+    mapping: RecordMapping,
     *,
     side: str | None = None,
     max_entries: int | None = None,
@@ -133,7 +132,7 @@ class DualWriteStore:
         flags: FlagStore,
         clock: Clock | None = None,
         *,
-        mapping: TargetMapping | None = None,
+        mapping: RecordMapping | None = None,
     ) -> None:
         self.source = source
         self.target = target
@@ -333,14 +332,10 @@ class OrphanReport:
 
 
 def record_digests(store: VectorStore, batch_size: int = 1000) -> dict[str, bytes]:
-    """A 16-byte digest of every record (vector bytes + canonical payload), keyed by ``record_key``."""
+    """A fingerprint of every record (``records.record_fingerprints``), keyed by ``record_key``."""
     digests: dict[str, bytes] = {}
     for batch in iter_batches(store, batch_size=batch_size):
-        vectors = np.ascontiguousarray(batch.vectors, dtype=np.float32)
-        for key, row, payload in zip(batch_keys(batch), vectors, batch.payloads, strict=True):
-            h = hashlib.blake2b(row.tobytes(), digest_size=16)
-            h.update(json.dumps(payload, sort_keys=True, default=str).encode())
-            digests[key] = h.digest()
+        digests.update(zip(batch_keys(batch), record_fingerprints(batch), strict=True))
     return digests
 
 
@@ -378,9 +373,9 @@ class OrphanWatch:
             raise RuntimeError("OrphanWatch.check() before start(): there is no baseline to compare with")
         now = record_digests(self.source, self.batch_size)
         base = self._baseline
-        added = tuple(key_parts(k)[1] for k in now if k not in base)
-        changed = tuple(key_parts(k)[1] for k, d in now.items() if k in base and base[k] != d)
-        deleted = tuple(key_parts(k)[1] for k in base if k not in now)
+        added = tuple(key_parts(k).id for k in now if k not in base)
+        changed = tuple(key_parts(k).id for k, d in now.items() if k in base and base[k] != d)
+        deleted = tuple(key_parts(k).id for k in base if k not in now)
         return OrphanReport(
             at=self.clock.now(),
             added=added,

@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from harness.model import PointId, RecordBatch
+from harness.records import record_key
 
 __all__ = [
     "COMMANDS",
@@ -46,7 +47,6 @@ __all__ = [
     "MigrationState",
     "Outbox",
     "OutboxEntry",
-    "record_key",
 ]
 
 EVENT_KINDS = ("transition", "health", "decision", "alert", "fault", "info")
@@ -97,23 +97,6 @@ _DUAL_WRITE_COLUMNS = (
     ("payload", "TEXT"),
     ("vector", "BLOB"),
 )
-
-
-def record_key(point_id: PointId, namespace: str | None = "") -> str:
-    """A stable text key for a record: namespace and id, ints kept apart from strings (1 vs "1")."""
-    return json.dumps([namespace or "", point_id], separators=(",", ":"))
-
-
-def key_parts(key: str) -> tuple[str, PointId]:
-    """The (namespace, id) inside ``record_key``'s result."""
-    namespace, point_id = json.loads(key)
-    return str(namespace), point_id
-
-
-def batch_keys(batch: RecordBatch, default_namespace: str = "") -> list[str]:
-    """``record_key`` of every record of ``batch``."""
-    namespaces = batch.namespaces or (default_namespace,) * len(batch)
-    return [record_key(pid, ns) for pid, ns in zip(batch.ids, namespaces, strict=True)]
 
 
 @dataclass(frozen=True, slots=True)

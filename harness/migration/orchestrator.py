@@ -44,7 +44,6 @@ from harness.migration.backfill import (
     Backfill,
     BackfillResult,
     RetryPolicy,
-    TargetMapping,
     call_with_retry,
     ensure_target_collection,
     resolve_mapping,
@@ -55,9 +54,9 @@ from harness.migration.flags import FlagStore, WriteMode
 from harness.migration.health import FailureStreak, HealthResult, Outcome, evaluate_window
 from harness.migration.journal import Event, Journal, MigrationState
 from harness.migration.metrics import InProcessMetrics, MetricsSource, WindowStats
-from harness.migration.recheck import confirm_parity
 from harness.migration.router import Backend
 from harness.model import Status, Verdict
+from harness.records import RecordMapping
 from harness.redact import redact_text
 from harness.stores.base import VectorStore
 
@@ -110,7 +109,9 @@ PHASE_ORDER = (
 """The phases of a migration that goes well, in order."""
 
 Verifier = Callable[[VectorStore, VectorStore], Verdict]
-"""Certifies the target against the source (default: ``harness.verify.run_verification``)."""
+"""Certifies the target against the source and returns the final verdict: the verify phase passes only
+on a passing one (``harness.verify.make_verifier`` builds the standard one: verification, then a
+re-check of parity findings that may have been writes in flight)."""
 Traffic = Callable[[float], None]
 """Called at the start of every health-check tick with the clock's time (s): drive the tick's traffic."""
 WarmUp = Callable[[int], WindowStats | None]
@@ -145,7 +146,8 @@ class Orchestrator:
 
     Seams (all optional): ``clock`` (ManualClock in tests), ``flags`` (default: OpenFeature in-memory,
     mirrored into the journal), ``metrics`` (canary "target" vs baseline "source" windows), ``alerts``
-    (default: the config's sinks), ``verifier``, ``shadow_queries``, ``warm_up``, ``traffic``.
+    (default: the config's sinks), ``shadow_queries``, ``warm_up``, ``traffic``. ``verifier`` is required:
+    the verification gate is injected, never assumed.
     """
 
     def __init__(
@@ -159,7 +161,7 @@ class Orchestrator:
         flags: FlagStore | None = None,
         metrics: MetricsSource | None = None,
         alerts: Sequence[AlertSink] | None = None,
-        verifier: Verifier | None = None,
+        verifier: Verifier,
         shadow_queries: ShadowQueries | None = None,
         warm_up: WarmUp | None = None,
         traffic: Traffic | None = None,
@@ -181,12 +183,12 @@ class Orchestrator:
 
             alerts = build_alert_sinks(config.alerts)
         self.alerts = list(alerts)
-        self.verifier = verifier or _default_verifier(config)
+        self.verifier = verifier
         self.shadow_queries = shadow_queries
         self.warm_up = warm_up
         self.traffic = traffic
         self.progress = progress
-        self._mapping: TargetMapping | None = None
+        self._mapping: RecordMapping | None = None
         self._queries: np.ndarray | None = None
         self.last_backfill: BackfillResult | None = None
         self.last_verdict: Verdict | None = None
@@ -235,7 +237,7 @@ class Orchestrator:
         ]
 
     @property
-    def mapping(self) -> TargetMapping:
+    def mapping(self) -> RecordMapping:
         """How source records map onto the target."""
         if self._mapping is None:
             self._mapping = self._store_call(lambda: resolve_mapping(self.source, self.target))
@@ -472,10 +474,12 @@ class Orchestrator:
         replay = self.replay_outbox(side=Backend.TARGET)
         try:
             verdict = self._store_call(lambda: self.verifier(self.source, self.target))
-            verdict = self._confirm_parity(verdict)
         except TransientStoreError as exc:
             return self._unavailable(Phase.VERIFY, exc)
         self.last_verdict = verdict
+        rechecked = {c.id: c.details["recheck"] for c in verdict.checks if "recheck" in c.details}
+        if rechecked:
+            self._event("info", {"message": "parity re-check", "checks": rechecked})
         failed = [c.id for c in verdict.checks if c.status is Status.FAIL]
         self._event(
             "decision",
@@ -490,23 +494,6 @@ class Orchestrator:
         if not verdict.passed:
             return self._block(f"verification failed: {', '.join(failed) or 'see verdict'}", {"failed_checks": failed})
         return self._transition(Phase.SHADOW)
-
-    def _confirm_parity(self, verdict: Verdict) -> Verdict:
-        """Re-check what parity listed (writes in flight during the scan settle); journaled."""
-        cfg = self.config.verification
-        confirmed, report = confirm_parity(
-            verdict,
-            self.source,
-            self.target,
-            self.mapping,
-            clock=self.clock,
-            rounds=cfg.recheck_rounds,
-            settle_s=cfg.recheck_settle_s,
-            call=self._store_call,
-        )
-        if report.any:
-            self._event("info", {"message": "parity re-check", **report.to_dict()})
-        return confirmed
 
     def _shadow(self) -> Phase:
         cfg = self.config.shadow
@@ -809,16 +796,3 @@ class Orchestrator:
         else:
             self._resolve("orphaned_writes")
         return report
-
-
-def _default_verifier(config: MigrationConfig) -> Verifier:
-    """``harness.verify.run_verification`` with the config's query count, k and thresholds file."""
-
-    def verify(source: VectorStore, target: VectorStore) -> Verdict:
-        from harness.verify import load_thresholds, run_verification  # heavy; imported when first needed
-
-        cfg = config.verification
-        thresholds = load_thresholds(cfg.thresholds) if cfg.thresholds else None
-        return run_verification(source, target, queries=cfg.queries, k=cfg.k, thresholds=thresholds)
-
-    return verify

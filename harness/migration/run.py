@@ -20,7 +20,7 @@ from harness.model import Check, Verdict
 from harness.redact import redact_text
 from harness.stores.base import VectorStore
 
-__all__ = ["migrate_command", "verify_copy"]
+__all__ = ["migrate_command"]
 
 
 def _claim_journal(journal: Journal, source: str, target: str, resume: bool, out: TextIO) -> None:
@@ -60,13 +60,6 @@ class _PlainProgress:
             print(f"backfill: {p.done}/{p.total} records ({p.vectors_per_s:,.0f} vectors/s)", file=self.out, flush=True)
 
 
-def verify_copy(source: VectorStore, target: VectorStore) -> Verdict:
-    """The certification checks (``harness.verify.run_verification``) of ``target`` against ``source``."""
-    from harness.verify import run_verification  # the verification layer; heavy, so imported on use
-
-    return run_verification(source, target)
-
-
 def _summary_line(check: Check) -> str:
     observed = "" if check.observed is None else f" observed={check.observed}"
     expected = "" if check.expected is None else f" expected={check.expected}"
@@ -81,10 +74,11 @@ def migrate_command(
     resume: bool,
     json_path: Path | None,
     *,
+    verifier: Callable[[VectorStore, VectorStore], Verdict],
     out: TextIO | None = None,
-    verifier: Callable[[VectorStore, VectorStore], Verdict] = verify_copy,
 ) -> int:
-    """Backfill ``source`` into ``target`` with the checkpoint in ``journal``, then verify.
+    """Backfill ``source`` into ``target`` with the checkpoint in ``journal``, then verify with ``verifier``
+    (the CLI passes ``harness.verify.run_verification``).
 
     Returns 0 when verified, 1 when verification failed, 2 when a store failed (the checkpoint is kept).
     ``UsageError`` (bad URI, missing source, a journal of another migration) propagates: the CLI prints it.

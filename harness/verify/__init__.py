@@ -1,13 +1,17 @@
 """Verification of a migration target against its source: schema drift, parity, search quality, latency.
 
-``run_verification`` is what the orchestrator's verify phase calls; ``VerificationRun`` lets the
-certification suite run the check families as separate tests on one scan. Imports neither pytest
-nor any vendor SDK.
+``run_verification`` verifies once; ``make_verifier`` builds the orchestrator's verification gate (verify,
+then re-check parity's findings: writes in flight settle, real differences stay); ``VerificationRun`` lets
+the certification suite run the check families as separate tests on one scan. Imports neither pytest
+nor any vendor SDK, nor ``harness.migration``.
 """
 
+from harness.verify.findings import Finding, ParityFindings
+from harness.verify.gate import Verifier, make_verifier
 from harness.verify.latency import LATENCY_CHECK_IDS
 from harness.verify.parity import PARITY_CHECK_IDS, check_parity
 from harness.verify.quality import QUALITY_CHECK_IDS
+from harness.verify.recheck import ParityRecheck, recheck_parity
 from harness.verify.run import MANDATORY_QUERIES, VerificationRun, run_verification
 from harness.verify.schema import SCHEMA_CHECK_IDS, check_schema, recall_affecting
 from harness.verify.thresholds import Thresholds, load_thresholds
@@ -22,11 +26,17 @@ __all__ = [
     "PARITY_CHECK_IDS",
     "QUALITY_CHECK_IDS",
     "SCHEMA_CHECK_IDS",
+    "Finding",
+    "ParityFindings",
+    "ParityRecheck",
     "Thresholds",
     "VerificationRun",
+    "Verifier",
     "check_parity",
     "check_schema",
     "load_thresholds",
+    "make_verifier",
     "recall_affecting",
+    "recheck_parity",
     "run_verification",
 ]

@@ -1,102 +1,77 @@
 """Data parity: are the target's records exactly the source's, read once from each store?
 
-Each store is scrolled once. Per record we keep an 8-byte key (the id) and two 16-byte blake2b digests,
-one of the canonical vector and one of the canonical payload, in flat numpy arrays (~56 bytes a record:
-1M records take ~56 MB, not the gigabytes of the records). The two tables are compared in bulk
-(sorted keys, ``searchsorted``); only the records whose digests differ are fetched from both stores
-and compared exactly — the data-diff recipe, with the float tolerance data-diff lacked.
+Each store is scrolled once. Per record we keep an 8-byte key (``records.record_keys64``) and two 16-byte
+blake2b digests, one of the canonical vector and one of the canonical payload, in flat numpy arrays
+(~56 bytes a record: 1M records take ~56 MB, not the gigabytes of the records). The two tables are
+compared in bulk (sorted keys, ``searchsorted``); only the records whose digests differ — or whose
+vectors hold NaN or ±Inf — are fetched from both stores and compared exactly: the data-diff recipe,
+with the float tolerance data-diff lacked.
 
-Canonical forms:
-- vector: unit-normalised when the *target* ranks by cosine (Qdrant stores cosine vectors normalised),
-  then quantised to multiples of ``vector_tolerance``, a whole batch at a time in numpy. A difference
-  larger than the tolerance changes the quantised vector, so equal digests mean "equal within
-  tolerance"; float noise that crosses a rounding boundary only costs an exact re-check.
-- payload: JSON with sorted keys (msgspec, in C); integral floats become ints (``canonical_payload``),
-  so Pinecone's ``2020.0`` equals Qdrant's ``2020`` while ``"2020"`` or ``true`` does not.
-- ids: Pinecone → Qdrant, source ids become ``qdrant_point_id(id, namespace)`` and the target's
-  payloads lose the mapping fields (``strip_mapping_fields``) before they are compared.
+What "equal" means is ``harness.records.Comparison``'s to decide (README, "Comparison semantics"), for
+the digests and the exact comparison alike: payloads type-exact (5 ≠ 5.0, true ≠ 1), vectors within the
+tolerance after the target distance's canonical form, non-finite vectors a finding of their own.
+Pinecone → Qdrant (``records.mapping_for``): source ids are keyed as the uuid5 point ids the mapping
+gives them, the target must hold the mapped payload, and ``parity.mapping`` checks the mapping fields.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
-import math
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
-import msgspec
 import numpy as np
 import numpy.typing as npt
 
-from harness.migration.mapping import canonical_payload, qdrant_point_id, strip_mapping_fields
-from harness.model import Check, CollectionSchema, Distance, Payload, PointId, RecordBatch, Status
+from harness.model import Check, PointId, RecordBatch, Status
+from harness.records import Comparison, RecordId, RecordMapping, field_diffs, qdrant_point_id, record_keys64
 from harness.stores.base import VectorStore, iter_batches
+from harness.verify.findings import FINDINGS_LIMIT, Finding, ParityFindings
+from harness.verify.mapping_audit import (
+    MAPPING_KINDS,
+    MappingAudit,
+    MappingFindings,
+    mapping_check,
+    skipped_mapping_check,
+)
 from harness.verify.thresholds import Thresholds
+
+__all__ = [
+    "PARITY_CHECK_IDS",
+    "DigestTable",
+    "DigestTableBuilder",
+    "IdLog",
+    "ParityOutcome",
+    "check_parity",
+    "compare_tables",
+    "exact_diff",
+    "parity_checks",
+    "parity_outcome",
+    "point_keys",
+    "scan_table",
+]
 
 U64 = npt.NDArray[np.uint64]
 I64 = npt.NDArray[np.int64]
 
-PARITY_CHECK_IDS = ("parity.count", "parity.ids", "parity.vectors", "parity.payloads")
+PARITY_CHECK_IDS = ("parity.count", "parity.ids", "parity.vectors", "parity.payloads", "parity.mapping")
 FETCH_CHUNK = 256
 _COMPARE_CHUNK = 65_536  # digest pairs compared at once
 VALUE_CLIP = 200  # characters of a payload value shown in a field diff
-
-# msgspec's encoder (sorted keys) is several times faster than json's; json remains for what msgspec
-# refuses (non-string keys) and for the exact comparison. Both write NaN/inf as null, which no store's
-# JSON can hold anyway.
-_FAST_JSON = msgspec.json.Encoder(order="sorted", enc_hook=repr)
-_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), check_circular=False, default=repr)
-_INTEGRAL_FLOAT_MARKS = (b".0,", b".0}", b".0]")
-# Quantised rows are hashed as the narrowest type that holds them; beyond int64, as float64.
-_QUANT_BOUNDS = np.array([2.0**15 - 1, 2.0**31 - 1, 2.0**62])
-_QUANT_TYPES = (np.int16, np.int32, np.int64, np.float64)
-_MIX1, _MIX2 = np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
+SHOWN_IN_MESSAGE = 5  # ids named in a check's message
 
 
 # -- keys ---------------------------------------------------------------------------------------------
-def _mix64(values: U64) -> U64:
-    """splitmix64's finaliser: a bijection on uint64, so distinct int ids never share a key."""
-    x = values ^ (values >> np.uint64(30))
-    x *= _MIX1
-    x ^= x >> np.uint64(27)
-    x *= _MIX2
-    x ^= x >> np.uint64(31)
-    return x
-
-
 def point_keys(
     ids: Sequence[PointId], namespaces: Sequence[str] | None = None, *, pinecone_to_qdrant: bool = False
 ) -> U64:
-    """8-byte keys of ``ids``, equal for the same record in both stores (valid within this process).
-
-    Int ids are mixed by a bijection; strings use Python's keyed 64-bit SipHash (the tables never leave
-    the process). A record in a non-default namespace is keyed by (namespace, id); with
-    ``pinecone_to_qdrant`` the key is that of the Qdrant point id the migration gives the record.
-    """
-    n = len(ids)
+    """Parity's keys of records (``records.record_keys64``); with ``pinecone_to_qdrant`` the key of the
+    Qdrant point the mapping writes each record as, so source and target keys compare directly."""
     if pinecone_to_qdrant:
-        spaces = namespaces if namespaces else ("",) * n
-        mapped = [qdrant_point_id(pid, ns) for pid, ns in zip(ids, spaces, strict=True)]
-        return np.fromiter(map(hash, mapped), dtype=np.int64, count=n).view(np.uint64)
-    if all(type(pid) is int for pid in ids):
-        keys = _mix64(np.array(ids, dtype=np.uint64).reshape(n))
-    else:
-        keys = np.fromiter(map(hash, ids), dtype=np.int64, count=n).view(np.uint64)
-        is_int = np.fromiter((type(pid) is int for pid in ids), dtype=bool, count=n)
-        if is_int.any():
-            int_rows = np.flatnonzero(is_int).tolist()
-            keys[int_rows] = _mix64(np.array([ids[r] for r in int_rows], dtype=np.uint64))
-    if namespaces is not None and any(namespaces):
-        ns_rows = [r for r, ns in enumerate(namespaces) if ns]
-        keys[ns_rows] = np.fromiter((hash((namespaces[r], ids[r])) for r in ns_rows), dtype=np.int64).view(np.uint64)
-    return keys
-
-
-def uses_pinecone_mapping(source: CollectionSchema, target: CollectionSchema) -> bool:
-    """True when the records were migrated Pinecone → Qdrant with ``map_pinecone_batch``."""
-    return source.backend == "pinecone" and target.backend.startswith("qdrant")
+        spaces = namespaces if namespaces else ("",) * len(ids)
+        return record_keys64([qdrant_point_id(pid, ns) for pid, ns in zip(ids, spaces, strict=True)])
+    return record_keys64(ids, namespaces)
 
 
 # -- compact id log -----------------------------------------------------------------------------------
@@ -152,110 +127,19 @@ class IdLog:
             out.append((pid, spaces[offset] if spaces is not None else ""))
         return out
 
-
-# -- digests ------------------------------------------------------------------------------------------
-@dataclass(frozen=True, slots=True)
-class Canonicaliser:
-    """How records are brought to one comparable form (see the module docstring)."""
-
-    normalise: bool
-    tolerance: float
-    pinecone_to_qdrant: bool = False
-
-    @classmethod
-    def for_stores(cls, source: CollectionSchema, target: CollectionSchema, tolerance: float) -> Canonicaliser:
-        """Canonical form for this pair: the target's distance decides normalisation."""
-        return cls(target.distance is Distance.COSINE, tolerance, uses_pinecone_mapping(source, target))
-
-    def vectors(self, vectors: npt.NDArray[np.float32]) -> npt.NDArray[np.float64]:
-        """Float64 canonical vectors (unit-normalised when the target ranks by cosine)."""
-        v = np.asarray(vectors, dtype=np.float64)
-        if self.normalise:
-            norms = np.sqrt(np.einsum("ij,ij->i", v, v))
-            norms[norms == 0] = 1.0
-            v = v / norms[:, None]
-        return v
-
-    def vector_digests(self, vectors: npt.NDArray[np.float32]) -> U64:
-        """(n, 2) uint64: blake2b-128 of each canonical vector quantised to multiples of the tolerance.
-
-        Each row is hashed as the narrowest integer type that holds it (int16 for unit vectors), so a
-        row's digest depends on that row alone (at one dimension, rows of different types differ in
-        length). Unit vectors are quantised in float32 (their quotients stay far below float32's
-        integer precision), raw vectors in float64.
-        """
-        n = len(vectors)
-        out = np.empty((n, 2), dtype=np.uint64)
-        if n == 0:
-            return out
-        if self.normalise:
-            v = np.asarray(vectors, dtype=np.float32)
-            norms = np.sqrt(np.einsum("ij,ij->i", v, v))
-            norms[norms == 0] = 1.0
-            q = np.rint(v * (1.0 / (norms * np.float32(self.tolerance)))[:, None])
-            if 1.0 / self.tolerance < _QUANT_BOUNDS[0] - 1:  # every component fits int16
-                groups = np.zeros(n, dtype=np.intp)
-            else:
-                groups = np.searchsorted(_QUANT_BOUNDS, np.abs(q).max(axis=1))
-        else:
-            q = np.rint(np.asarray(vectors, dtype=np.float64) / self.tolerance)
-            groups = np.searchsorted(_QUANT_BOUNDS, np.abs(q).max(axis=1))
-        present = np.unique(groups).tolist()
-        for group in present:
-            rows = slice(None) if len(present) == 1 else np.flatnonzero(groups == group)
-            part = np.ascontiguousarray(q[rows].astype(_QUANT_TYPES[group]))
-            out[rows] = _digests(part.view(f"V{part.shape[1] * part.itemsize}").ravel())
-        return out
-
-    def payload(self, payload: Payload, *, target_side: bool) -> dict[str, Any]:
-        """The payload in canonical form (mapping fields dropped on a Pinecone-mapped target)."""
-        if target_side and self.pinecone_to_qdrant:
-            payload = strip_mapping_fields(payload)
-        return canonical_payload(payload)
-
-    def payload_digests(self, payloads: Sequence[Payload], *, target_side: bool) -> U64:
-        """(n, 2) uint64: blake2b-128 of each payload's canonical JSON."""
-        if target_side and self.pinecone_to_qdrant:
-            payloads = [strip_mapping_fields(p) for p in payloads]
-        return _digests(_encode_payloads(payloads))
-
-
-def _digests(chunks: Iterable[Any]) -> U64:
-    """(n, 2) uint64: the first 16 bytes of each chunk's blake2b digest.
-
-    The default-parameter constructor is the cheapest per call (keyword arguments cost as much as
-    hashing a short payload), and a prefix of blake2b-512 is as good a 128-bit digest as blake2b-128.
-    """
-    raw = b"".join([h.digest() for h in map(hashlib.blake2b, chunks)])
-    return np.ascontiguousarray(np.frombuffer(raw, np.uint64).reshape(-1, 8)[:, :2])
-
-
-def _encode_payloads(payloads: Sequence[Payload]) -> list[bytes]:
-    """Canonical JSON of each payload (sorted keys, integral floats as ints)."""
-    try:
-        parts = list(map(_FAST_JSON.encode, payloads))
-    except (TypeError, ValueError, msgspec.EncodeError):  # e.g. non-string keys: the slow, general path
-        return [_canonical_json(p) for p in payloads]
-    joined = b"".join(parts)
-    if any(mark in joined for mark in _INTEGRAL_FLOAT_MARKS):
-        # Integral floats (or text that looks like one): canonicalise just those records.
-        for i, part in enumerate(parts):
-            if any(mark in part for mark in _INTEGRAL_FLOAT_MARKS):
-                parts[i] = _FAST_JSON.encode(canonical_payload(payloads[i]))
-    return parts
-
-
-def _canonical_json(payload: Payload) -> bytes:
-    try:
-        return _ENCODER.encode(canonical_payload(payload)).encode()
-    except (TypeError, ValueError):
-        return repr(sorted(payload.items(), key=lambda kv: str(kv[0]))).encode()
+    def records(self, positions: Sequence[int] | I64) -> list[RecordId]:
+        """The ``RecordId`` at each scan position."""
+        return [RecordId(ns, pid) for pid, ns in self.get(positions)]
 
 
 # -- tables -------------------------------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class DigestTable:
-    """Key and digests of every record of one scan (scan order) plus the key order for lookups."""
+    """Key and digests of every record of one scan (scan order) plus the key order for lookups.
+
+    ``non_finite``: scan positions of the records whose vector holds NaN or ±Inf. ``audit``: on a
+    Pinecone → Qdrant target, what each point's mapping fields name (``parity.mapping``).
+    """
 
     keys: U64
     vector_digests: U64
@@ -263,6 +147,8 @@ class DigestTable:
     order: I64  # argsort of keys, first occurrence of a key only
     ids: IdLog
     duplicates: int
+    non_finite: I64 = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    audit: MappingAudit | None = None
 
     def __len__(self) -> int:
         return len(self.keys)
@@ -270,7 +156,7 @@ class DigestTable:
     def without_digests(self) -> DigestTable:
         """The same table keeping only what id lookups need (keys, order, ids): parity is done with it."""
         empty = np.empty((0, 2), dtype=np.uint64)
-        return DigestTable(self.keys, empty, empty, self.order, self.ids, self.duplicates)
+        return DigestTable(self.keys, empty, empty, self.order, self.ids, self.duplicates, self.non_finite)
 
     def positions(self, keys: U64) -> I64:
         """Scan position of each key, -1 where the key is not in the table."""
@@ -285,21 +171,23 @@ class DigestTable:
 class DigestTableBuilder:
     """Builds a ``DigestTable`` one scrolled batch at a time, in memory proportional to the record count."""
 
-    def __init__(self, canon: Canonicaliser, *, target_side: bool, capacity: int = 0) -> None:
-        self.canon = canon
+    def __init__(self, comparison: Comparison, *, target_side: bool, capacity: int = 0) -> None:
+        self.comparison = comparison
         self.target_side = target_side
         self._n = 0
         self._keys = np.empty(max(capacity, 1024), dtype=np.uint64)
         self._vd = np.empty((len(self._keys), 2), dtype=np.uint64)
         self._pd = np.empty((len(self._keys), 2), dtype=np.uint64)
+        self._non_finite: list[I64] = []
         self.ids = IdLog()
+        mapped = comparison.mapping.pinecone_to_qdrant
+        self.audit = MappingAudit(comparison.mapping) if mapped and target_side else None
 
     def add(self, batch: RecordBatch) -> U64:
         """Digest one batch; returns its keys (scan positions follow on from the previous batch)."""
         n = len(batch)
-        keys = point_keys(
-            batch.ids, batch.namespaces, pinecone_to_qdrant=self.canon.pinecone_to_qdrant and not self.target_side
-        )
+        mapped = self.comparison.mapping.pinecone_to_qdrant and not self.target_side
+        keys = point_keys(batch.ids, batch.namespaces, pinecone_to_qdrant=mapped)
         if self._n + n > len(self._keys):
             grow = max(self._n + n, 2 * len(self._keys))
             self._keys = np.resize(self._keys, grow)
@@ -307,9 +195,14 @@ class DigestTableBuilder:
             self._pd = np.resize(self._pd, (grow, 2))
         end = self._n + n
         self._keys[self._n : end] = keys
-        self._vd[self._n : end] = self.canon.vector_digests(batch.vectors)
-        self._pd[self._n : end] = self.canon.payload_digests(batch.payloads, target_side=self.target_side)
+        digests, non_finite = self.comparison.vector_digests(batch.vectors)
+        self._vd[self._n : end] = digests
+        if non_finite.any():
+            self._non_finite.append(self._n + np.flatnonzero(non_finite))
+        self._pd[self._n : end] = self.comparison.payload_digests(batch.payloads, target_side=self.target_side)
         self.ids.append(batch.ids, batch.namespaces)
+        if self.audit is not None:
+            self.audit.add(batch)
         self._n = end
         return keys
 
@@ -327,6 +220,8 @@ class DigestTableBuilder:
             order=order[first],
             ids=self.ids,
             duplicates=int(len(order) - first.sum()),
+            non_finite=np.concatenate(self._non_finite) if self._non_finite else np.zeros(0, dtype=np.int64),
+            audit=self.audit,
         )
         # The builder's buffers are not needed any more: free them before the caller builds the next table.
         self._keys = np.empty(0, dtype=np.uint64)
@@ -334,9 +229,9 @@ class DigestTableBuilder:
         return table
 
 
-def scan_table(store: VectorStore, canon: Canonicaliser, *, target_side: bool, batch_size: int = 1000) -> DigestTable:
+def scan_table(store: VectorStore, comparison: Comparison, *, target_side: bool, batch_size: int = 1000) -> DigestTable:
     """Scroll ``store`` once and return its digest table."""
-    builder = DigestTableBuilder(canon, target_side=target_side, capacity=store.count())
+    builder = DigestTableBuilder(comparison, target_side=target_side, capacity=store.count())
     for batch in iter_batches(store, batch_size):
         builder.add(batch)
     return builder.finish()
@@ -351,7 +246,7 @@ class TableDiff:
     extra: I64  # target positions whose key the source lacks
     common_source: I64
     common_target: I64
-    vector_suspects: npt.NDArray[np.bool_]  # per common pair: vector digests differ
+    vector_suspects: npt.NDArray[np.bool_]  # per common pair: vector digests differ, or a vector is non-finite
     payload_suspects: npt.NDArray[np.bool_]
 
 
@@ -375,6 +270,8 @@ def diff_tables(source: DigestTable, target: DigestTable) -> TableDiff:
         end = start + len(s)
         vector_suspects[start:end] = (source.vector_digests[s] != target.vector_digests[t]).any(axis=1)
         payload_suspects[start:end] = (source.payload_digests[s] != target.payload_digests[t]).any(axis=1)
+    if len(source.non_finite) or len(target.non_finite):  # a NaN row's digest means nothing
+        vector_suspects |= np.isin(common_source, source.non_finite) | np.isin(common_target, target.non_finite)
     return TableDiff(
         missing=np.sort(source.order[~found]),
         extra=np.sort(target.order[~matched]),
@@ -386,15 +283,47 @@ def diff_tables(source: DigestTable, target: DigestTable) -> TableDiff:
 
 
 @dataclass(frozen=True, slots=True)
-class Mismatches:
+class ExactDiff:
+    """The exact comparison of record pairs (one entry per pair)."""
+
+    vectors_equal: npt.NDArray[np.bool_]
+    max_abs_diff: npt.NDArray[np.float64]  # NaN where a vector is non-finite, inf for another dimension
+    payload_fields: list[list[tuple[str, str]]]  # per pair: (field, change) of each differing field
+
+
+def exact_diff(
+    comparison: Comparison,
+    source_vectors: npt.ArrayLike,
+    source_payloads: Sequence[Any],
+    target_vectors: npt.ArrayLike,
+    target_payloads: Sequence[Any],
+) -> ExactDiff:
+    """Compare record pairs exactly (``Comparison``'s rule) — what parity does for every suspect pair."""
+    a, b = np.asarray(source_vectors), np.asarray(target_vectors)
+    fields = [
+        field_diffs(*comparison.payload_forms(sp, tp)) for sp, tp in zip(source_payloads, target_payloads, strict=True)
+    ]
+    if a.shape != b.shape:  # another dimension: schema.dimension fails too
+        n = len(fields)
+        return ExactDiff(np.zeros(n, dtype=bool), np.full(n, np.inf), fields)
+    return ExactDiff(comparison.vectors_equal(a, b), comparison.vector_differences(a, b), fields)
+
+
+@dataclass
+class _Mismatches:
     """Records confirmed different by exact comparison (all counted, the first ``sample_size`` kept)."""
 
-    vector_count: int
-    vector_sample: list[dict[str, Any]]
-    payload_count: int
-    payload_ids: list[PointId]
-    payload_sample: list[dict[str, Any]]
-    rechecked: int
+    vector_count: int = 0
+    vector_sample: list[dict[str, Any]] = field(default_factory=list)
+    payload_count: int = 0
+    payload_ids: list[Any] = field(default_factory=list)
+    payload_sample: list[dict[str, Any]] = field(default_factory=list)
+    rechecked: int = 0
+    findings: list[Finding] = field(default_factory=list)
+
+
+def _shown(sid: PointId, tid: PointId) -> Any:
+    return sid if sid == tid else {"source": sid, "target": tid}
 
 
 def confirm_mismatches(
@@ -403,63 +332,84 @@ def confirm_mismatches(
     source_table: DigestTable,
     target_table: DigestTable,
     diff: TableDiff,
-    canon: Canonicaliser,
+    comparison: Comparison,
     sample_size: int,
-) -> Mismatches:
+) -> _Mismatches:
     """Fetch every pair whose digests differ from both stores and compare exactly (in chunks)."""
     suspects = diff.vector_suspects | diff.payload_suspects
     src_pos, tgt_pos = diff.common_source[suspects], diff.common_target[suspects]
     order = np.argsort(src_pos, kind="stable")  # report in source scan order
     src_pos, tgt_pos = src_pos[order], tgt_pos[order]
-    vector_count = payload_count = 0
-    vector_sample: list[dict[str, Any]] = []
-    payload_ids: list[PointId] = []
-    payload_sample: list[dict[str, Any]] = []
+    out = _Mismatches(rechecked=len(src_pos))
     for start in range(0, len(src_pos), FETCH_CHUNK):
-        src_ids = source_table.ids.get(src_pos[start : start + FETCH_CHUNK])
-        tgt_ids = target_table.ids.get(tgt_pos[start : start + FETCH_CHUNK])
-        for (sid, _), (tid, _), src, tgt in _fetch_pairs(source, target, src_ids, tgt_ids, canon):
-            shown = sid if sid == tid else {"source": sid, "target": tid}
-            if src is None or tgt is None:  # changed under our feet: cannot compare, count both
-                vector_count += 1
-                payload_count += 1
-                continue
-            if src[0].shape != tgt[0].shape:  # another dimension: schema.dimension fails too
-                diff_abs = float("inf")
+        src_ids = source_table.ids.records(src_pos[start : start + FETCH_CHUNK])
+        tgt_ids = target_table.ids.records(tgt_pos[start : start + FETCH_CHUNK])
+        pairs = list(_fetch_pairs(source, target, src_ids, tgt_ids, comparison.mapping))
+        both = [i for i, (_, _, s, t) in enumerate(pairs) if s is not None and t is not None]
+        exact = (
+            exact_diff(
+                comparison,
+                np.array([pairs[i][2][0] for i in both]),
+                [pairs[i][2][1] for i in both],
+                np.array([pairs[i][3][0] for i in both]),
+                [pairs[i][3][1] for i in both],
+            )
+            if both
+            else None
+        )
+        verdicts = {i: j for j, i in enumerate(both)}
+        for i, (sid, tid, src, tgt) in enumerate(pairs):
+            shown = _shown(sid.id, tid.id)
+            j = verdicts.get(i)
+            if j is None or exact is None:  # changed under our feet: cannot compare, count both
+                vector_bad, payload_fields, max_abs = True, [("*", "unavailable")], float("nan")
             else:
-                diff_abs = float(np.abs(canon.vectors(src[0][None]) - canon.vectors(tgt[0][None])).max())
-            if diff_abs > canon.tolerance:
-                vector_count += 1
-                if len(vector_sample) < sample_size:
-                    vector_sample.append({"id": shown, "max_abs_diff": diff_abs})
-            fields = _field_diff(canon.payload(src[1], target_side=False), canon.payload(tgt[1], target_side=True))
-            if fields:
-                payload_count += 1
-                if len(payload_ids) < sample_size:
-                    payload_ids.append(sid)
-                for field_diff in fields:
-                    if len(payload_sample) < sample_size:
-                        payload_sample.append({"id": shown, **field_diff})
-    return Mismatches(vector_count, vector_sample, payload_count, payload_ids, payload_sample, len(src_pos))
+                vector_bad, payload_fields = not bool(exact.vectors_equal[j]), exact.payload_fields[j]
+                max_abs = float(exact.max_abs_diff[j])
+            if vector_bad:
+                out.vector_count += 1
+                if len(out.vector_sample) < sample_size:
+                    out.vector_sample.append({"id": shown, "max_abs_diff": max_abs})
+                if len(out.findings) < 2 * FINDINGS_LIMIT:
+                    out.findings.append(Finding("parity.vectors", "vectors", sid, tid, shown))
+            if payload_fields:
+                out.payload_count += 1
+                if len(out.payload_ids) < sample_size:
+                    out.payload_ids.append(sid.id)
+                if len(out.findings) < 2 * FINDINGS_LIMIT:
+                    out.findings.append(Finding("parity.payloads", "payloads", sid, tid, sid.id))
+                if src is not None and tgt is not None:
+                    expected, held = comparison.payload_forms(src[1], tgt[1])
+                    for name, change in payload_fields:
+                        if len(out.payload_sample) < sample_size:
+                            out.payload_sample.append(
+                                {
+                                    "id": shown,
+                                    "field": name,
+                                    "change": change,
+                                    "source": _clip(expected.get(name)),
+                                    "target": _clip(held.get(name)),
+                                }
+                            )
+    return out
 
 
 def _fetch_pairs(
     source: VectorStore,
     target: VectorStore,
-    src_ids: list[tuple[PointId, str]],
-    tgt_ids: list[tuple[PointId, str]],
-    canon: Canonicaliser,
-) -> Iterator[tuple[tuple[PointId, str], tuple[PointId, str], Any, Any]]:
-    """Yield each (source id, target id, (vector, payload) | None, (vector, payload) | None)."""
-    src_batch = source.fetch([pid for pid, _ in src_ids])
-    tgt_batch = target.fetch([pid for pid, _ in tgt_ids])
-    src_keys = point_keys(src_batch.ids, src_batch.namespaces, pinecone_to_qdrant=canon.pinecone_to_qdrant)
+    src_ids: list[RecordId],
+    tgt_ids: list[RecordId],
+    mapping: RecordMapping,
+) -> Iterator[tuple[RecordId, RecordId, Any, Any]]:
+    """Yield each (source record, target record, (vector, payload) | None, (vector, payload) | None)."""
+    src_batch = source.fetch([r.id for r in src_ids])
+    tgt_batch = target.fetch([r.id for r in tgt_ids])
+    mapped = mapping.pinecone_to_qdrant
+    src_keys = point_keys(src_batch.ids, src_batch.namespaces, pinecone_to_qdrant=mapped)
     tgt_keys = point_keys(tgt_batch.ids, tgt_batch.namespaces)
     src_rows = {int(k): r for r, k in enumerate(src_keys)}
     tgt_rows = {int(k): r for r, k in enumerate(tgt_keys)}
-    wanted = point_keys(
-        [pid for pid, _ in src_ids], [ns for _, ns in src_ids], pinecone_to_qdrant=canon.pinecone_to_qdrant
-    )
+    wanted = point_keys([r.id for r in src_ids], [r.namespace for r in src_ids], pinecone_to_qdrant=mapped)
     for sid, tid, key in zip(src_ids, tgt_ids, wanted.tolist(), strict=True):
         s, t = src_rows.get(key), tgt_rows.get(key)
         yield (
@@ -470,75 +420,48 @@ def _fetch_pairs(
         )
 
 
-def _field_diff(source: dict[str, Any], target: dict[str, Any]) -> list[dict[str, Any]]:
-    """Fields whose canonical JSON differs (so 1 vs "1" and true vs 1 differ; 2020.0 vs 2020 do not)."""
-    out = []
-    for name in sorted(set(source) | set(target)):
-        in_s, in_t = name in source, name in target
-        if in_s and in_t and values_equal(source[name], target[name]):
-            continue
-        out.append(
-            {
-                "field": name,
-                "change": "changed" if in_s and in_t else "removed" if in_s else "added",
-                "source": _clip(source.get(name)),
-                "target": _clip(target.get(name)),
-            }
-        )
-    return out
-
-
-def _canonical_value(value: Any) -> str:
-    return _ENCODER.encode(value)
-
-
-# Qdrant parses JSON floats with serde_json's fast (not correctly rounded) path: a double can come back
-# one ulp off. Two floats this close are the same value as far as a migration is concerned.
-FLOAT_REL_TOLERANCE = 1e-12
-
-
-def values_equal(source: Any, target: Any) -> bool:
-    """Payload values equal after canonicalisation: same JSON types (1 vs "1" and true vs 1 differ),
-    floats equal within a relative ``FLOAT_REL_TOLERANCE`` (engines may round a parsed double by an ulp)."""
-    if isinstance(source, bool) or isinstance(target, bool):
-        return type(source) is type(target) and source == target
-    if isinstance(source, float | int) and isinstance(target, float | int):
-        if isinstance(source, int) and isinstance(target, int):
-            return source == target
-        return math.isclose(source, target, rel_tol=FLOAT_REL_TOLERANCE, abs_tol=0.0)
-    if isinstance(source, list | tuple) and isinstance(target, list | tuple):
-        return len(source) == len(target) and all(values_equal(a, b) for a, b in zip(source, target, strict=True))
-    if isinstance(source, dict) and isinstance(target, dict):
-        return source.keys() == target.keys() and all(values_equal(source[k], target[k]) for k in source)
-    return _canonical_value(source) == _canonical_value(target)
-
-
 def _clip(value: Any) -> Any:
     """A payload value small enough for a report: long values become a clipped JSON string."""
-    text = _canonical_value(value)
+    text = json.dumps(value, sort_keys=True, default=repr)
     if len(text) <= VALUE_CLIP:
         return value
     return text[:VALUE_CLIP] + "…"
 
 
+def _named(ids: Sequence[Any]) -> str:
+    shown = ", ".join(str(i) for i in ids[:SHOWN_IN_MESSAGE])
+    return shown + (", …" if len(ids) > SHOWN_IN_MESSAGE else "")
+
+
 # -- checks -------------------------------------------------------------------------------------------
-def parity_checks(
+@dataclass(frozen=True, slots=True)
+class ParityOutcome:
+    """The parity checks and the typed findings behind them (what the re-check reads)."""
+
+    checks: list[Check]
+    findings: ParityFindings
+
+
+def compare_tables(
     source: VectorStore,
     target: VectorStore,
     source_table: DigestTable,
     target_table: DigestTable,
-    canon: Canonicaliser,
+    comparison: Comparison,
     thresholds: Thresholds,
     counts: tuple[int, int],
-) -> list[Check]:
-    """``parity.count``, ``parity.ids``, ``parity.vectors``, ``parity.payloads`` from two scanned tables.
+) -> ParityOutcome:
+    """The five ``parity.*`` checks from two scanned tables, and their findings.
 
     ``counts`` are the stores' own exact counts (source, target).
     """
     diff = diff_tables(source_table, target_table)
-    mism = confirm_mismatches(source, target, source_table, target_table, diff, canon, thresholds.sample_size)
+    mism = confirm_mismatches(source, target, source_table, target_table, diff, comparison, thresholds.sample_size)
     n = thresholds.sample_size
+    mapping = comparison.mapping
     source_count, target_count = counts
+    findings: list[Finding] = []
+    unrecheckable: dict[str, str] = {}
     checks = [
         Check(
             "parity.count",
@@ -550,19 +473,24 @@ def parity_checks(
             {"source_scanned": len(source_table), "target_scanned": len(target_table)},
         )
     ]
-    missing = source_table.ids.get(diff.missing[:n])
-    extra = target_table.ids.get(diff.extra[:n])
+    # parity.ids
+    missing = source_table.ids.records(diff.missing[:FINDINGS_LIMIT])
+    extra = target_table.ids.records(diff.extra[:FINDINGS_LIMIT])
+    findings += [Finding("parity.ids", "missing", r, mapping.target_record(r), r.id) for r in missing]
+    findings += [Finding("parity.ids", "extra", None if mapping.pinecone_to_qdrant else r, r, r.id) for r in extra]
+    if len(diff.missing) > FINDINGS_LIMIT or len(diff.extra) > FINDINGS_LIMIT:
+        unrecheckable["parity.ids"] = f"more than {FINDINGS_LIMIT} ids differ"
     id_details: dict[str, Any] = {
         "missing_count": len(diff.missing),
         "extra_count": len(diff.extra),
-        "missing": [pid for pid, _ in missing],
-        "extra": [pid for pid, _ in extra],
+        "missing": [r.id for r in missing[:n]],
+        "extra": [r.id for r in extra[:n]],
         "sample_size": n,
         "duplicates": {"source": source_table.duplicates, "target": target_table.duplicates},
     }
-    if any(ns for _, ns in missing):
-        id_details["missing_namespaces"] = [ns for _, ns in missing]
-    if canon.pinecone_to_qdrant:
+    if any(r.namespace for r in missing[:n]):
+        id_details["missing_namespaces"] = [r.namespace for r in missing[:n]]
+    if mapping.pinecone_to_qdrant:
         id_details["id_mapping"] = "pinecone id + namespace → uuid5 (qdrant_point_id)"
     ids_ok = not len(diff.missing) and not len(diff.extra)
     checks.append(
@@ -577,34 +505,21 @@ def parity_checks(
             id_details,
         )
     )
-    form = "unit-normalised (cosine target), " if canon.normalise else ""
-    checks.append(
-        Check(
-            "parity.vectors",
-            Status.PASS if mism.vector_count == 0 else Status.FAIL,
-            mism.vector_count,
-            0,
-            f"{mism.vector_count} of {len(diff.common_source)} common records have vectors that differ by more than "
-            f"{canon.tolerance:g} ({form}max abs component difference)",
-            {
-                "mismatch_count": mism.vector_count,
-                "mismatched": [s["id"] for s in mism.vector_sample],
-                "sample": mism.vector_sample,
-                "compared": len(diff.common_source),
-                "rechecked_exactly": mism.rechecked,
-                "tolerance": canon.tolerance,
-                "normalised": canon.normalise,
-            },
-        )
-    )
+    checks.append(_vectors_check(mism, diff, source_table, target_table, comparison, n, findings, unrecheckable))
+    # parity.payloads
+    findings += [f for f in mism.findings if f.check == "parity.payloads"][:FINDINGS_LIMIT]
+    if mism.payload_count > FINDINGS_LIMIT:
+        unrecheckable["parity.payloads"] = f"more than {FINDINGS_LIMIT} payloads differ"
+    kinds = "key order does not count; 5 and 5.0, true and 1 differ"
+    if mapping.pinecone_to_qdrant:
+        kinds += "; the target must hold the mapped payload (integral floats as ints)"
     checks.append(
         Check(
             "parity.payloads",
             Status.PASS if mism.payload_count == 0 else Status.FAIL,
             mism.payload_count,
             0,
-            f"{mism.payload_count} of {len(diff.common_source)} common records have payloads that differ "
-            "(after canonicalisation: key order and integral floats vs ints do not count)",
+            f"{mism.payload_count} of {len(diff.common_source)} common records have payloads that differ ({kinds})",
             {
                 "mismatch_count": mism.payload_count,
                 "mismatched": mism.payload_ids,
@@ -613,16 +528,119 @@ def parity_checks(
             },
         )
     )
-    return checks
+    checks.append(_mapping_check(source, target, source_table, target_table, n, findings, unrecheckable))
+    return ParityOutcome(checks, ParityFindings(comparison, tuple(findings), unrecheckable, counts))
+
+
+def _vectors_check(
+    mism: _Mismatches,
+    diff: TableDiff,
+    source_table: DigestTable,
+    target_table: DigestTable,
+    comparison: Comparison,
+    n: int,
+    findings: list[Finding],
+    unrecheckable: dict[str, str],
+) -> Check:
+    """``parity.vectors``: mismatched pairs, and every record whose vector holds NaN or ±Inf."""
+    mapping = comparison.mapping
+    bad_source = source_table.ids.records(source_table.non_finite[:FINDINGS_LIMIT])
+    bad_target = target_table.ids.records(target_table.non_finite[:FINDINGS_LIMIT])
+    findings += [f for f in mism.findings if f.check == "parity.vectors"][:FINDINGS_LIMIT]
+    findings += [Finding("parity.vectors", "non_finite_source", r, mapping.target_record(r), r.id) for r in bad_source]
+    findings += [
+        Finding("parity.vectors", "non_finite_target", None if mapping.pinecone_to_qdrant else r, r, r.id)
+        for r in bad_target
+    ]
+    if (
+        mism.vector_count > FINDINGS_LIMIT
+        or max(len(source_table.non_finite), len(target_table.non_finite)) > FINDINGS_LIMIT
+    ):
+        unrecheckable["parity.vectors"] = f"more than {FINDINGS_LIMIT} vectors differ"
+    nf_source, nf_target = len(source_table.non_finite), len(target_table.non_finite)
+    form = "unit-normalised (cosine target), " if comparison.normalise else ""
+    message = (
+        f"{mism.vector_count} of {len(diff.common_source)} common records have vectors that differ by more than "
+        f"{comparison.tolerance:g} ({form}max abs component difference)"
+    )
+    details: dict[str, Any] = {
+        "mismatch_count": mism.vector_count,
+        "mismatched": [s["id"] for s in mism.vector_sample],
+        "sample": mism.vector_sample,
+        "compared": len(diff.common_source),
+        "rechecked_exactly": mism.rechecked,
+        "tolerance": comparison.tolerance,
+        "normalised": comparison.normalise,
+    }
+    if nf_source or nf_target:
+        sides = []
+        if nf_source:
+            sides.append(f"{nf_source} source records (ids {_named([r.id for r in bad_source])})")
+        if nf_target:
+            sides.append(f"{nf_target} target records (ids {_named([r.id for r in bad_target])})")
+        message += "; non-finite values (NaN or ±Inf) in the vectors of " + " and ".join(sides)
+        details["non_finite"] = {
+            "source_count": nf_source,
+            "target_count": nf_target,
+            "source": [r.id for r in bad_source[:n]],
+            "target": [r.id for r in bad_target[:n]],
+        }
+    ok = mism.vector_count == 0 and not nf_source and not nf_target
+    return Check("parity.vectors", Status.PASS if ok else Status.FAIL, mism.vector_count, 0, message, details)
+
+
+def _mapping_check(
+    source: VectorStore,
+    target: VectorStore,
+    source_table: DigestTable,
+    target_table: DigestTable,
+    n: int,
+    findings: list[Finding],
+    unrecheckable: dict[str, str],
+) -> Check:
+    """``parity.mapping`` (Pinecone → Qdrant targets; skipped otherwise)."""
+    audit = target_table.audit
+    if audit is None:
+        return skipped_mapping_check(source.describe().backend, target.describe().backend)
+    found: MappingFindings = audit.finish(source_table.positions)
+    sampled = [target_table.ids.records(found.positions[kind][:n]) for kind in MAPPING_KINDS]
+    unknown = target_table.ids.records(found.positions["unknown"][:FINDINGS_LIMIT])
+    findings += [Finding("parity.mapping", "unknown", None, r, r.id) for r in unknown]
+    hard = [kind for kind in MAPPING_KINDS if kind != "unknown" and len(found.positions[kind])]
+    if hard:
+        unrecheckable["parity.mapping"] = f"points no write in flight explains ({', '.join(hard)})"
+    elif len(found.positions["unknown"]) > FINDINGS_LIMIT:
+        unrecheckable["parity.mapping"] = f"more than {FINDINGS_LIMIT} points name unknown records"
+    return mapping_check(found, target, [[r.id for r in rows] for rows in sampled], n)
+
+
+def parity_checks(
+    source: VectorStore,
+    target: VectorStore,
+    source_table: DigestTable,
+    target_table: DigestTable,
+    comparison: Comparison,
+    thresholds: Thresholds,
+    counts: tuple[int, int],
+) -> list[Check]:
+    """The five ``parity.*`` checks from two scanned tables (``compare_tables`` without the findings)."""
+    return compare_tables(source, target, source_table, target_table, comparison, thresholds, counts).checks
 
 
 def check_parity(
     source: VectorStore, target: VectorStore, thresholds: Thresholds | None = None, batch_size: int = 1000
 ) -> list[Check]:
-    """Scroll both stores once each and return the four parity checks (see ``parity_checks``)."""
+    """Scroll both stores once each and return the five parity checks (see ``compare_tables``)."""
+    return parity_outcome(source, target, thresholds, batch_size).checks
+
+
+def parity_outcome(
+    source: VectorStore, target: VectorStore, thresholds: Thresholds | None = None, batch_size: int = 1000
+) -> ParityOutcome:
+    """Scroll both stores once each: the parity checks and their findings."""
     thresholds = thresholds or Thresholds()
-    canon = Canonicaliser.for_stores(source.describe(), target.describe(), thresholds.vector_tolerance)
+    comparison = Comparison.for_schemas(source.describe(), target.describe(), thresholds.vector_tolerance)
     counts = (source.count(), target.count())
-    source_table = scan_table(source, canon, target_side=False, batch_size=batch_size)
-    target_table = scan_table(target, canon, target_side=True, batch_size=batch_size)
-    return parity_checks(source, target, source_table, target_table, canon, thresholds, counts)
+    source_table = scan_table(source, comparison, target_side=False, batch_size=batch_size)
+    target_table = scan_table(target, comparison, target_side=True, batch_size=batch_size)
+    return compare_tables(source, target, source_table, target_table, comparison, thresholds, counts)

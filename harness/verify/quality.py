@@ -67,7 +67,12 @@ class QueryReservoir:
         self._labels: list[PointId] = []
 
     def add(self, vectors: F32, ids: Sequence[PointId]) -> None:
-        """Offer one batch (in scan order)."""
+        """Offer one batch (in scan order). A vector holding NaN or ±Inf is never a query (it is
+        ``parity.vectors``' finding)."""
+        finite = np.isfinite(vectors).all(axis=1)
+        if not finite.all():
+            keep = np.flatnonzero(finite)
+            vectors, ids = vectors[keep], [ids[i] for i in keep.tolist()]
         n = len(ids)
         if self.size == 0 or n == 0:
             self.seen += n

@@ -3,7 +3,8 @@
 ``VerificationRun`` does each piece lazily and once: ``scan()`` scrolls the source once (parity digests,
 the query sample, the spilled vectors for ground truth) and the target once (parity digests); the
 searches run once and serve quality and latency. The pytest suite runs the families as separate tests
-on one run; the orchestrator calls ``run_verification`` and gets a ``Verdict``.
+on one run; ``run_verification`` returns its ``Verdict``, and the orchestrator's gate (``make_verifier``)
+re-checks its ``parity_findings()`` after it.
 """
 
 from __future__ import annotations
@@ -22,11 +23,13 @@ import numpy.typing as npt
 
 from harness.errors import DimensionMismatchError, InvalidInputError
 from harness.model import Check, CollectionSchema, SearchResult, Status, Verdict
+from harness.records import Comparison
 from harness.redact import redact_uri
 from harness.stores.base import VectorStore, iter_batches
 from harness.vectormath import prepare
+from harness.verify.findings import ParityFindings
 from harness.verify.latency import concat_results, latency_checks, timed_search
-from harness.verify.parity import Canonicaliser, DigestTable, DigestTableBuilder, parity_checks
+from harness.verify.parity import DigestTable, DigestTableBuilder, compare_tables
 from harness.verify.quality import (
     QualityData,
     QueryReservoir,
@@ -54,7 +57,7 @@ class Scan:
     """What one pass over each store left behind."""
 
     counts: tuple[int, int]  # the stores' own exact counts (source, target)
-    canon: Canonicaliser
+    comparison: Comparison
     source_table: DigestTable
     target_table: DigestTable
     queries: QuerySet
@@ -156,20 +159,20 @@ class VerificationRun:
                 f"query vectors have dimension {self.query_vectors.vectors.shape[1]} but the source has "
                 f"dimension {self.source_schema.dimension}"
             )
-        canon = Canonicaliser.for_stores(self.source_schema, self.target_schema, self.thresholds.vector_tolerance)
+        comparison = Comparison.for_schemas(self.source_schema, self.target_schema, self.thresholds.vector_tolerance)
         counts = (self.source.count(), self.target.count())
         wanted = self.queries or (MANDATORY_QUERIES if recall_affecting(self.schema_checks()) else 0)
         reservoir = QueryReservoir(wanted if self.query_vectors is None else 0, self.seed)
         spill = VectorSpill(self.spill_dir)
         weakref.finalize(self, spill.close)  # a run nobody closed still deletes its file
         distance = self.source_schema.distance
-        source_digests = DigestTableBuilder(canon, target_side=False, capacity=counts[0])
+        source_digests = DigestTableBuilder(comparison, target_side=False, capacity=counts[0])
         try:
             for batch in iter_batches(self.source, self.batch_size):
                 source_digests.add(batch)
                 spill.append(prepare(batch.vectors, distance))
                 reservoir.add(batch.vectors, batch.ids)
-            target_digests = DigestTableBuilder(canon, target_side=True, capacity=counts[1])
+            target_digests = DigestTableBuilder(comparison, target_side=True, capacity=counts[1])
             for batch in iter_batches(self.target, self.batch_size):
                 target_digests.add(batch)
         except BaseException:
@@ -177,7 +180,7 @@ class VerificationRun:
             raise
         return Scan(
             counts=counts,
-            canon=canon,
+            comparison=comparison,
             source_table=source_digests.finish(),
             target_table=target_digests.finish(),
             queries=self.query_vectors if self.query_vectors is not None else reservoir.result(),
@@ -185,21 +188,25 @@ class VerificationRun:
         )
 
     def parity_checks(self) -> list[Check]:
-        """The four ``parity.*`` checks."""
-        return self._parity_checks
+        """The five ``parity.*`` checks."""
+        return self._parity[0]
+
+    def parity_findings(self) -> ParityFindings:
+        """What the parity checks found, as typed records (for ``harness.verify.recheck``)."""
+        return self._parity[1]
 
     @cached_property
-    def _parity_checks(self) -> list[Check]:
+    def _parity(self) -> tuple[list[Check], ParityFindings]:
         s = self.scan()
-        checks = parity_checks(
-            self.source, self.target, s.source_table, s.target_table, s.canon, self.thresholds, s.counts
+        outcome = compare_tables(
+            self.source, self.target, s.source_table, s.target_table, s.comparison, self.thresholds, s.counts
         )
         # The digests have done their work; quality only looks ids up. Dropping them halves what a
         # 1M-record pair keeps resident from here on.
         self._scan = dataclasses.replace(
             s, source_table=s.source_table.without_digests(), target_table=s.target_table.without_digests()
         )
-        return checks
+        return outcome.checks, outcome.findings
 
     # -- searches, quality, latency --------------------------------------------------------------------
     @cached_property
@@ -252,7 +259,7 @@ class VerificationRun:
             spill=s.spill,
         )
         searches = self.searches
-        mapping = s.canon.pinecone_to_qdrant
+        mapping = s.comparison.mapping.pinecone_to_qdrant
         source = Ranked.of(searches.source, self.k, pinecone_to_qdrant=mapping)
         again = Ranked.of(searches.source_again, self.k, pinecone_to_qdrant=mapping)
         recall_source = judge.recall(source, self.source)

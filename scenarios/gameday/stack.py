@@ -32,7 +32,6 @@ from harness.clock import Clock, ManualClock
 from harness.datasets import synthetic_corpus, synthetic_queries
 from harness.faults import FaultPlan, FaultyStore, OpKind
 from harness.migration.alerts import RecordingAlertSink
-from harness.migration.backfill import TargetMapping
 from harness.migration.config import MigrationConfig
 from harness.migration.health import evaluate_window
 from harness.migration.journal import Journal
@@ -40,6 +39,7 @@ from harness.migration.metrics import InProcessMetrics
 from harness.migration.orchestrator import PHASE_ORDER, TERMINAL, Orchestrator, Phase, Verifier
 from harness.migration.router import Backend
 from harness.model import Check, CollectionSchema, Distance, PointId, RecordBatch, Status
+from harness.records import Comparison, RecordId, RecordMapping, batch_record_ids
 from harness.reporting.timeline import migration_summary, migration_timeline
 from harness.service import QueryService
 from harness.stores import open_store
@@ -387,7 +387,7 @@ class MigrationRun:
         self.journal: Journal = migration.journal
         self.flags = migration.flags
         self.metrics: InProcessMetrics = migration.metrics  # type: ignore[assignment]
-        self.mapping: TargetMapping = migration.mapping
+        self.mapping: RecordMapping = migration.mapping
         self.writer: VectorStore = migration.writer if options.dual_write else self.source
         self.service = QueryService(
             self.source,
@@ -405,7 +405,7 @@ class MigrationRun:
         weights = 1.0 / np.arange(1, sizes.keys + 1) ** _ZIPF_S
         self._key_weights = weights / weights.sum()
         self._next_write = 0
-        self.acknowledged: dict[tuple[str, PointId], np.ndarray] = {}
+        self.acknowledged: dict[RecordId, np.ndarray] = {}
         self.write_failures = 0
         self.tick_hooks: list[Callable[[MigrationRun, float], None]] = []
         self.marks: list[FaultMark] = []
@@ -497,9 +497,8 @@ class MigrationRun:
         except Exception:  # a refused write was never acknowledged: nothing to keep
             self.write_failures += 1
             return False
-        namespaces = batch.namespaces or ("",) * len(batch)
-        for pid, ns, vector in zip(batch.ids, namespaces, batch.vectors, strict=True):
-            self.acknowledged[(ns, pid)] = vector
+        for record, vector in zip(batch_record_ids(batch), batch.vectors, strict=True):
+            self.acknowledged[record] = vector
         return True
 
     def write_some(self, rounds: int = 3, per_round: int = 2) -> None:
@@ -555,20 +554,15 @@ class MigrationRun:
         """Acknowledged writes that ``store`` does not hold with the written vector (cosine-normalised,
         ±1e-3). ``mapped``: ``store`` is the target and ids go through the source → target mapping."""
         lost: list[PointId] = []
-        keys = list(self.acknowledged)
-        for start in range(0, len(keys), 256):
-            chunk = keys[start : start + 256]
-            ids = [pid for _, pid in chunk]
-            lookup = self.mapping.target_ids(ids, [ns for ns, _ in chunk]) if mapped else ids
-            fetched = store.fetch(lookup)
-            found: dict[str, np.ndarray] = {}
-            spaces = fetched.namespaces or ("",) * len(fetched)
-            for pid, ns, vector in zip(fetched.ids, spaces, fetched.vectors, strict=True):
-                found[f"{ns}\x00{pid}"] = vector
-            for (ns, pid), target_id in zip(chunk, lookup, strict=True):
-                got = found.get(f"{'' if mapped else ns}\x00{target_id}")
-                if got is None or not _same_direction(got, self.acknowledged[(ns, pid)]):
-                    lost.append(pid)
+        records = list(self.acknowledged)
+        for start in range(0, len(records), 256):
+            chunk = [(r, self.mapping.target_record(r) if mapped else r) for r in records[start : start + 256]]
+            fetched = store.fetch([held.id for _, held in chunk])
+            found = dict(zip(batch_record_ids(fetched), fetched.vectors, strict=True))
+            for record, held in chunk:
+                got = found.get(held)
+                if got is None or not _same_direction(got, self.acknowledged[record]):
+                    lost.append(record.id)
         return lost
 
     # -- what happened ---------------------------------------------------------------------------------
@@ -608,14 +602,13 @@ class MigrationRun:
         return {**self.summary(), "timeline": self.timeline()}
 
 
-def _same_direction(a: np.ndarray, b: np.ndarray, tolerance: float = 1e-3) -> bool:
-    """Equal after unit normalisation (cosine stores keep vectors normalised)."""
-    a = np.asarray(a, dtype=np.float64)
-    b = np.asarray(b, dtype=np.float64)
-    na, nb = np.linalg.norm(a), np.linalg.norm(b)
-    if not na or not nb:
-        return bool(np.allclose(a, b, atol=tolerance))
-    return bool(np.max(np.abs(a / na - b / nb)) <= tolerance)
+_ACKNOWLEDGED = Comparison(normalise=True, tolerance=1e-3)
+"""An acknowledged write is on a (cosine) store when the store holds its vector by the one comparison."""
+
+
+def _same_direction(a: np.ndarray, b: np.ndarray) -> bool:
+    """Equal after unit normalisation (cosine stores keep vectors normalised), ±1e-3 a component."""
+    return bool(_ACKNOWLEDGED.vectors_equal(a, b)[0])
 
 
 def gameday_check(

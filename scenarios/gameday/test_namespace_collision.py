@@ -18,10 +18,9 @@ from typing import Any
 import pytest
 
 from harness.clock import ManualClock
-from harness.migration.backfill import TargetMapping
-from harness.migration.mapping import map_pinecone_batch, qdrant_point_id
 from harness.migration.orchestrator import Orchestrator, Phase
 from harness.model import Check, PointId, RecordBatch, Status
+from harness.records import RecordMapping, map_pinecone_batch, qdrant_point_id
 from scenarios.gameday.stack import GameDayStack, gameday_check
 
 SCENARIO = "namespace_collision"
@@ -31,7 +30,7 @@ SHARED = 1000  # ids per namespace, the same ids in both
 
 
 @dataclass(frozen=True, slots=True)
-class NamespaceBlindMapping(TargetMapping):
+class NamespaceBlindMapping(RecordMapping):
     """The official tool's mapping: uuid5 of the id alone, whatever its namespace (the protection removed)."""
 
     def records(self, batch: RecordBatch) -> RecordBatch:
@@ -47,7 +46,7 @@ class NamespaceBlindOrchestrator(Orchestrator):
     """The orchestrator with the official tool's namespace-blind mapping."""
 
     @property
-    def mapping(self) -> TargetMapping:
+    def mapping(self) -> RecordMapping:
         """Always namespace-blind."""
         return NamespaceBlindMapping(pinecone_to_qdrant=True)
 

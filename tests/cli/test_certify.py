@@ -84,7 +84,8 @@ def test_identical_copy_exits_0_with_a_passing_verdict(stores: dict[str, str], t
     assert code == 0, stdout + stderr
     verdict = json.loads((tmp_path / "v.json").read_text())
     assert verdict["verdict"] == "pass"
-    assert {c["status"] for c in verdict["checks"]} == {"pass"}
+    statuses = {c["id"]: c["status"] for c in verdict["checks"]}
+    assert statuses == {**dict.fromkeys(CHECK_IDS, "pass"), "parity.mapping": "skip"}  # no id mapping: Edge → Edge
     assert "verdict: PASS" in stdout
 
 

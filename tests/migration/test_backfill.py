@@ -11,10 +11,10 @@ import pytest
 
 from harness.clock import ManualClock
 from harness.errors import TransientStoreError
-from harness.migration.backfill import Backfill, BackfillProgress, RetryPolicy, TargetMapping
+from harness.migration.backfill import Backfill, BackfillProgress, RetryPolicy
 from harness.migration.journal import Journal
-from harness.migration.mapping import NAMESPACE_FIELD, ORIGINAL_ID_FIELD, qdrant_point_id
 from harness.model import CollectionSchema, Distance, RecordBatch
+from harness.records import NAMESPACE_FIELD, ORIGINAL_ID_FIELD, RecordMapping, qdrant_point_id
 from harness.stores import open_store
 from harness.stores.base import iter_batches
 from harness.stores.exact import ExactStore
@@ -159,7 +159,7 @@ def test_pinecone_records_map_to_uuid_points_and_namespaces_stay_apart(tmp_path:
     target = open_store(f"qdrant-edge://{tmp_path / 'shard'}")
     try:
         with Journal(tmp_path / "j.sqlite") as journal:
-            Backfill(source, target, journal, mapping=TargetMapping(pinecone_to_qdrant=True), progress=False).run()
+            Backfill(source, target, journal, mapping=RecordMapping(pinecone_to_qdrant=True), progress=False).run()
         assert target.count() == 3
         point = target.fetch([qdrant_point_id("doc-1", "ns-a")])
         assert point.payloads[0] == {"year": 2020, ORIGINAL_ID_FIELD: "doc-1", NAMESPACE_FIELD: "ns-a"}

@@ -11,13 +11,13 @@ import pytest
 from harness.clock import ManualClock
 from harness.errors import TransientStoreError
 from harness.faults.store import FaultyStore
-from harness.migration.backfill import Backfill, TargetMapping
+from harness.migration.backfill import Backfill
 from harness.migration.dualwrite import DualWriteStore, OrphanWatch
 from harness.migration.flags import WriteMode
 from harness.migration.flags_openfeature import InMemoryFlags
 from harness.migration.journal import Journal
-from harness.migration.mapping import qdrant_point_id
 from harness.model import CollectionSchema, Distance, RecordBatch
+from harness.records import RecordMapping, qdrant_point_id
 from harness.stores.exact import ExactStore
 from tests.migration.conftest import records
 
@@ -123,7 +123,7 @@ def test_pinecone_writes_reach_the_target_mapped(exact_pair: Any, journal: Journ
         target,
         journal,
         InMemoryFlags(write_mode=WriteMode.DUAL_SOURCE_FIRST),
-        mapping=TargetMapping(pinecone_to_qdrant=True, default_namespace="ns"),
+        mapping=RecordMapping(pinecone_to_qdrant=True, default_namespace="ns"),
     )
     store.upsert(RecordBatch.build(["doc-1"], np.ones((1, 8)), [{"n": 1.0}]))
     mapped = qdrant_point_id("doc-1", "ns")

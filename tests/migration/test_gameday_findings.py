@@ -21,22 +21,23 @@ from harness.clock import ManualClock
 from harness.errors import TransientStoreError
 from harness.faults.store import FaultyStore
 from harness.migration.alerts import RecordingAlertSink
-from harness.migration.backfill import Backfill, RetryPolicy, TargetMapping, resolve_mapping
+from harness.migration.backfill import Backfill, RetryPolicy, resolve_mapping
 from harness.migration.config import Thresholds
 from harness.migration.dualwrite import DualWriteStore
 from harness.migration.flags import WriteMode
 from harness.migration.flags_openfeature import InMemoryFlags
 from harness.migration.health import compare_latency, evaluate_window
 from harness.migration.journal import Journal
-from harness.migration.mapping import qdrant_point_id
 from harness.migration.metrics import InProcessMetrics, WindowStats
 from harness.migration.orchestrator import Orchestrator, Phase
-from harness.migration.recheck import confirm_parity
 from harness.model import Check, CollectionSchema, Distance, RecordBatch, Status, Verdict
 from harness.pinecone_local.testing import PineconeServer
+from harness.records import Comparison, RecordId, RecordMapping, mapping_for, qdrant_point_id
 from harness.stores import open_store
 from harness.stores.base import Cursor, VectorStore
 from harness.stores.exact import ExactStore
+from harness.verify import Finding, ParityFindings, make_verifier, recheck_parity
+from harness.verify.parity import parity_outcome
 from tests.migration.conftest import fast_config, records, verdict
 from tests.migration.test_orchestrator import Setup
 
@@ -130,7 +131,7 @@ def test_resync_reapplies_a_delete_the_page_read_before_it(exact_pair: Any, tmp_
     flags.set_write_mode(WriteMode.DUAL_SOURCE_FIRST)
     clock = ManualClock()
     with Journal(tmp_path / "j.sqlite") as journal:
-        writer = DualWriteStore(source, target, journal, flags, clock, mapping=TargetMapping())
+        writer = DualWriteStore(source, target, journal, flags, clock, mapping=RecordMapping())
         journal.set_backfill_active(True)
         target.create(source.describe())
         hooked = ScrollHook(source, page=1, after_page=lambda: writer.delete([5, 6]))
@@ -208,10 +209,16 @@ class WriteBetweenScans:
         return self.inner.scroll(batch_size=batch_size, cursor=cursor)
 
 
-def _parity_only(source: VectorStore, target: VectorStore) -> Verdict:
-    from harness.verify.parity import check_parity
+def _parity_only(clock: ManualClock, rounds: int = 4) -> Callable[[VectorStore, VectorStore], Verdict]:
+    """A verifier of parity alone, its findings re-checked (what ``make_verifier`` does after the scan)."""
 
-    return Verdict(checks=tuple(check_parity(source, target)))
+    def verify(source: VectorStore, target: VectorStore) -> Verdict:
+        outcome = parity_outcome(source, target)
+        verdict, _ = recheck_parity(Verdict(checks=tuple(outcome.checks)), outcome.findings, source, target,
+                                    clock=clock, rounds=rounds)  # fmt: skip
+        return verdict
+
+    return verify
 
 
 def test_verify_rechecks_a_write_that_landed_between_the_two_scans(setup: Any) -> None:
@@ -227,7 +234,7 @@ def test_verify_rechecks_a_write_that_landed_between_the_two_scans(setup: Any) -
         flags=s.flags,
         metrics=s.metrics,
         alerts=[s.sink],
-        verifier=_parity_only,
+        verifier=_parity_only(s.clock),
     )
     assert orchestrator.run(stop_at=Phase.SHADOW) is Phase.SHADOW
     assert late.fired
@@ -235,12 +242,13 @@ def test_verify_rechecks_a_write_that_landed_between_the_two_scans(setup: Any) -
     assert ids is not None and ids.status is Status.PASS
     assert ids.details["first_look"]["observed"] == {"missing": 0, "extra": 2}
     (recheck,) = [e.data for e in s.journal.events("info") if e.data.get("message") == "parity re-check"]
-    assert sorted(recheck["settled"]["parity.ids"]) == [900_001, 900_002] and recheck["still_differing"] == {}
+    assert sorted(recheck["checks"]["parity.ids"]["settled"]) == [900_001, 900_002]
+    assert recheck["checks"]["parity.ids"]["still_differing"] == []
 
 
 def test_a_real_mismatch_still_blocks_after_the_recheck(setup: Any) -> None:
     s: Setup = setup()
-    orchestrator = s.orchestrator(verifier=_parity_only)
+    orchestrator = s.orchestrator(verifier=_parity_only(s.clock, s.config.verification.recheck_rounds))
     assert orchestrator.run(stop_at=Phase.VERIFY) is Phase.VERIFY
     s.inner_target.delete([7])  # lost on the target for good
     s.inner_target.upsert(records([8], version=5))  # and one record really differs
@@ -250,22 +258,56 @@ def test_a_real_mismatch_still_blocks_after_the_recheck(setup: Any) -> None:
     assert verdict.check("parity.ids").details["missing"] == [7]
     assert verdict.check("parity.vectors").details["mismatched"] == [8]
     (recheck,) = [e.data for e in s.journal.events("info") if e.data.get("message") == "parity re-check"]
-    assert recheck["still_differing"] == {"parity.ids": [7], "parity.vectors": [8], "parity.payloads": [8]}
-    assert recheck["rounds"] == s.config.verification.recheck_rounds
+    still = {cid: c["still_differing"] for cid, c in recheck["checks"].items()}
+    assert still == {"parity.count": [], "parity.ids": [7], "parity.vectors": [8], "parity.payloads": [8]}
+    assert recheck["checks"]["parity.count"]["counts"] == [1200, 1199]
+    assert {c["rounds"] for c in recheck["checks"].values()} == {s.config.verification.recheck_rounds}
 
 
-def test_a_sampled_listing_is_not_rechecked(exact_pair: Any) -> None:
+def test_the_gate_keeps_a_bool_turned_int_failing_and_settles_a_write_in_flight(setup: Any) -> None:
+    """The standard gate (``make_verifier``): parity says ``true`` ≠ ``1``, and so does its re-check — the
+    re-check once compared payloads by Python equality (True == 1) and turned this corruption into a pass."""
+    s: Setup = setup(verification={"queries": 20, "k": 5})
+    batch = records([900_003], version=4)
+    late = WriteBetweenScans(s.target, lambda: (s.source.upsert(batch), s.inner_target.upsert(batch)))
+    flagged = RecordBatch.build([5], s.source.fetch([5]).vectors, [{"doc": 5, "v": 0, "public": True}])
+    s.source.upsert(flagged)
+    v = s.config.verification
+    gate = make_verifier(v.queries, v.k, clock=s.clock, rounds=v.recheck_rounds, settle_s=v.recheck_settle_s,
+                         measure_latency=False)  # fmt: skip
+    orchestrator = s.orchestrator(verifier=gate)
+    assert orchestrator.run(stop_at=Phase.VERIFY) is Phase.VERIFY
+    corrupted = RecordBatch.build([5], flagged.vectors, [{"doc": 5, "v": 0, "public": 1}])  # bool → int
+    s.inner_target.upsert(corrupted)
+    blocked = Orchestrator(s.config, s.source, late, s.journal, clock=s.clock, flags=s.flags, metrics=s.metrics,
+                           alerts=[s.sink], verifier=gate)  # fmt: skip
+    assert blocked.run() is Phase.BLOCKED
+    verdict = blocked.last_verdict
+    assert verdict is not None and late.fired
+    assert verdict.check("parity.ids").status is Status.PASS  # the write in flight settled
+    payloads = verdict.check("parity.payloads")
+    assert payloads.status is Status.FAIL and payloads.details["mismatched"] == [5]
+    assert payloads.details["recheck"]["still_differing"] == [5]
+    # Put right, the same gate lets the migration through.
+    s.inner_target.upsert(flagged)
+    assert blocked.retry() is Phase.VERIFY
+    assert blocked.run(stop_at=Phase.SHADOW) is Phase.SHADOW
+
+
+def _finding_verdict(check: Check) -> Verdict:
+    return Verdict(checks=(check,))
+
+
+def test_a_check_with_more_findings_than_kept_is_not_rechecked(exact_pair: Any) -> None:
     source, _ = exact_pair(10)
-    sampled = Check(
-        "parity.ids",
-        Status.FAIL,
-        {"missing": 500, "extra": 0},
-        {"missing": 0, "extra": 0},
-        "",
-        {"missing_count": 500, "extra_count": 0, "missing": [1, 2], "extra": []},
-    )
-    verdict, report = confirm_parity(Verdict(checks=(sampled,)), source, source, TargetMapping(), clock=ManualClock())
-    assert verdict.check("parity.ids") == sampled and "parity.ids" in report.not_rechecked
+    failing = Check("parity.ids", Status.FAIL, {"missing": 500, "extra": 0}, {"missing": 0, "extra": 0}, "", {})
+    findings = ParityFindings(Comparison(), (), {"parity.ids": "more than 100000 ids differ"})
+    verdict, report = recheck_parity(_finding_verdict(failing), findings, source, source, clock=ManualClock())
+    assert verdict.check("parity.ids") == failing and "parity.ids" in report.not_rechecked
+    # A failing check without a record to look at is left as found too: never a pass by default.
+    verdict, report = recheck_parity(_finding_verdict(failing), ParityFindings(Comparison()), source, source,
+                                     clock=ManualClock())  # fmt: skip
+    assert verdict.check("parity.ids") == failing and "parity.ids" in report.not_rechecked
 
 
 def test_recheck_through_the_pinecone_mapping_settles_when_the_target_caught_up(exact_pair: Any) -> None:
@@ -276,32 +318,31 @@ def test_recheck_through_the_pinecone_mapping_settles_when_the_target_caught_up(
     source.create(schema)
     target.create(schema)
     try:
-        mapping = TargetMapping(pinecone_to_qdrant=True, default_namespace="")
-        batch = RecordBatch.build(["a", "b"], np.eye(2, DIMENSION), [{"n": 1}, {"n": 2}], ["x", "y"])
+        mapping = mapping_for("pinecone", "qdrant-edge")
+        batch = RecordBatch.build(["a", "b"], np.eye(2, DIMENSION), [{"n": 1.0}, {"n": 2.0}], ["x", "y"])
         source.upsert(batch)
         target.upsert(mapping.records(batch))
-        stale = Check(
-            "parity.ids",
-            Status.FAIL,
-            {"missing": 1, "extra": 1},
-            {"missing": 0, "extra": 0},
-            "",
-            {
-                "missing_count": 1,
-                "extra_count": 1,
-                "missing": ["a"],
-                "missing_namespaces": ["x"],
-                "extra": [qdrant_point_id("b", "y")],
-            },
+        stale = Check("parity.ids", Status.FAIL, {"missing": 1, "extra": 1}, {"missing": 0, "extra": 0}, "", {})
+        a, b = RecordId("x", "a"), RecordId("", qdrant_point_id("b", "y"))
+        findings = ParityFindings(
+            Comparison(mapping, normalise=True, tolerance=1e-4),
+            (
+                Finding("parity.ids", "missing", a, mapping.target_record(a), "a"),
+                Finding("parity.ids", "extra", None, b, b.id),
+            ),
         )
-        verdict, report = confirm_parity(Verdict(checks=(stale,)), source, target, mapping, clock=ManualClock())
+        verdict, report = recheck_parity(_finding_verdict(stale), findings, source, target, clock=ManualClock())
         assert verdict.check("parity.ids").status is Status.PASS and report.rounds == 1
         target.delete([qdrant_point_id("a", "x")])
-        verdict, report = confirm_parity(Verdict(checks=(stale,)), source, target, mapping, clock=ManualClock())
+        verdict, report = recheck_parity(_finding_verdict(stale), findings, source, target, clock=ManualClock())
         assert verdict.check("parity.ids").status is Status.FAIL
-        assert verdict.check("parity.ids").details["missing"] == ["a"] and report.still_differing == {
-            "parity.ids": ["a"]
-        }
+        assert verdict.check("parity.ids").details["missing"] == ["a"]
+        assert report.still_differing == {"parity.ids": ["a"]}
+        # The target holding 1.0 where the mapping writes 1 is a difference too (Pinecone doubles → ints).
+        target.upsert(RecordBatch.build([a_point := qdrant_point_id("a", "x")], np.eye(1, DIMENSION),
+                                        [{"n": 1.0, "__id__": "a", "__namespace__": "x"}]))  # fmt: skip
+        verdict, _ = recheck_parity(_finding_verdict(stale), findings, source, target, clock=ManualClock())
+        assert verdict.check("parity.ids").status is Status.FAIL and a_point
     finally:
         source.drop()
         target.drop()
@@ -435,7 +476,7 @@ class _Named:
 def test_the_mapping_comes_from_the_parsed_uri_schemes() -> None:
     pinecone = _Named("pinecone://idx?host=http://127.0.0.1:5081&namespace=docs", backend="pinecone")
     edge = _Named("qdrant-edge:///var/lib/shard?m=16")
-    assert resolve_mapping(pinecone, edge) == TargetMapping(pinecone_to_qdrant=True, default_namespace="docs")  # type: ignore[arg-type]
+    assert resolve_mapping(pinecone, edge) == RecordMapping(pinecone_to_qdrant=True, default_namespace="docs")  # type: ignore[arg-type]
     # A wrapper's label is no URI: the backend decides.
     wrapped = _Named("dual-write(a -> b)", backend="qdrant-edge")
     assert resolve_mapping(pinecone, wrapped).pinecone_to_qdrant  # type: ignore[arg-type]

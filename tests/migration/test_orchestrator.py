@@ -337,7 +337,16 @@ def test_a_journal_of_another_migration_is_refused(setup: Any, exact_pair: Any) 
     s.orchestrator().run(stop_at=Phase.BACKFILL)
     other, _ = exact_pair(1)
     with pytest.raises(UsageError, match="belongs to a migration"):
-        Orchestrator(s.config, other, s.target, s.journal, clock=s.clock, flags=s.flags, alerts=[])
+        Orchestrator(
+            s.config,
+            other,
+            s.target,
+            s.journal,
+            clock=s.clock,
+            flags=s.flags,
+            alerts=[],
+            verifier=lambda a, b: verdict(True),
+        )
 
 
 def test_default_flags_are_openfeature_mirrored_into_the_journal(setup: Any) -> None:

@@ -19,12 +19,13 @@ from harness.migration.dualwrite import DualWriteStore
 from harness.migration.flags import WriteMode
 from harness.migration.flags_openfeature import InMemoryFlags
 from harness.migration.journal import Journal
-from harness.migration.mapping import NAMESPACE_FIELD, ORIGINAL_ID_FIELD, qdrant_point_id
 from harness.migration.orchestrator import Orchestrator, Phase
 from harness.migration.run import migrate_command
 from harness.model import CollectionSchema, Distance, RecordBatch
 from harness.pinecone_local.testing import PineconeServer
+from harness.records import NAMESPACE_FIELD, ORIGINAL_ID_FIELD, qdrant_point_id
 from harness.stores import VectorStore, open_store
+from harness.verify import make_verifier, run_verification
 from tests.migration.conftest import fast_config
 
 PER_NAMESPACE = 300
@@ -53,7 +54,14 @@ def test_migrate_command_copies_both_namespaces_and_certifies(pinecone_source: V
     target_uri = f"qdrant-edge://{tmp_path / 'shard'}"
     out = io.StringIO()
     code = migrate_command(
-        pinecone_source.uri, target_uri, tmp_path / "j.sqlite", 100, False, tmp_path / "v.json", out=out
+        pinecone_source.uri,
+        target_uri,
+        tmp_path / "j.sqlite",
+        100,
+        False,
+        tmp_path / "v.json",
+        out=out,
+        verifier=run_verification,
     )
     verdict = json.loads((tmp_path / "v.json").read_text())
     failed = [c["id"] for c in verdict["checks"] if c["status"] == "fail"]
@@ -97,9 +105,11 @@ def test_orchestrated_migration_from_pinecone_completes(pinecone_source: VectorS
     )
     try:
         with Journal(tmp_path / "j.sqlite") as journal:
+            gate = make_verifier(config.verification.queries, config.verification.k, clock=clock)
             orchestrator = Orchestrator(
-                config, pinecone_source, target, journal, clock=clock, flags=InMemoryFlags(), alerts=[sink]
-            )
+                config, pinecone_source, target, journal, clock=clock, flags=InMemoryFlags(), alerts=[sink],
+                verifier=gate,
+            )  # fmt: skip
             assert orchestrator.mapping.pinecone_to_qdrant
             assert orchestrator.run() is Phase.COMPLETED, [a.message for a in sink.alerts]
             decisions: dict[str, Any] = {e.data["decision"]: e.data for e in journal.events("decision")}

@@ -20,9 +20,9 @@ from harness.errors import (
     TransientStoreError,
     UsageError,
 )
-from harness.migration.mapping import canonical_payload
 from harness.model import CollectionSchema, Distance, RecordBatch
 from harness.pinecone_local.testing import PineconeServer
+from harness.records import mapped_payload
 from harness.stores import iter_batches, open_store
 from harness.stores.pinecone import (
     FETCH_MAX_IDS,
@@ -77,7 +77,7 @@ def _records(namespaces: dict[str, int], seed: int = 0, dimension: int = DIMENSI
 def _keyed(batch: RecordBatch) -> dict[tuple[str, str], tuple[np.ndarray, dict[str, Any]]]:
     assert batch.namespaces is not None
     return {
-        (ns, str(pid)): (vec, canonical_payload(p))
+        (ns, str(pid)): (vec, mapped_payload(p))
         for pid, ns, vec, p in zip(batch.ids, batch.namespaces, batch.vectors, batch.payloads, strict=True)
     }
 

@@ -15,16 +15,16 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from harness.errors import InvalidInputError
-from harness.migration.mapping import (
+from harness.model import CollectionSchema, Distance, RecordBatch
+from harness.records import (
     MAPPING_FIELDS,
     NAMESPACE_FIELD,
     ORIGINAL_ID_FIELD,
-    canonical_payload,
     map_pinecone_batch,
+    mapped_payload,
     qdrant_point_id,
     unmap_qdrant_batch,
 )
-from harness.model import CollectionSchema, Distance, RecordBatch
 from harness.stores import VectorStore, open_store
 
 DIMENSION = 8
@@ -145,7 +145,7 @@ def test_random_records_round_trip_through_qdrant_edge(
     assert set(back) == {(ns, pid) for pid, ns, _ in records}
     for (pid, ns, metadata), vec in zip(records, original.vectors, strict=True):
         got_vec, got_payload = back[(ns, pid)]
-        want = canonical_payload(metadata)
+        want = mapped_payload(metadata)
         # Types survive exactly: int for integral numbers, float otherwise, bool stays bool.
         assert {k: type(v) for k, v in got_payload.items()} == {k: type(v) for k, v in want.items()}
         # Qdrant Edge may move a float payload by one ulp (about 15 % of random doubles do; seen with

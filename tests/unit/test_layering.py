@@ -1,14 +1,166 @@
-"""The inner layers import neither pytest nor a vendor SDK (design.md's one direction of dependency)."""
+"""design.md's one direction of dependency: outer layers import inner ones, never back.
 
+Every module of ``harness`` is parsed and every import in it — top level, inside functions, under
+``TYPE_CHECKING`` — is checked against this table of layers (innermost first). A unit may import its
+own modules and any unit of a lower layer; a unit of the same layer is a peer it must not import (that
+is how ``migration`` and ``verify`` stay apart). The package root ``harness`` (the curated public API)
+and ``scenarios`` sit outside every layer: nothing in ``harness`` imports them.
+
+| layer | units | why there |
+|---|---|---|
+| 0 | ``_version``, ``errors`` | facts with no dependencies |
+| 1 | ``model``, ``clock``, ``redact``, ``outputs``, ``console``, ``schemas`` | value types and small seams everyone shares; terminal verbosity; the shipped JSON Schemas |
+| 2 | ``records``, ``vectormath``, ``datasets`` | the one record model; vector maths; corpora (value types only) |
+| 3 | ``stores`` | the ``VectorStore`` protocol and its adapters |
+| 4 | ``pinecone_local``, ``migration``, ``verify`` | peers: the Pinecone-compatible server, the orchestrator, the checks |
+| 5 | ``faults`` | wrappers around stores for game days |
+| 6 | ``service``, ``load``, ``deploy`` | the RAG query service (routes with ``migration``'s router), locust load, Prometheus/Alertmanager processes on loopback |
+| 7 | ``reporting`` | renders what migration, verification and faults produced |
+| 8 | ``benchmarks``, ``assembly`` | measures everything below; wires stores, journal, flags, metrics, alerts, verifier and orchestrator into one migration |
+| 9 | ``plugin``, ``demo``, ``control`` | the pytest entry point; the demo; ``ragmig run``/``status`` and the steering commands |
+| 10 | ``cli`` | ``ragmig``: dispatches to all of the above |
+
+Also: the inner layers import neither pytest nor a vendor SDK.
+"""
+
+from __future__ import annotations
+
+import ast
 import subprocess
 import sys
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
+HARNESS = Path(__file__).resolve().parents[2] / "harness"
+LAYERS: dict[str, int] = {
+    "_version": 0,
+    "errors": 0,
+    "model": 1,
+    "clock": 1,
+    "redact": 1,
+    "outputs": 1,
+    "console": 1,
+    "schemas": 1,
+    "records": 2,
+    "vectormath": 2,
+    "datasets": 2,
+    "stores": 3,
+    "pinecone_local": 4,
+    "migration": 4,
+    "verify": 4,
+    "faults": 5,
+    "service": 6,
+    "load": 6,
+    "deploy": 6,
+    "reporting": 7,
+    "benchmarks": 8,
+    "assembly": 8,
+    "plugin": 9,
+    "demo": 9,
+    "control": 9,
+    "cli": 10,
+}
+OUTSIDE = {"harness": "the package root (public API)", "scenarios": "the suites users run"}
 FORBIDDEN = ("pytest", "qdrant_client", "qdrant_edge", "pinecone", "locust", "testcontainers")
 
 
-@pytest.mark.parametrize("module", ["harness.model", "harness.verify", "harness.migration"])
+def unit_of(module: str) -> str:
+    """``harness.migration.backfill`` → ``migration``; ``harness`` → ``harness``; ``scenarios.x`` → ``scenarios``."""
+    parts = module.split(".")
+    if parts[0] == "harness":
+        return parts[1] if len(parts) > 1 else "harness"
+    return parts[0]
+
+
+def imported_modules(source: str, module: str, is_package: bool) -> Iterator[tuple[int, str]]:
+    """(line, module) of every import anywhere in ``source`` (function bodies included), relative
+    imports resolved against ``module``."""
+    package = module.split(".") if is_package else module.split(".")[:-1]
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                yield node.lineno, alias.name
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package[: len(package) - node.level + 1]
+                yield node.lineno, ".".join([*base, *([node.module] if node.module else [])])
+            elif node.module == "harness":  # ``from harness import console`` imports the module harness.console
+                for alias in node.names:
+                    submodule = (HARNESS / f"{alias.name}.py").is_file() or (HARNESS / alias.name).is_dir()
+                    yield node.lineno, f"harness.{alias.name}" if submodule else "harness"
+            elif node.module:
+                yield node.lineno, node.module
+
+
+def back_imports(source: str, module: str, is_package: bool = False) -> list[str]:
+    """Every import in ``source`` (the text of ``module``) that breaks the layer table."""
+    mine = unit_of(module)
+    if mine not in LAYERS:
+        return [f"{module}: unit {mine!r} is not in the layer table; place it there"]
+    problems = []
+    for line, name in imported_modules(source, module, is_package):
+        if unit_of(name) == mine or not (name == "harness" or name.startswith(("harness.", "scenarios"))):
+            continue
+        theirs = unit_of(name)
+        if theirs in OUTSIDE:
+            problems.append(f"{module}:{line} imports {name} ({OUTSIDE[theirs]}, outside every layer)")
+        elif theirs not in LAYERS:
+            problems.append(f"{module}:{line} imports {name}: unit {theirs!r} is not in the layer table")
+        elif LAYERS[theirs] >= LAYERS[mine]:
+            kind = "a peer" if LAYERS[theirs] == LAYERS[mine] else "an outer layer"
+            problems.append(
+                f"{module}:{line} imports {name}: {mine} (layer {LAYERS[mine]}) may not import {kind}, "
+                f"{theirs} (layer {LAYERS[theirs]})"
+            )
+    return problems
+
+
+def harness_modules() -> Iterator[tuple[str, Path]]:
+    for path in sorted(HARNESS.rglob("*.py")):
+        parts = path.relative_to(HARNESS.parent).with_suffix("").parts
+        module = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+        yield module, path
+
+
+def test_no_module_imports_an_outer_layer_or_a_peer() -> None:
+    problems = [
+        problem
+        for module, path in harness_modules()
+        if module != "harness"  # the root re-exports the public API from below
+        for problem in back_imports(path.read_text(encoding="utf-8"), module, path.name == "__init__.py")
+    ]
+    assert not problems, "layering broken:\n" + "\n".join(problems)
+
+
+def test_every_unit_of_the_package_is_placed_in_the_table() -> None:
+    units = {unit_of(module) for module, _ in harness_modules()} - {"harness"}
+    assert units == set(LAYERS), f"unplaced: {sorted(units - set(LAYERS))}, gone: {sorted(set(LAYERS) - units)}"
+
+
+@pytest.mark.parametrize(
+    ("module", "source", "expected"),
+    [
+        ("harness.records.identity", "def f():\n    from harness.verify import parity\n", "an outer layer"),
+        ("harness.migration.orchestrator", "def f():\n    import harness.verify.run\n", "a peer"),
+        ("harness.verify.recheck", "from harness.migration.backfill import RetryPolicy\n", "a peer"),
+        ("harness.stores.exact", "if TYPE_CHECKING:\n    from harness.faults import FaultyStore\n", "an outer layer"),
+        ("harness.model", "from harness import open_store\n", "outside every layer"),
+        ("harness.records.compare", "from ..verify import parity\n", "an outer layer"),
+    ],
+)
+def test_the_check_catches_back_imports_wherever_they_hide(module: str, source: str, expected: str) -> None:
+    problems = back_imports(source, module)
+    assert len(problems) == 1 and expected in problems[0]
+
+
+def test_inward_and_own_imports_are_allowed() -> None:
+    source = "from harness.model import Check\nfrom . import mapping\ndef f():\n    import numpy\n"
+    assert back_imports(source, "harness.records.compare") == []
+
+
+@pytest.mark.parametrize("module", ["harness.model", "harness.records", "harness.verify", "harness.migration"])
 def test_inner_layer_imports_no_pytest_or_vendor_sdk(module: str) -> None:
     code = (
         "import importlib, pkgutil, sys\n"

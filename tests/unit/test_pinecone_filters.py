@@ -17,9 +17,9 @@ from hypothesis import strategies as st
 from qdrant_client import QdrantClient, models
 
 from harness.errors import UsageError
-from harness.migration.mapping import NAMESPACE_FIELD, ORIGINAL_ID_FIELD, map_pinecone_batch
 from harness.migration.pinecone_filters import KNOWN_DIFFERENCE, PineconeFilterError, to_qdrant_filter
 from harness.model import RecordBatch
+from harness.records import NAMESPACE_FIELD, ORIGINAL_ID_FIELD, map_pinecone_batch
 
 DIMENSION = 4
 COLLECTION = "filters"

@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness.migration.mapping import map_pinecone_batch, qdrant_point_id
 from harness.model import CollectionSchema, Distance, RecordBatch, Status
 from harness.pinecone_local.testing import PineconeServer
+from harness.records import map_pinecone_batch, qdrant_point_id
 from harness.stores import iter_batches, open_store
 from harness.stores.base import VectorStore
 from harness.stores.pinecone import PineconeStore
@@ -63,7 +63,7 @@ def test_a_faithful_migration_passes_parity_and_overlap(pinecone_source: Pinecon
             checks = {c.id: c for c in run.parity_checks() + run.quality_checks() + run.schema_checks()}
     finally:
         target.close()
-    for check_id in ("parity.count", "parity.ids", "parity.vectors", "parity.payloads"):
+    for check_id in ("parity.count", "parity.ids", "parity.vectors", "parity.payloads", "parity.mapping"):
         assert checks[check_id].status is Status.PASS, checks[check_id].message
     assert checks["parity.ids"].details["id_mapping"].startswith("pinecone id + namespace")
     assert checks["quality.overlap"].observed == 1.0

@@ -1,0 +1,320 @@
+"""The one comparison: does the target hold the record the source holds? (README, "Comparison semantics")
+
+Payloads are compared as the JSON values they are stored as, type-exact:
+- int ≠ float (``5`` vs ``5.0``: on Qdrant an exact-match filter for 5 misses a stored 5.0), bool ≠ int,
+  ``"5"`` ≠ 5; key order is irrelevant, list order is not.
+- Two floats within ``FLOAT_REL_TOLERANCE`` of each other are equal: Qdrant parses JSON floats with
+  serde_json's fast path, which can round a double by one ulp.
+- Pinecone → Qdrant: the target must hold exactly what the mapping writes (``RecordMapping.expected_payload``:
+  Pinecone's doubles with integral values become ints); the mapping fields are ``parity.mapping``'s.
+
+Vectors are equal when their canonical forms — unit-normalised when the target ranks by cosine (Qdrant
+stores cosine vectors normalised), raw for dot, euclid and manhattan — differ by at most the tolerance
+in every component. A vector holding NaN or ±Inf equals nothing, itself included.
+
+Parity hashes the same canonical forms (``payload_digests``, ``vector_digests``: vectors quantised to
+multiples of the tolerance, a whole batch at a time in numpy), so equal digests imply equal records and
+only records whose digests differ need the exact comparison (``records_equal``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+import numpy as np
+import numpy.typing as npt
+
+from harness.model import CollectionSchema, Distance, Payload, RecordBatch
+from harness.records.mapping import IDENTITY, RecordMapping, mapping_for
+
+__all__ = [
+    "FLOAT_REL_TOLERANCE",
+    "Comparison",
+    "field_diffs",
+    "non_finite_rows",
+    "record_fingerprints",
+    "values_equal",
+]
+
+U64 = npt.NDArray[np.uint64]
+F64 = npt.NDArray[np.float64]
+Bools = npt.NDArray[np.bool_]
+
+FLOAT_REL_TOLERANCE = 1e-12
+"""Floats this close (relative) are one value: Qdrant's JSON parsing can round a double by an ulp."""
+
+# msgspec's encoder (sorted keys) is several times faster than json's. It writes NaN and ±Inf as null,
+# so a payload whose encoding holds a null is encoded again by json, which keeps them apart from null.
+_FAST_JSON = msgspec.json.Encoder(order="sorted", enc_hook=repr)
+_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), check_circular=False, default=repr)
+# Quantised rows are hashed as the narrowest type that holds them; beyond int64, as float64.
+_QUANT_BOUNDS = np.array([2.0**15 - 1, 2.0**31 - 1, 2.0**62])
+_QUANT_TYPES = (np.int16, np.int32, np.int64, np.float64)
+_TINY_NORM = 1e-15  # below this a float32 norm has lost precision to underflow
+
+
+# -- payload values -----------------------------------------------------------------------------------
+def _json_text(value: Any) -> str:
+    return _ENCODER.encode(value)
+
+
+def values_equal(source: Any, target: Any) -> bool:
+    """Two payload values are the same JSON value: same type (int, float, bool, string, null, list,
+    object), ints exactly equal whatever their size, floats within ``FLOAT_REL_TOLERANCE`` (a non-finite
+    float only equals the same non-finite float), lists element by element in order, objects key by key."""
+    if isinstance(source, bool) or isinstance(target, bool):
+        return type(source) is type(target) and source == target
+    if isinstance(source, int) or isinstance(target, int):
+        return isinstance(source, int) and isinstance(target, int) and source == target
+    if isinstance(source, float) or isinstance(target, float):
+        if not (isinstance(source, float) and isinstance(target, float)):
+            return False
+        if not (math.isfinite(source) and math.isfinite(target)):
+            return repr(source) == repr(target)
+        return math.isclose(source, target, rel_tol=FLOAT_REL_TOLERANCE, abs_tol=0.0)
+    if isinstance(source, list | tuple) or isinstance(target, list | tuple):
+        return (
+            isinstance(source, list | tuple)
+            and isinstance(target, list | tuple)
+            and len(source) == len(target)
+            and all(values_equal(a, b) for a, b in zip(source, target, strict=True))
+        )
+    if isinstance(source, Mapping) or isinstance(target, Mapping):
+        return (
+            isinstance(source, Mapping)
+            and isinstance(target, Mapping)
+            and source.keys() == target.keys()
+            and all(values_equal(source[k], target[k]) for k in source)
+        )
+    if isinstance(source, str) or isinstance(target, str) or source is None or target is None:
+        return type(source) is type(target) and source == target
+    return _json_text(source) == _json_text(target)
+
+
+def field_diffs(source: Mapping[str, Any], target: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """The top-level fields whose values differ, as (field, "changed" | "removed" | "added"), sorted."""
+    out = []
+    for name in sorted(set(source) | set(target), key=str):
+        in_s, in_t = name in source, name in target
+        if in_s and in_t and values_equal(source[name], target[name]):
+            continue
+        out.append((name, "changed" if in_s and in_t else "removed" if in_s else "added"))
+    return out
+
+
+# -- digests --------------------------------------------------------------------------------------------
+def _digests(chunks: Iterable[Any]) -> U64:
+    """(n, 2) uint64: the first 16 bytes of each chunk's blake2b digest.
+
+    The default-parameter constructor is the cheapest per call (keyword arguments cost as much as
+    hashing a short payload), and a prefix of blake2b-512 is as good a 128-bit digest as blake2b-128.
+    """
+    raw = b"".join([h.digest() for h in map(hashlib.blake2b, chunks)])
+    return np.ascontiguousarray(np.frombuffer(raw, np.uint64).reshape(-1, 8)[:, :2])
+
+
+def _slow_json(payload: Mapping[str, Any]) -> bytes:
+    try:
+        return _ENCODER.encode(payload).encode()
+    except (TypeError, ValueError):  # e.g. keys json cannot sort: still one text per payload
+        return repr(sorted(payload.items(), key=lambda kv: str(kv[0]))).encode()
+
+
+def _encode_payloads(payloads: Sequence[Mapping[str, Any]]) -> list[bytes]:
+    """Canonical JSON of each payload: sorted keys, type-exact (5 and 5.0 differ), NaN apart from null."""
+    try:
+        parts = list(map(_FAST_JSON.encode, payloads))
+    except (TypeError, ValueError, msgspec.EncodeError):  # e.g. non-string keys: the general path
+        return [_slow_json(p) for p in payloads]
+    if b"null" in b"".join(parts):  # null, or a non-finite float msgspec wrote as null
+        parts = [_slow_json(p) if b"null" in part else part for p, part in zip(payloads, parts, strict=True)]
+    return parts
+
+
+def record_fingerprints(batch: RecordBatch) -> list[bytes]:
+    """A 16-byte fingerprint of each record of ``batch`` (float32 vector bytes + sorted-key JSON of the
+    payload): any change at all changes it. For watching one store over time (the orphan watch), not for
+    comparing two stores. A stored format (journaled baselines): it never changes."""
+    vectors = np.ascontiguousarray(batch.vectors, dtype=np.float32)
+    out = []
+    for row, payload in zip(vectors, batch.payloads, strict=True):
+        h = hashlib.blake2b(row.tobytes(), digest_size=16)
+        h.update(json.dumps(payload, sort_keys=True, default=str).encode())
+        out.append(h.digest())
+    return out
+
+
+def non_finite_rows(vectors: npt.ArrayLike) -> Bools:
+    """Per row: True when the vector holds NaN or ±Inf."""
+    v = np.asarray(vectors)
+    if v.ndim != 2:
+        v = v.reshape(len(v), -1)
+    return ~np.isfinite(v).all(axis=1)
+
+
+# -- the comparison -------------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Comparison:
+    """How the records of one source → target pair are compared (see the module docstring).
+
+    ``normalise``: the target ranks by cosine, so vectors are compared unit-normalised. ``tolerance``:
+    the largest difference of one canonical vector component that still counts as equal.
+    """
+
+    mapping: RecordMapping = IDENTITY
+    normalise: bool = False
+    tolerance: float = 1e-4
+
+    @classmethod
+    def for_schemas(cls, source: CollectionSchema, target: CollectionSchema, tolerance: float) -> Comparison:
+        """The comparison for this pair: the mapping from the two backends, the target's distance
+        deciding the vectors' canonical form."""
+        return cls(mapping_for(source, target), target.distance is Distance.COSINE, tolerance)
+
+    # -- payloads ---------------------------------------------------------------------------------------
+    def payload_forms(
+        self, source: Mapping[str, Any], target: Mapping[str, Any]
+    ) -> tuple[Mapping[str, Any], Mapping[str, Any]]:
+        """(what the target must hold, the part of the target's payload compared with it)."""
+        return self.mapping.expected_payload(source), self.mapping.held_payload(target)
+
+    def payloads_equal(self, source: Mapping[str, Any], target: Mapping[str, Any]) -> bool:
+        """True when the target's payload is the one the source's maps to."""
+        expected, held = self.payload_forms(source, target)
+        return values_equal(expected, held)
+
+    def payload_digests(self, payloads: Sequence[Payload], *, target_side: bool) -> U64:
+        """(n, 2) uint64: blake2b-128 of each payload's canonical JSON (of its mapped form on the source
+        side, without the mapping fields on the target side)."""
+        forms: Sequence[Mapping[str, Any]] = payloads
+        if self.mapping.pinecone_to_qdrant:
+            form = self.mapping.held_payload if target_side else self.mapping.expected_payload
+            forms = [form(p) for p in payloads]
+        return _digests(_encode_payloads(forms))
+
+    # -- vectors ----------------------------------------------------------------------------------------
+    def canonical_vectors(self, vectors: npt.ArrayLike) -> F64:
+        """Float64 canonical vectors (unit-normalised when the target ranks by cosine; a zero vector
+        stays zero). Non-finite rows stay non-finite."""
+        v = np.asarray(vectors, dtype=np.float64)
+        if v.ndim == 1:
+            v = v[None]
+        if self.normalise:
+            with np.errstate(invalid="ignore", over="ignore"):
+                norms = np.sqrt(np.einsum("ij,ij->i", v, v))
+                norms[norms == 0] = 1.0
+                v = v / norms[:, None]
+        return v
+
+    def _quantised(self, vectors: npt.ArrayLike) -> tuple[F64 | npt.NDArray[np.float32], npt.NDArray[np.intp], Bools]:
+        """Canonical vectors as multiples of the tolerance (rint), the narrowest hash type group of each
+        row, and which rows are non-finite (their quantised values are zeroed: they equal nothing)."""
+        v = np.asarray(vectors)
+        if v.ndim == 1:
+            v = v[None]
+        n = len(v)
+        if self.normalise:
+            v32 = np.asarray(v, dtype=np.float32)
+            with np.errstate(invalid="ignore", over="ignore"):
+                norms = np.sqrt(np.einsum("ij,ij->i", v32, v32))
+                suspect = ~np.isfinite(norms)  # NaN/Inf — or float32 overflow of a huge finite vector
+                bad = np.zeros(n, dtype=bool)
+                if suspect.any():
+                    bad[suspect] = non_finite_rows(v32[suspect])
+                # Squared in float32, a huge vector overflows and a tiny one underflows (to a zero norm):
+                # those rows are normalised in float64, as ``canonical_vectors`` does.
+                precise = (suspect & ~bad) | (norms < _TINY_NORM)
+                norms[norms == 0] = 1.0
+                q: Any = np.rint(v32 * (1.0 / (norms * np.float32(self.tolerance)))[:, None])
+            if precise.any():
+                q[precise] = np.rint(self.canonical_vectors(v[precise]) / self.tolerance)
+            if bad.any():
+                q[bad] = 0.0
+            if 1.0 / self.tolerance < _QUANT_BOUNDS[0] - 1:  # every component of a unit vector fits int16
+                groups = np.zeros(n, dtype=np.intp)
+            else:
+                peak = np.abs(q).max(axis=1) if q.shape[1] else np.zeros(n)
+                groups = np.searchsorted(_QUANT_BOUNDS, peak)
+        else:
+            with np.errstate(invalid="ignore", over="ignore"):
+                q = np.rint(np.asarray(v, dtype=np.float64) / self.tolerance)
+                peak = np.abs(q).max(axis=1) if q.shape[1] else np.zeros(n)
+            bad = ~np.isfinite(peak)
+            if bad.any():
+                bad = non_finite_rows(v)
+                q[bad] = 0.0
+                peak = np.where(bad, 0.0, peak)
+            groups = np.searchsorted(_QUANT_BOUNDS, peak)
+        return q, groups, bad
+
+    def vector_digests(self, vectors: npt.ArrayLike) -> tuple[U64, Bools]:
+        """(n, 2) uint64 blake2b-128 of each canonical vector quantised to multiples of the tolerance,
+        and per row whether it holds NaN or ±Inf (such a row's digest means nothing: compare it exactly).
+
+        Each row is hashed as the narrowest integer type that holds it (int16 for unit vectors), so a
+        row's digest depends on that row alone (at one dimension, rows of different types differ in
+        length). Unit vectors are quantised in float32 (their quotients stay far below float32's
+        integer precision), raw vectors in float64.
+        """
+        v = np.asarray(vectors)
+        n = len(v)
+        out = np.empty((n, 2), dtype=np.uint64)
+        if n == 0:
+            return out, np.zeros(0, dtype=bool)
+        q, groups, bad = self._quantised(v)
+        present = np.unique(groups).tolist()
+        for group in present:
+            rows = slice(None) if len(present) == 1 else np.flatnonzero(groups == group)
+            part = np.ascontiguousarray(q[rows].astype(_QUANT_TYPES[group]))
+            out[rows] = _digests(part.view(f"V{part.shape[1] * part.itemsize}").ravel())
+        return out, bad
+
+    def vector_differences(self, source: npt.ArrayLike, target: npt.ArrayLike) -> F64:
+        """Per row pair: the largest absolute difference of a canonical component (inf for another
+        dimension, NaN when either side is non-finite)."""
+        a, b = np.asarray(source), np.asarray(target)
+        a, b = (a[None] if a.ndim == 1 else a), (b[None] if b.ndim == 1 else b)
+        if a.shape != b.shape:
+            return np.full(max(len(a), len(b)), np.inf)
+        if a.shape[1] == 0:
+            return np.zeros(len(a))
+        out = np.full(len(a), np.nan)
+        finite = ~(non_finite_rows(a) | non_finite_rows(b))
+        if finite.any():
+            with np.errstate(over="ignore", invalid="ignore"):
+                diff = np.abs(self.canonical_vectors(a[finite]) - self.canonical_vectors(b[finite])).max(axis=1)
+            out[finite] = diff
+        return out
+
+    def vectors_equal(self, source: npt.ArrayLike, target: npt.ArrayLike) -> Bools:
+        """Per row pair: equal canonical vectors — every component within the tolerance, or the same
+        quantised form (what the digests hash; the two differ only by float32 rounding at the
+        boundary). Never equal when either side holds NaN or ±Inf, or the dimensions differ."""
+        a, b = np.asarray(source), np.asarray(target)
+        a, b = (a[None] if a.ndim == 1 else a), (b[None] if b.ndim == 1 else b)
+        if a.shape != b.shape:
+            return np.zeros(max(len(a), len(b)), dtype=bool)
+        qa, _, bad_a = self._quantised(a)
+        qb, _, bad_b = self._quantised(b)
+        finite = ~(bad_a | bad_b)
+        with np.errstate(invalid="ignore"):
+            close = self.vector_differences(a, b) <= self.tolerance
+        same = (qa == qb).all(axis=1)
+        return finite & (close | same)
+
+    # -- records ----------------------------------------------------------------------------------------
+    def records_equal(
+        self,
+        source: tuple[npt.ArrayLike, Mapping[str, Any]] | None,
+        target: tuple[npt.ArrayLike, Mapping[str, Any]] | None,
+    ) -> bool:
+        """(vector, payload) of a source record and of its target record: equal, or both absent."""
+        if source is None or target is None:
+            return source is None and target is None
+        return bool(self.vectors_equal(source[0], target[0])[0]) and self.payloads_equal(source[1], target[1])

@@ -1,0 +1,198 @@
+"""The Pinecone → Qdrant record mapping, and the one decision of when it applies (``mapping_for``).
+
+- Pinecone ids are ASCII strings; Qdrant takes only unsigned ints and UUIDs. Each record becomes the
+  deterministic ``uuid5`` of (namespace, id), with the original id and namespace kept in the payload,
+  so the same id in two namespaces stays two points (the official tool collapses them silently).
+- Pinecone stores every number as float64: integral floats go back to ints, or a Qdrant
+  ``MatchValue(2020)`` silently misses ``2020.0``. The mapped payload is what the target must hold.
+- Pinecone's euclidean score is the squared distance; Qdrant's Euclid is the plain distance.
+
+The uuid5 name (``"{namespace}\\x00{id}"`` under ``ID_NAMESPACE``) is a stored format: every target
+migrated so far holds points named by it, so it never changes.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from harness.errors import InvalidInputError
+from harness.model import CollectionSchema, Distance, PointId, RecordBatch
+from harness.records.identity import RecordId
+
+__all__ = [
+    "IDENTITY",
+    "ID_NAMESPACE",
+    "MAPPING_FIELDS",
+    "NAMESPACE_FIELD",
+    "ORIGINAL_ID_FIELD",
+    "RecordMapping",
+    "coerce_number",
+    "map_pinecone_batch",
+    "mapped_payload",
+    "mapping_for",
+    "pinecone_score_to_qdrant",
+    "qdrant_point_id",
+    "qdrant_score_to_pinecone",
+    "strip_mapping_fields",
+    "unmap_qdrant_batch",
+]
+
+ORIGINAL_ID_FIELD = "__id__"
+NAMESPACE_FIELD = "__namespace__"
+MAPPING_FIELDS = (ORIGINAL_ID_FIELD, NAMESPACE_FIELD)
+# A fixed namespace for uuid5, so point ids are the same in every run and every process.
+ID_NAMESPACE = uuid.UUID("6f1b8e4e-6c61-5f0e-9a51-7261676d6967")
+
+
+def qdrant_point_id(original_id: PointId, namespace: str = "") -> str:
+    """The Qdrant point id (a UUID string) for Pinecone record ``original_id`` in ``namespace``.
+
+    Deterministic (uuid5); different namespaces never share a point id.
+    """
+    return str(uuid.uuid5(ID_NAMESPACE, f"{namespace}\x00{original_id}"))
+
+
+def coerce_number(value: Any) -> Any:
+    """Integral floats back to int (2020.0 → 2020), recursively through lists and dicts; bools kept."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, float) and math.isfinite(value) and value.is_integer() and abs(value) < 2**63:
+        return int(value)
+    if isinstance(value, list | tuple):
+        return [coerce_number(v) for v in value]
+    if isinstance(value, Mapping):
+        return {str(k): coerce_number(v) for k, v in value.items()}
+    return value
+
+
+def mapped_payload(metadata: Mapping[str, Any]) -> dict[str, Any]:
+    """The Qdrant payload the mapping writes for Pinecone ``metadata`` (mapping fields aside):
+    integral floats as ints (Qdrant's int64 range), keys sorted."""
+    return {k: coerce_number(metadata[k]) for k in sorted(metadata)}
+
+
+def strip_mapping_fields(payload: Mapping[str, Any]) -> dict[str, Any]:
+    """``payload`` without the fields the mapping added."""
+    return {k: v for k, v in payload.items() if k not in MAPPING_FIELDS}
+
+
+def map_pinecone_batch(batch: RecordBatch, default_namespace: str = "") -> RecordBatch:
+    """A Pinecone batch as Qdrant points: uuid5 ids, original id and namespace in the payload,
+    integral floats as ints. The result has no ``namespaces`` (Qdrant has none).
+
+    ``InvalidInputError`` when a record's metadata already holds one of ``MAPPING_FIELDS``."""
+    namespaces = batch.namespaces or (default_namespace,) * len(batch)
+    for pid, payload in zip(batch.ids, batch.payloads, strict=True):
+        reserved = [f for f in MAPPING_FIELDS if f in payload]
+        if reserved:  # overwriting it would lose the user's value silently, and unmap would drop it
+            raise InvalidInputError(
+                f"record {pid!r} has metadata field {reserved[0]!r}, which the Pinecone → Qdrant mapping "
+                "reserves for the original id and namespace; rename that field before migrating"
+            )
+    ids = tuple(qdrant_point_id(pid, ns) for pid, ns in zip(batch.ids, namespaces, strict=True))
+    payloads = tuple(
+        {**mapped_payload(p), ORIGINAL_ID_FIELD: str(pid), NAMESPACE_FIELD: ns}
+        for p, pid, ns in zip(batch.payloads, batch.ids, namespaces, strict=True)
+    )
+    return RecordBatch(ids=ids, vectors=batch.vectors, payloads=payloads, namespaces=None)
+
+
+def unmap_qdrant_batch(batch: RecordBatch) -> RecordBatch:
+    """The inverse of ``map_pinecone_batch``: original ids and namespaces back, mapping fields removed.
+
+    Records without the mapping fields keep their id (stringified) and the default namespace "".
+    """
+    ids: list[PointId] = []
+    namespaces: list[str] = []
+    for pid, payload in zip(batch.ids, batch.payloads, strict=True):
+        ids.append(str(payload.get(ORIGINAL_ID_FIELD, pid)))
+        namespaces.append(str(payload.get(NAMESPACE_FIELD, "")))
+    payloads = tuple(strip_mapping_fields(p) for p in batch.payloads)
+    return RecordBatch(ids=tuple(ids), vectors=batch.vectors, payloads=payloads, namespaces=tuple(namespaces))
+
+
+def pinecone_score_to_qdrant(score: float, distance: Distance) -> float:
+    """Convert a Pinecone score threshold to Qdrant's scale (euclidean: squared → plain distance)."""
+    if distance is Distance.EUCLID:
+        return math.sqrt(max(score, 0.0))
+    return score
+
+
+def qdrant_score_to_pinecone(score: float, distance: Distance) -> float:
+    """Convert a Qdrant score threshold to Pinecone's scale (Euclid: plain → squared distance)."""
+    if distance is Distance.EUCLID:
+        return score * score
+    return score
+
+
+@dataclass(frozen=True, slots=True)
+class RecordMapping:
+    """How a source record is written to the target: as is, or Pinecone → Qdrant mapped.
+
+    ``default_namespace`` is the namespace of records whose batch carries none (a Pinecone URI's
+    ``namespace``, else Pinecone's default ""). Build it with ``mapping_for``.
+    """
+
+    pinecone_to_qdrant: bool = False
+    default_namespace: str = ""
+
+    def records(self, batch: RecordBatch) -> RecordBatch:
+        """``batch`` as the target stores it."""
+        return map_pinecone_batch(batch, self.default_namespace) if self.pinecone_to_qdrant else batch
+
+    def target_ids(self, ids: Sequence[PointId], namespaces: Sequence[str] | None = None) -> list[PointId]:
+        """The target's ids for source ``ids`` (in ``namespaces``, default: ``default_namespace``)."""
+        if not self.pinecone_to_qdrant:
+            return list(ids)
+        spaces = namespaces or (self.default_namespace,) * len(ids)
+        return [qdrant_point_id(pid, ns) for pid, ns in zip(ids, spaces, strict=True)]
+
+    def target_record(self, source: RecordId) -> RecordId:
+        """The target record that ``source`` is written as (mapped points live in Qdrant's one namespace)."""
+        if not self.pinecone_to_qdrant:
+            return source
+        return RecordId("", qdrant_point_id(source.id, source.namespace))
+
+    def expected_payload(self, source_payload: Mapping[str, Any]) -> Mapping[str, Any]:
+        """What the target must hold for a source record with ``source_payload`` (mapping fields aside)."""
+        return mapped_payload(source_payload) if self.pinecone_to_qdrant else source_payload
+
+    def held_payload(self, target_payload: Mapping[str, Any]) -> Mapping[str, Any]:
+        """The part of a target record's payload compared with the source (the mapping fields are
+        ``parity.mapping``'s business, not the payload's)."""
+        return strip_mapping_fields(target_payload) if self.pinecone_to_qdrant else target_payload
+
+    def source_record(self, target: RecordId, target_payload: Mapping[str, Any]) -> RecordId | None:
+        """The source record a target record says it holds: mapped points name it in their payload
+        (None when they do not); otherwise it is the same record."""
+        if not self.pinecone_to_qdrant:
+            return target
+        original, namespace = target_payload.get(ORIGINAL_ID_FIELD), target_payload.get(NAMESPACE_FIELD)
+        if not isinstance(original, str) or not isinstance(namespace, str):
+            return None
+        return RecordId(namespace, original)
+
+
+IDENTITY = RecordMapping()
+"""Records are written as they are (every pair except Pinecone → Qdrant)."""
+
+
+def _backend(side: CollectionSchema | str) -> str:
+    return side.backend if isinstance(side, CollectionSchema) else side
+
+
+def mapping_for(
+    source: CollectionSchema | str, target: CollectionSchema | str, *, default_namespace: str = ""
+) -> RecordMapping:
+    """The mapping between a source and a target, decided by their backends: Pinecone → Qdrant (any
+    Qdrant backend) maps, every other pair is the identity.
+
+    ``source``/``target``: the stores' schemas, or backend names as ``CollectionSchema.backend`` spells
+    them (a store URI's scheme is its backend's name). ``default_namespace``: the source URI's namespace.
+    """
+    mapped = _backend(source) == "pinecone" and _backend(target).startswith("qdrant")
+    return RecordMapping(pinecone_to_qdrant=mapped, default_namespace=default_namespace)
