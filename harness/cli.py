@@ -6,9 +6,10 @@ make (``UsageError``) prints one line on stderr and exits 2, never a traceback.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 
@@ -24,16 +25,31 @@ app = typer.Typer(
 )
 
 
+def _fail(message: str) -> NoReturn:
+    """One redacted line on stderr, exit 2."""
+    typer.echo(f"ragmig: error: {redact_text(' '.join(message.split()))}", err=True)
+    raise typer.Exit(2)
+
+
 def _run(body: Callable[[], int]) -> None:
-    """Run a command body, turning user errors into one line on stderr and exit code 2."""
+    """Run a command body, turning user errors into one line on stderr and exit code 2.
+
+    Besides ``UsageError``, a file that cannot be read or written (``OSError``), a file that is not text
+    (``UnicodeError``) and a damaged SQLite file are the user's environment, not a bug: one line too.
+    """
     try:
         code = body()
     except UsageError as exc:
-        typer.echo(f"ragmig: error: {redact_text(str(exc))}", err=True)
-        raise typer.Exit(2) from None
+        _fail(str(exc))
     except KeyboardInterrupt:
         typer.echo("ragmig: interrupted", err=True)
         raise typer.Exit(130) from None
+    except UnicodeError as exc:
+        _fail(f"a file is not valid UTF-8 text ({exc}); save it as UTF-8")
+    except OSError as exc:
+        _fail(f"{exc.strerror or exc}{f': {exc.filename}' if exc.filename else ''}")
+    except sqlite3.DatabaseError as exc:
+        _fail(f"an SQLite file is damaged or not ragmig's ({exc})")
     raise typer.Exit(code)
 
 
@@ -75,14 +91,31 @@ def migrate(
         "ragmig-journal.sqlite"
     ),
     batch_size: Annotated[int, typer.Option(min=1, help="Records per backfill batch.")] = 1000,
-    resume: Annotated[bool, typer.Option(help="Resume from the journal's last checkpoint.")] = False,
+    resume: Annotated[
+        bool, typer.Option(help="Resume from the last checkpoint of an existing journal of this source and target.")
+    ] = False,
+    into_existing: Annotated[
+        bool,
+        typer.Option(
+            "--into-existing",
+            help="Copy into a target that already holds records this journal did not write (same ids are overwritten).",
+        ),
+    ] = False,
+    html: Annotated[Path | None, typer.Option(help="Write a self-contained HTML report here.")] = None,
     json: Annotated[Path | None, typer.Option("--json", help="Write the JSON verdict here.")] = None,
+    junit: Annotated[Path | None, typer.Option(help="Write JUnit XML here.")] = None,
 ) -> None:
-    """Dual-write-safe backfill with a durable checkpoint, then verification. Exit 0 verified, 1 failed, 2 error."""
+    """Preflight, dual-write-safe backfill with a durable checkpoint, then verification. Exit 0 verified, 1 failed, 2 error."""
 
     def body() -> int:
-        from harness.migration.run import migrate_command
+        from harness.migration.run import Renderer, migrate_command
+        from harness.reporting.migrate import migrate_html, migrate_junit
 
+        reports: dict[Path, Renderer] = {}
+        if html is not None:
+            reports[html] = migrate_html
+        if junit is not None:
+            reports[junit] = migrate_junit
         return migrate_command(
             source=source,
             target=target,
@@ -90,6 +123,8 @@ def migrate(
             batch_size=batch_size,
             resume=resume,
             json_path=json,
+            into_existing=into_existing,
+            reports=reports,
         )
 
     _run(body)
@@ -177,11 +212,14 @@ def bench(
                 str(r.details.get("error", ""))[:80],
             )
 
+        from harness.outputs import check_writable, write_text_atomic
+
+        if json is not None:
+            check_writable(json, "--json")
         results = run_benchmarks(only or [], on_result=show)
         console.print(table)
         if json is not None:
-            json.parent.mkdir(parents=True, exist_ok=True)
-            json.write_text(to_json(results) + "\n")
+            write_text_atomic(json, to_json(results) + "\n")
             console.print(f"wrote {json}")
         return 0
 

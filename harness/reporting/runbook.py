@@ -14,6 +14,7 @@ from pathlib import Path
 from harness.migration.config import MigrationConfig, load_config
 from harness.migration.flags_openfeature import READ_PERCENT_FLAG, WRITE_MODE_FLAG
 from harness.migration.webhook import webhook_label
+from harness.outputs import check_writable, write_text_atomic
 from harness.redact import redact_uri
 
 __all__ = ["plan_command", "render_runbook"]
@@ -271,12 +272,13 @@ def render_runbook(config: MigrationConfig, config_path: str = "migration.toml")
 def plan_command(config: Path, out: Path | None) -> int:
     """Render the runbook of ``config`` to ``out`` (stdout when None). A bad config raises ``ConfigError``
     (one line naming the file and key; the CLI exits 2)."""
+    if out is not None:
+        check_writable(out, "--out")
     migration = load_config(config)
     text = render_runbook(migration, str(config))
     if out is None:
         sys.stdout.write(text)
     else:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(text, encoding="utf-8")
+        write_text_atomic(out, text)
         print(f"wrote {out}")
     return 0

@@ -2,7 +2,9 @@
 
 - Hosts: the data plane is the URI's ``host`` (loopback hosts without a scheme get ``http://``), or the
   host the control plane describes. The control plane (create, describe, exists, that host lookup) is
-  ``PINECONE_CONTROLLER_HOST`` or the SDK's default.
+  ``PINECONE_CONTROLLER_HOST`` or the SDK's default — except with ``host=``: then nothing goes to a host
+  the user did not name. ``describe`` and ``exists`` read the data plane's ``describe_index_stats``
+  (dimension and metric), and ``create``/``drop`` need ``PINECONE_CONTROLLER_HOST`` set explicitly.
 - The API key comes from ``PINECONE_API_KEY`` only. Loopback hosts get a placeholder key when it is
   unset (the project's local server accepts any key unless configured with one).
 - Namespaces: with ``namespace=NS`` every operation stays inside NS. Without it the store spans every
@@ -135,16 +137,35 @@ class PineconeStore:
     # -- the VectorStore seam -------------------------------------------------------------------
 
     def describe(self) -> CollectionSchema:
-        """Dimension and metric from the control plane; Pinecone reports no index configuration."""
-        with self._sdk_errors("describe"):
-            model = self._control().describe_index(self._name)
+        """Dimension and metric — from the data plane's stats when the URI names the ``host``, else from the
+        control plane. Pinecone reports no index configuration."""
+        if self._host is not None:
+            stats = self._stats()
+            dimension, metric = stats.dimension, stats.metric
+            if getattr(stats, "vector_type", None) not in (None, "dense"):
+                raise StoreError(
+                    f"{self.uri}: index {self._name!r} is {stats.vector_type}; the harness needs dense vectors"
+                )
+            if not dimension or not metric:
+                raise StoreError(
+                    f"{self.uri}: the data plane at the URI's host did not report the index's dimension and metric; "
+                    "set PINECONE_CONTROLLER_HOST to describe it through the control plane"
+                    if self._control_host is None
+                    else f"{self.uri}: the data plane did not report the index's dimension and metric"
+                )
+        else:
+            with self._sdk_errors("describe"):
+                model = self._control().describe_index(self._name)
+            try:
+                dimension, metric = model.dimension, model.metric
+            except AttributeError:
+                raise StoreError(f"{self.uri}: index {self._name!r} is not a single dense-vector index") from None
+            if dimension is None:
+                raise StoreError(f"{self.uri}: index {self._name!r} is sparse-only; the harness needs dense vectors")
         try:
-            dimension, metric = model.dimension, model.metric
-        except AttributeError:
-            raise StoreError(f"{self.uri}: index {self._name!r} is not a single dense-vector index") from None
-        if dimension is None:
-            raise StoreError(f"{self.uri}: index {self._name!r} is sparse-only; the harness needs dense vectors")
-        self._layout_cache = (int(dimension), Distance.parse(str(metric)))
+            self._layout_cache = (int(dimension), Distance.parse(str(metric)))
+        except ValueError as exc:
+            raise StoreError(f"{self.uri}: {exc}") from None
         return CollectionSchema(
             dimension=int(dimension),
             distance=self._layout_cache[1],
@@ -155,7 +176,13 @@ class PineconeStore:
         )
 
     def exists(self) -> bool:
-        """True when the control plane knows the index."""
+        """True when the index is there: its data plane answers (``host=``), or the control plane knows it."""
+        if self._host is not None:
+            try:
+                self._stats()
+            except CollectionNotFoundError:
+                return False
+            return True
         with self._sdk_errors("has_index"):
             return bool(self._control().has_index(self._name))
 
@@ -368,6 +395,13 @@ class PineconeStore:
         raise UsageError(f"set PINECONE_API_KEY to reach {host or 'the Pinecone control plane'} for {self.uri}")
 
     def _control(self) -> Pinecone:
+        if self._host is not None and self._control_host is None:
+            # The user named the data plane only: the SDK's default control plane (with the API key)
+            # is a host they did not name.
+            raise UsageError(
+                f"{self.uri} names the index's host, so the control plane is not contacted: create or delete "
+                "the index through the control plane you mean by setting PINECONE_CONTROLLER_HOST"
+            )
         if self._control_client is None:
             with self._sdk_errors("connect", contacts_server=False):
                 self._control_client = Pinecone(

@@ -57,6 +57,7 @@ def test_record_keys_keep_ints_strings_and_namespaces_apart() -> None:
 
 def test_checkpoint_cursor_and_done_move_together(tmp_path: Path) -> None:
     with Journal(tmp_path / "j.sqlite") as journal:
+        journal.note_attempt(250)
         journal.advance("c1", 100)
         journal.advance("c2", 100)
         journal.advance(None, 50, status="copied")

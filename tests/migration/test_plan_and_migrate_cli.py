@@ -121,6 +121,7 @@ def test_migrate_refuses_a_journal_of_another_migration(edge_pair: Any, tmp_path
     journal = tmp_path / "j.sqlite"
     with Journal(journal) as j:
         j.set(source="qdrant-edge:/elsewhere", target="qdrant-edge:/other")
+        j.note_attempt(10)
         j.advance("cursor", 10)
     result = runner.invoke(
         app, ["migrate", "--source", source_uri, "--target", target_uri, "--journal", str(journal), "--resume"]
