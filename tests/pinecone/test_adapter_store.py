@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
+import orjson
 import pytest
 
 from harness.clock import ManualClock
@@ -26,6 +27,7 @@ from harness.pinecone_local.testing import PineconeServer
 from harness.stores import iter_batches, open_store
 from harness.stores.pinecone import (
     FETCH_MAX_IDS,
+    FLOAT_JSON_MAX_BYTES,
     UPSERT_MAX_BYTES,
     UPSERT_MAX_VECTORS,
     PineconeStore,
@@ -267,6 +269,20 @@ def test_upsert_requests_hold_at_most_1000_vectors_and_2_mb() -> None:
         assert len(body.encode()) <= UPSERT_MAX_BYTES
     with pytest.raises(InvalidInputError, match="bytes"):
         list(_upsert_requests([{"id": "huge", "values": [0.123456789] * 200_000}], ""))
+
+
+def test_the_request_size_bound_holds_for_the_longest_float_json() -> None:
+    """Requests are sized by an upper bound of each float's JSON; the longest float32 value as a Python
+    float is 24 bytes, and a request of such floats still fits in 2 MB as the SDK encodes it (orjson)."""
+    worst = float(np.float32(-1.3007421330257785e-05))
+    assert len(orjson.dumps(worst)) == FLOAT_JSON_MAX_BYTES
+    rng = np.random.default_rng(9)
+    exponents = rng.integers(-45, 38, size=4000)
+    spread = (rng.normal(size=4000) * 10.0**exponents).astype(np.float32)
+    assert max(len(orjson.dumps(v)) for v in spread[np.isfinite(spread)].tolist()) <= FLOAT_JSON_MAX_BYTES
+    records = [{"id": f"x{i}", "values": [worst] * 384, "metadata": {"k": "v" * (i % 50)}} for i in range(600)]
+    for chunk in _upsert_requests(records, "ns"):
+        assert len(orjson.dumps({"vectors": chunk, "namespace": "ns"})) <= UPSERT_MAX_BYTES
 
 
 def test_wait_until_visible_rides_out_the_read_after_write_lag() -> None:
