@@ -7,16 +7,56 @@ make (``UsageError``) prints one line on stderr and exits 2, never a traceback.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import typer
+from typer.core import TyperGroup
+
+try:  # typer 0.2x carries its own copy of click, whose exceptions are not click's
+    from typer._click import exceptions as click_errors
+except ImportError:  # pragma: no cover - typer that still uses click itself
+    from click import exceptions as click_errors  # type: ignore[no-redef]
 
 from harness.errors import UsageError
 from harness.redact import redact_text
 
+
+class _OneLineErrors(TyperGroup):
+    """A command-line mistake click catches itself (an unknown option, a value of the wrong type, a missing
+    option) as one line on stderr and exit 2, like every other user error, instead of a usage box."""
+
+    def main(  # type: ignore[override]
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        try:
+            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click_errors.NoArgsIsHelpError as exc:
+            typer.echo(exc.ctx.get_help())
+            code = 2
+        except click_errors.ClickException as exc:
+            ctx = getattr(exc, "ctx", None)
+            where = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+            message = " ".join(exc.format_message().split())
+            typer.echo(f"ragmig: error: {redact_text(message)}{where}", err=True)
+            code = 2
+        except typer.Abort:
+            typer.echo("ragmig: interrupted", err=True)
+            code = 130
+        if not standalone_mode:
+            return code
+        sys.exit(code or 0)
+
+
 app = typer.Typer(
+    cls=_OneLineErrors,
     name="ragmig",
     help="Certify, gate and rehearse a vector-database migration for a RAG system.",
     no_args_is_help=True,

@@ -38,7 +38,7 @@ def redact_uri(uri: str) -> str:
     query = parts.query
     if query:
         pairs = parse_qsl(query, keep_blank_values=True)
-        redacted = [(k, REDACTED if _SECRET_PARAM.search(k) else _redact_value(v)) for k, v in pairs]
+        redacted = [(k, REDACTED if _SECRET_PARAM.search(k) else _redact_value(k, v)) for k, v in pairs]
         if redacted != pairs:
             query = urlencode(redacted, safe="/:*@")
     if netloc == parts.netloc and query == parts.query:
@@ -48,9 +48,15 @@ def redact_uri(uri: str) -> str:
     return redact_text(f"{head}{sep}{rebuilt.removeprefix('//')}" if sep else rebuilt)
 
 
-def _redact_value(value: str) -> str:
-    """A query value, redacted as a URL when it holds one (its own userinfo and secret parameters)."""
-    return redact_uri(value) if "://" in value else value
+def _redact_value(key: str, value: str) -> str:
+    """A query value, redacted as a URL when it holds one (its own userinfo and secret parameters); a
+    ``host`` given without a scheme (``user:secret@h``) loses its userinfo too."""
+    if "://" in value:
+        return redact_uri(value)
+    if key.lower() == "host" and "@" in value:
+        userinfo, host = value.rsplit("@", 1)
+        return f"{userinfo.split(':', 1)[0]}:{REDACTED}@{host}" if ":" in userinfo else f"{REDACTED}@{host}"
+    return value
 
 
 def redact_text(text: str, secrets: tuple[str, ...] = ()) -> str:

@@ -28,6 +28,7 @@ from typing import Any
 
 from harness.errors import UsageError
 from harness.model import Check, Status, Verdict
+from harness.outputs import check_writable, write_text_atomic
 from harness.redact import redact_text
 from harness.reporting.session import child_pytest_args
 
@@ -63,6 +64,9 @@ def gameday_command(scenarios: list[str], html: Path | None, json_path: Path | N
     ``UsageError``: the CLI's exit 2).
     """
     selected = select_scenarios(scenarios)
+    for path in (json_path, html):
+        if path is not None:
+            check_writable(path, "report")
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="ragmig-gameday-") as workdir:
         verdict_path = Path(workdir) / "verdict.json"
@@ -84,11 +88,9 @@ def gameday_command(scenarios: list[str], html: Path | None, json_path: Path | N
         crashes = _crashes(junit_path)
     verdict = _complete(Verdict.from_dict(recorded), selected, crashes, time.monotonic() - started)
     if json_path is not None:
-        json_path.parent.mkdir(parents=True, exist_ok=True)
-        json_path.write_text(verdict.to_json() + "\n")
+        write_text_atomic(json_path, verdict.to_json() + "\n")
     if html is not None:
-        html.parent.mkdir(parents=True, exist_ok=True)
-        html.write_text(gameday_html(verdict), encoding="utf-8")
+        write_text_atomic(html, gameday_html(verdict))
     _print_summary(verdict, html, json_path)
     return 0 if verdict.passed else 1
 

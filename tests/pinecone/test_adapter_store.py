@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import orjson
@@ -368,3 +368,43 @@ def test_a_host_nobody_listens_on_is_unreachable_not_transient(monkeypatch: pyte
         assert isinstance(caught.value, UsageError) and "\n" not in str(caught.value)
     finally:
         store.close()
+
+
+class _NoControlPlane:
+    """Stands in for the SDK's control-plane client: with ``host=`` none may even be constructed."""
+
+    made: ClassVar[list[dict[str, Any]]] = []
+
+    def __init__(self, **kwargs: Any) -> None:
+        _NoControlPlane.made.append(kwargs)
+        raise AssertionError(f"a control-plane client was made: {kwargs.get('host')!r}")
+
+
+def test_with_host_nothing_goes_to_a_control_plane_the_user_did_not_name(
+    pinecone_server: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import harness.stores.pinecone as adapter
+
+    name = f"hosted-{uuid.uuid4().hex[:8]}"
+    maker = PineconeStore(name, host=pinecone_server.index_host(name), control_host=pinecone_server.url)
+    maker.create(CollectionSchema(dimension=6, distance=Distance.EUCLID))
+    maker.upsert(RecordBatch.build(["a", "b"], np.eye(2, 6, dtype=np.float32), [{}, {}]))
+    maker.close()
+    monkeypatch.delenv("PINECONE_CONTROLLER_HOST", raising=False)
+    monkeypatch.setenv("PINECONE_API_KEY", "pcsk_planted_key_123456")
+    _NoControlPlane.made.clear()
+    monkeypatch.setattr(adapter, "Pinecone", _NoControlPlane)
+    store = open_store(f"pinecone://{name}?host={pinecone_server.index_host(name)}")
+    missing = open_store(f"pinecone://nope-{name}?host={pinecone_server.index_host('nope-' + name)}")
+    try:
+        schema = store.describe()  # from the data plane's describe_index_stats
+        assert (schema.dimension, schema.distance, schema.backend) == (6, Distance.EUCLID, "pinecone")
+        assert store.exists() and store.count() == 2 and not missing.exists()
+        with pytest.raises(UsageError, match="PINECONE_CONTROLLER_HOST"):
+            store.create(CollectionSchema(dimension=6, distance=Distance.EUCLID))
+        with pytest.raises(UsageError, match="PINECONE_CONTROLLER_HOST"):
+            missing.drop()
+    finally:
+        store.close()
+        missing.close()
+    assert _NoControlPlane.made == []
