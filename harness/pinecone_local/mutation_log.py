@@ -7,17 +7,20 @@
   writes everything buffered so far with one ``write`` + one ``fdatasync`` while the others wait, so
   N concurrent requests cost about one sync, not N.
 - Frame: ``u32 length | u32 CRC-32 | payload``; payload = ``u32 header length | header JSON | blob``
-  (the blob holds an upsert's float32 values, raw, row-major; empty for other ops).
+  (the blob holds an upsert's float32 values, raw, row-major; empty for other ops). Frames are
+  ``MAX_FRAME_BYTES`` at most.
 - Segments: ``wal-<first seq>.log`` in the data dir. Compaction (``rotate`` + the snapshots +
   ``drop_before``) starts a new segment, saves the indexes, then deletes the old segments once every
   frame in them is covered by a snapshot.
-- Replay (``read``): frames in seq order across segments. A frame cut short or failing its CRC at the
-  end of the last segment is a crash mid-append — never acknowledged, since acknowledgement waits for
-  the sync — and is cut off; anywhere else it is damage, and the server refuses to start.
+- Replay (``read``): frames in seq order across segments. The last frame of the last segment cut short
+  or failing its CRC is a crash mid-append — never acknowledged, since acknowledgement waits for the
+  sync — and is cut off (with a warning); a bad frame anywhere else is damage, and the server refuses
+  to start.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import struct
 import threading
@@ -33,7 +36,10 @@ from harness.pinecone_local.persistence import SnapshotError
 
 __all__ = ["LogRecord", "MutationLog"]
 
+log = logging.getLogger(__name__)
 _FRAME = struct.Struct("<II")  # payload length, CRC-32 of the payload
+# A frame holds at most one request (2 MB of JSON, less as float32): anything claiming more is damage.
+MAX_FRAME_BYTES = 64 * 1024 * 1024
 _HEADER = struct.Struct("<I")  # header length inside the payload
 PREFIX, SUFFIX = "wal-", ".log"
 
@@ -97,12 +103,16 @@ class MutationLog:
             while offset < len(data):
                 record, end = _decode(data, offset)
                 if record is None:
-                    if not last:
+                    if not (last and _torn(data, offset)):
                         raise SnapshotError(
-                            f"mutation log {path} is damaged at byte {offset} (not at its end); move the data dir "
-                            "aside or restore a backup"
+                            f"mutation log {path} is damaged at byte {offset}; move the data dir aside or "
+                            "restore a backup"
                         )
-                    with path.open("r+b") as handle:  # a crash mid-append: the frame was never acknowledged
+                    # A crash mid-append: the frame was never acknowledged (acknowledgement waits for the sync).
+                    log.warning(
+                        "mutation log %s: cut %d bytes of an unfinished write at its end", path, len(data) - offset
+                    )
+                    with path.open("r+b") as handle:
                         handle.truncate(offset)
                         handle.flush()
                         os.fsync(handle.fileno())
@@ -230,6 +240,17 @@ def _encode(seq: int, header: dict[str, Any], blob: bytes) -> bytes:
     head = orjson.dumps({**header, "seq": seq}, option=orjson.OPT_SERIALIZE_NUMPY)
     payload = b"".join((_HEADER.pack(len(head)), head, blob))
     return _FRAME.pack(len(payload), zlib.crc32(payload)) + payload
+
+
+def _torn(data: bytes, offset: int) -> bool:
+    """Whether the undecodable frame at ``offset`` is the last write cut short by a crash: it claims a
+    plausible length and either runs past the end of the file or ends exactly there."""
+    if offset + _FRAME.size > len(data):
+        return True
+    length, _ = _FRAME.unpack_from(data, offset)
+    if length > MAX_FRAME_BYTES:
+        return False  # no write is that large: the header itself is damaged
+    return offset + _FRAME.size + length >= len(data)
 
 
 def _decode(data: bytes, offset: int) -> tuple[LogRecord | None, int]:
