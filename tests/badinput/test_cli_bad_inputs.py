@@ -127,8 +127,8 @@ CASES: dict[str, tuple[str, str]] = {
     # -- plan ------------------------------------------------------------------------------------------
     "plan: config missing": ("plan --config {ws}/configs/nope.toml", "no such file"),
     "plan: config is a directory": ("plan --config {ws}/configs/adir.toml", "adir.toml"),
-    "plan: config not UTF-8": ("plan --config {ws}/configs/latin1.toml", "UTF-8"),
-    "plan: config is binary": ("plan --config {ws}/configs/binary.toml", "UTF-8"),
+    "plan: config not UTF-8": ("plan --config {ws}/configs/latin1.toml", "latin1.toml: not UTF-8"),
+    "plan: config is binary": ("plan --config {ws}/configs/binary.toml", "binary.toml: not UTF-8"),
     "plan: malformed TOML": ("plan --config {ws}/configs/malformed.toml", "malformed TOML"),
     "plan: unknown key": ("plan --config {ws}/configs/unknown-key.toml", "surprise"),
     "plan: wrong type": ("plan --config {ws}/configs/wrong-type.toml", "steps"),
