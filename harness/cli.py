@@ -8,17 +8,55 @@ Global options: ``--version``, ``-q``/``--quiet`` and ``-v``/``--verbose`` (``ha
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import sqlite3
+import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 from typer.core import TyperCommand, TyperGroup
+
+try:  # typer 0.2x carries its own copy of click, whose exceptions are not click's
+    from typer._click import exceptions as click_errors
+except ImportError:  # pragma: no cover - typer that still uses click itself
+    from click import exceptions as click_errors  # type: ignore[no-redef]
 
 from harness import console
 from harness._version import __version__
 from harness.errors import UsageError
 from harness.redact import redact_text
+
+
+class _OneLineErrors(TyperGroup):
+    """A command-line mistake click catches itself (an unknown option, a value of the wrong type, a missing
+    option) as one line on stderr and exit 2, like every other user error, instead of a usage box."""
+
+    def main(  # type: ignore[override]
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        try:
+            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click_errors.NoArgsIsHelpError as exc:
+            typer.echo(exc.ctx.get_help())
+            code = 2
+        except click_errors.ClickException as exc:
+            ctx = getattr(exc, "ctx", None)
+            where = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+            message = " ".join(exc.format_message().split())
+            typer.echo(f"ragmig: error: {redact_text(message)}{where}", err=True)
+            code = 2
+        except typer.Abort:
+            typer.echo("ragmig: interrupted", err=True)
+            code = 130
+        if not standalone_mode:
+            return code
+        sys.exit(code or 0)
 
 
 class _PlainHelpOption:
@@ -32,7 +70,7 @@ class _PlainHelpOption:
         return option
 
 
-class _Group(_PlainHelpOption, TyperGroup):
+class _Group(_PlainHelpOption, _OneLineErrors):
     pass
 
 
@@ -55,6 +93,12 @@ app = _Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+def _fail(message: str) -> NoReturn:
+    """One redacted line on stderr, exit 2."""
+    typer.echo(f"ragmig: error: {redact_text(' '.join(message.split()))}", err=True)
+    raise typer.Exit(2)
 
 
 def _print_version(value: bool) -> None:
@@ -94,15 +138,24 @@ def _global_options(
 
 
 def _run(body: Callable[[], int]) -> None:
-    """Run a command body, turning user errors into one line on stderr and exit code 2."""
+    """Run a command body, turning user errors into one line on stderr and exit code 2.
+
+    Besides ``UsageError``, a file that cannot be read or written (``OSError``), a file that is not text
+    (``UnicodeError``) and a damaged SQLite file are the user's environment, not a bug: one line too.
+    """
     try:
         code = body()
     except UsageError as exc:
-        typer.echo(f"ragmig: error: {redact_text(str(exc))}", err=True)
-        raise typer.Exit(2) from None
+        _fail(str(exc))
     except KeyboardInterrupt:
         typer.echo("ragmig: interrupted", err=True)
         raise typer.Exit(130) from None
+    except UnicodeError as exc:
+        _fail(f"a file is not valid UTF-8 text ({exc}); save it as UTF-8")
+    except OSError as exc:
+        _fail(f"{exc.strerror or exc}{f': {exc.filename}' if exc.filename else ''}")
+    except sqlite3.DatabaseError as exc:
+        _fail(f"an SQLite file is damaged or not ragmig's ({exc})")
     raise typer.Exit(code)
 
 
@@ -146,15 +199,36 @@ def migrate(
         "ragmig-journal.sqlite"
     ),
     batch_size: Annotated[int, typer.Option(min=1, metavar="N", help="Records per backfill batch.")] = 1000,
-    resume: Annotated[bool, typer.Option(metavar="", help="Resume from the journal's last checkpoint.")] = False,
+    resume: Annotated[
+        bool,
+        typer.Option(
+            metavar="", help="Resume from the last checkpoint of an existing journal of this source and target."
+        ),
+    ] = False,
+    into_existing: Annotated[
+        bool,
+        typer.Option(
+            "--into-existing",
+            metavar="",
+            help="Copy into a target that already holds records this journal did not write (same ids are overwritten).",
+        ),
+    ] = False,
+    html: Annotated[Path | None, typer.Option(metavar="PATH", help="Write a self-contained HTML report here.")] = None,
     json: Annotated[Path | None, typer.Option("--json", metavar="PATH", help="Write the JSON verdict here.")] = None,
+    junit: Annotated[Path | None, typer.Option(metavar="PATH", help="Write JUnit XML here.")] = None,
 ) -> None:
-    """Dual-write-safe backfill with a durable checkpoint, then verification. Exit 0 verified, 1 failed, 2 error."""
+    """Preflight, dual-write-safe backfill with a durable checkpoint, then verification. Exit 0 verified, 1 failed, 2 error."""
 
     def body() -> int:
-        from harness.migration.run import migrate_command
+        from harness.migration.run import Renderer, migrate_command
+        from harness.reporting.migrate import migrate_html, migrate_junit
         from harness.verify import run_verification
 
+        reports: dict[Path, Renderer] = {}
+        if html is not None:
+            reports[html] = migrate_html
+        if junit is not None:
+            reports[junit] = migrate_junit
         return migrate_command(
             source=source,
             target=target,
@@ -163,6 +237,8 @@ def migrate(
             resume=resume,
             json_path=json,
             verifier=run_verification,
+            into_existing=into_existing,
+            reports=reports,
         )
 
     _run(body)

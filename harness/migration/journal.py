@@ -14,6 +14,15 @@
 - ``events``: the append-only log of transitions, health checks, decisions, alerts and faults.
 - ``orphan_baseline``: per-record digests of the source when its writes were switched off.
 
+Integrity: the file carries an application id and a schema version (``PRAGMA application_id`` /
+``user_version``, ``JOURNAL_SCHEMA_VERSION``), and every checkpoint row a seal (a hash of its cursor,
+counts and status). Opening checks, before anything is written: that the file is an SQLite journal of
+ours and not truncated, garbage, a directory or another program's database; that it is not from a
+newer ragmig; and that every checkpoint is possible (done never ahead of what was sent, a cursor only
+while copying, the seal intact — a cursor moved by hand would silently skip records). Any of these
+raises ``JournalError`` (one line naming the file and what to do) and leaves the file byte-identical.
+A journal from before versioning (application id 0, our tables) is upgraded in place.
+
 One connection, shared by threads behind a lock: the orchestrator, the query service's writers and the
 backfill's reader may all use the same journal. WAL with ``synchronous=NORMAL`` keeps every committed
 transaction across a process kill (SIGKILL); only a power loss could take the last ones.
@@ -21,7 +30,9 @@ transaction across a process kill (SIGKILL); only a power loss could take the la
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import sqlite3
 import threading
 import time
@@ -33,17 +44,21 @@ from typing import Any
 
 import numpy as np
 
+from harness.errors import UsageError
 from harness.model import PointId, RecordBatch
 from harness.records import record_key
 
 __all__ = [
+    "CHECKPOINT_STATUSES",
     "COMMANDS",
     "EVENT_KINDS",
+    "JOURNAL_SCHEMA_VERSION",
     "Checkpoint",
     "Command",
     "DualWrite",
     "Event",
     "Journal",
+    "JournalError",
     "MigrationState",
     "Outbox",
     "OutboxEntry",
@@ -52,12 +67,26 @@ __all__ = [
 EVENT_KINDS = ("transition", "health", "decision", "alert", "fault", "info")
 COMMANDS = ("rollback", "pause", "resume")
 """What another process may ask a running orchestrator to do (``ragmig rollback/pause/resume``)."""
+CHECKPOINT_STATUSES = ("new", "copying", "copied", "optimized")
+JOURNAL_APPLICATION_ID = 0x52474D4A  # "RGMJ", in the file header (PRAGMA application_id)
+JOURNAL_SCHEMA_VERSION = 1
+"""``PRAGMA user_version`` of a journal this ragmig writes (0: written before versioning, upgraded on open)."""
+_TABLES = frozenset(
+    {"state", "checkpoints", "outbox", "outbox_keys", "dual_writes", "events", "orphan_baseline", "commands"}
+)
+_REQUIRED_COLUMNS = {
+    "state": {"key", "value"},
+    "checkpoints": {"name", "cursor", "done", "attempted", "status", "updated_at"},
+}
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+_QUICK_CHECK_MAX_BYTES = 64 * 1024 * 1024  # a full page scan on open only below this size (it reads every page)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS checkpoints (
     name TEXT PRIMARY KEY, cursor TEXT, done INTEGER NOT NULL DEFAULT 0,
-    attempted INTEGER NOT NULL DEFAULT 0, status TEXT NOT NULL DEFAULT 'new', updated_at REAL NOT NULL);
+    attempted INTEGER NOT NULL DEFAULT 0, status TEXT NOT NULL DEFAULT 'new', updated_at REAL NOT NULL,
+    seal TEXT);
 CREATE TABLE IF NOT EXISTS outbox (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, side TEXT NOT NULL, op TEXT NOT NULL,
     ids TEXT NOT NULL, namespaces TEXT, payloads TEXT, vectors BLOB, dimension INTEGER,
@@ -97,6 +126,58 @@ _DUAL_WRITE_COLUMNS = (
     ("payload", "TEXT"),
     ("vector", "BLOB"),
 )
+
+
+class JournalError(UsageError):
+    """A journal file that cannot be used as it is: not a journal, damaged, from a newer ragmig, or with a
+    checkpoint ragmig could not have written. The message names the file and what to do; nothing was
+    written to the file."""
+
+
+def _seal(name: str, cursor: str | None, done: int, attempted: int, status: str) -> str:
+    """The seal of a checkpoint row: it detects a row edited outside ragmig (not a security boundary)."""
+    material = json.dumps(["ragmig-checkpoint", 1, name, cursor, int(done), int(attempted), status])
+    return hashlib.sha256(material.encode()).hexdigest()
+
+
+def _restore_hint(path: Path) -> str:
+    return f"restore {path} from a backup, or start the migration over with another --journal"
+
+
+def _check_file(path: Path) -> None:
+    """Refuse a journal path SQLite should not touch: a directory, something unreadable, a file that is
+    not an SQLite database or one cut short. Reads the header only; a missing or empty file is a new journal."""
+    if path.is_dir():
+        raise JournalError(f"journal {path} is a directory; pass a file path with --journal")
+    if not path.exists():
+        return
+    if not path.is_file():
+        raise JournalError(f"journal {path} is not a regular file; pass a file path with --journal")
+    try:
+        size = path.stat().st_size
+        with path.open("rb") as handle:
+            header = handle.read(100)
+    except OSError as exc:
+        raise JournalError(f"cannot read journal {path} ({exc.strerror or exc}); check its permissions") from None
+    if size == 0:
+        return  # created but never written (a crash before the first commit): nothing to lose
+    if len(header) < 100 or not header.startswith(_SQLITE_MAGIC):
+        raise JournalError(
+            f"journal {path} is not a ragmig journal (not an SQLite database: garbage or another kind of file); "
+            "pass the right --journal, or move this file aside"
+        )
+    page_size = int.from_bytes(header[16:18], "big")
+    page_size = 65536 if page_size == 1 else page_size
+    if page_size < 512 or page_size & (page_size - 1) or size % page_size:
+        raise JournalError(f"journal {path} is damaged (truncated or overwritten: {size} bytes); {_restore_hint(path)}")
+    pages = int.from_bytes(header[28:32], "big")
+    header_valid = header[24:28] == header[92:96]
+    wal = Path(f"{path}-wal")
+    # With a write-ahead log present, a checkpoint cut short may leave the file shorter than its header
+    # says (the log still holds the pages); without one, the file must hold every page.
+    wal_pending = wal.exists() and wal.stat().st_size > 0
+    if header_valid and pages * page_size > size and not wal_pending:
+        raise JournalError(f"journal {path} is truncated ({size} of {pages * page_size} bytes); {_restore_hint(path)}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,24 +273,136 @@ class Journal:
     """The SQLite journal at ``path`` (created when missing; ``":memory:"`` for a throwaway one)."""
 
     def __init__(self, path: str | Path) -> None:
+        """Open (or create) the journal; ``JournalError`` when the file is not a usable journal (see the
+        module docstring), before anything is written to it."""
         self.path = str(path)
         if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            _check_file(Path(self.path))
+            try:
+                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise JournalError(
+                    f"cannot create the directory of journal {self.path} ({exc.strerror or exc}); pass another --journal"
+                ) from None
         self._lock = threading.RLock()
-        # Autocommit mode: transactions are opened explicitly (BEGIN IMMEDIATE) in ``transaction``.
-        self._db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        with self.transaction() as db:
-            # Statement by statement: executescript would commit behind the transaction's back.
-            for statement in _SCHEMA.split(";"):
-                if statement.strip():
-                    db.execute(statement)
-            columns = {row[1] for row in db.execute("PRAGMA table_info(dual_writes)")}
-            for name, declaration in _DUAL_WRITE_COLUMNS:
-                if name not in columns:  # a journal written before the log recorded ops
-                    db.execute(f"ALTER TABLE dual_writes ADD COLUMN {name} {declaration}")
+        try:
+            # Autocommit mode: transactions are opened explicitly (BEGIN IMMEDIATE) in ``transaction``.
+            self._db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
+        except sqlite3.Error as exc:
+            raise JournalError(f"cannot open journal {self.path} ({exc}); pass another --journal") from None
+        try:
+            version = self._validate()
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            with self.transaction() as db:
+                # Statement by statement: executescript would commit behind the transaction's back.
+                for statement in _SCHEMA.split(";"):
+                    if statement.strip():
+                        db.execute(statement)
+                if version < JOURNAL_SCHEMA_VERSION:
+                    self._upgrade(db)
+        except JournalError:
+            self._db.close()
+            raise
+        except sqlite3.DatabaseError as exc:
+            self._db.close()
+            found = " ".join(str(exc).split())
+            raise JournalError(
+                f"journal {self.path} is damaged or not a ragmig journal ({found}); {_restore_hint(Path(self.path))}"
+            ) from None
         self.outbox = Outbox(self)
+
+    def _validate(self) -> int:
+        """Read-only checks of an existing file (see the module docstring); returns its schema version."""
+        db = self._db
+        application_id = int(db.execute("PRAGMA application_id").fetchone()[0])
+        version = int(db.execute("PRAGMA user_version").fetchone()[0])
+        tables = {
+            row[0]
+            for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")
+        }
+        path = Path(self.path)
+        foreign = (
+            f"journal {path} is not a ragmig journal (an SQLite database of another program); "
+            "pass the right --journal, or move this file aside"
+        )
+        if application_id not in (0, JOURNAL_APPLICATION_ID):
+            raise JournalError(foreign)
+        if not tables and application_id == 0:
+            return 0  # a new, empty database: stamped as ours by ``_upgrade``
+        if not tables <= _TABLES or not set(_REQUIRED_COLUMNS) <= tables:
+            raise JournalError(foreign)
+        for table, required in _REQUIRED_COLUMNS.items():
+            if not required <= {row[1] for row in db.execute(f"PRAGMA table_info({table})")}:
+                raise JournalError(foreign)
+        if version > JOURNAL_SCHEMA_VERSION:
+            raise JournalError(
+                f"journal {path} has schema version {version}, written by a newer ragmig (this one reads up to "
+                f"{JOURNAL_SCHEMA_VERSION}); upgrade ragmig to continue this migration"
+            )
+        if self.path != ":memory:" and os.path.getsize(self.path) <= _QUICK_CHECK_MAX_BYTES:
+            problems = [row[0] for row in db.execute("PRAGMA quick_check(3)")]
+            if problems != ["ok"]:
+                found = " ".join("; ".join(problems).split())[:200]
+                raise JournalError(f"journal {path} is damaged ({found}); {_restore_hint(path)}")
+        self._check_state(path)
+        self._check_checkpoints(path, sealed=version >= 1)
+        return version
+
+    def _check_state(self, path: Path) -> None:
+        rows = self._db.execute("SELECT key, value FROM state").fetchall()
+        try:
+            for _, value in rows:
+                json.loads(value)
+            self.state()
+        except (TypeError, ValueError):
+            raise JournalError(
+                f"journal {path} holds a state value ragmig could not have written; {_restore_hint(path)}"
+            ) from None
+
+    def _check_checkpoints(self, path: Path, sealed: bool) -> None:
+        """Every checkpoint must be one ragmig could have written: the copy never ahead of what was sent,
+        a cursor only while copying, a known status, and (from schema version 1) its seal intact."""
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(checkpoints)")}
+        seal_column = "seal" if "seal" in columns else "NULL"
+        rows = self._db.execute(f"SELECT name, cursor, done, attempted, status, {seal_column} FROM checkpoints")
+        for name, cursor, done, attempted, status, seal in rows:
+            problem = ""
+            if not all(isinstance(v, int) for v in (done, attempted)) or not isinstance(status, str):
+                problem = "counts that are not integers"
+            elif cursor is not None and not isinstance(cursor, str):
+                problem = "a cursor that is not text"
+            elif status not in CHECKPOINT_STATUSES:
+                problem = f"an unknown status {status!r}"
+            elif done < 0 or done > attempted:
+                problem = f"{done} records done but {attempted} sent: the checkpoint is ahead of acknowledged progress"
+            elif status != "copying" and cursor is not None:
+                problem = f"a cursor with status {status!r}"
+            elif status == "new" and done:
+                problem = f"{done} records done with status 'new'"
+            elif sealed and seal != _seal(name, cursor, done, attempted, status):
+                problem = "a cursor or count changed outside ragmig (its seal does not match)"
+            if problem:
+                raise JournalError(
+                    f"journal {path} has an impossible checkpoint {name!r} ({problem}); resuming from it could "
+                    f"skip records: {_restore_hint(path)}"
+                )
+
+    def _upgrade(self, db: sqlite3.Connection) -> None:
+        """Bring a journal written before versioning (or a new one) to ``JOURNAL_SCHEMA_VERSION``."""
+        columns = {row[1] for row in db.execute("PRAGMA table_info(dual_writes)")}
+        for name, declaration in _DUAL_WRITE_COLUMNS:
+            if name not in columns:  # a journal written before the log recorded ops
+                db.execute(f"ALTER TABLE dual_writes ADD COLUMN {name} {declaration}")
+        if "seal" not in {row[1] for row in db.execute("PRAGMA table_info(checkpoints)")}:
+            db.execute("ALTER TABLE checkpoints ADD COLUMN seal TEXT")
+        rows = db.execute("SELECT name, cursor, done, attempted, status FROM checkpoints").fetchall()
+        for name, cursor, done, attempted, status in rows:
+            db.execute(
+                "UPDATE checkpoints SET seal = ? WHERE name = ?", (_seal(name, cursor, done, attempted, status), name)
+            )
+        db.execute(f"PRAGMA application_id = {JOURNAL_APPLICATION_ID}")
+        db.execute(f"PRAGMA user_version = {JOURNAL_SCHEMA_VERSION}")
 
     # -- plumbing --------------------------------------------------------------------------------------
     @contextmanager
@@ -322,33 +515,43 @@ class Journal:
         cursor, done, attempted, status, updated_at = rows[0]
         return Checkpoint(name, cursor, int(done), int(attempted), str(status), float(updated_at))
 
+    def _write_checkpoint(self, db: sqlite3.Connection, name: str, **changes: Any) -> None:
+        """Read-modify-write of checkpoint ``name`` inside ``db``'s transaction, sealed."""
+        row = db.execute("SELECT cursor, done, attempted, status FROM checkpoints WHERE name = ?", (name,)).fetchone()
+        values: dict[str, Any] = dict(
+            zip(("cursor", "done", "attempted", "status"), row or (None, 0, 0, "new"), strict=True)
+        )
+        values.update(changes)
+        cursor, done, attempted, status = values["cursor"], values["done"], values["attempted"], values["status"]
+        if status not in CHECKPOINT_STATUSES:
+            raise ValueError(f"unknown checkpoint status {status!r}; use one of {CHECKPOINT_STATUSES}")
+        if done > attempted:
+            raise ValueError(f"checkpoint {name!r}: {done} records done but only {attempted} sent (note_attempt first)")
+        db.execute(
+            "INSERT INTO checkpoints (name, cursor, done, attempted, status, updated_at, seal) VALUES (?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT(name) DO UPDATE SET cursor = excluded.cursor, done = excluded.done,"
+            " attempted = excluded.attempted, status = excluded.status, updated_at = excluded.updated_at,"
+            " seal = excluded.seal",
+            (name, cursor, done, attempted, status, time.time(), _seal(name, cursor, done, attempted, status)),
+        )
+
     def note_attempt(self, records: int, name: str = "backfill") -> None:
         """Count ``records`` as sent to the target (committed before the send, so redone work shows)."""
         with self.transaction() as db:
-            db.execute(
-                "INSERT INTO checkpoints (name, attempted, updated_at) VALUES (?, ?, ?) ON CONFLICT(name) DO UPDATE"
-                " SET attempted = attempted + excluded.attempted, updated_at = excluded.updated_at",
-                (name, records, time.time()),
-            )
+            row = db.execute("SELECT attempted FROM checkpoints WHERE name = ?", (name,)).fetchone()
+            self._write_checkpoint(db, name, attempted=(row[0] if row else 0) + records)
 
     def advance(self, cursor: str | None, records: int, name: str = "backfill", status: str = "copying") -> None:
-        """After the target acknowledged ``records``: the next cursor and the done count, atomically."""
+        """After the target acknowledged ``records``: the next cursor and the done count, atomically.
+        ``ValueError`` if that would put the done count ahead of the records sent (``note_attempt``)."""
         with self.transaction() as db:
-            db.execute(
-                "INSERT INTO checkpoints (name, cursor, done, status, updated_at) VALUES (?, ?, ?, ?, ?)"
-                " ON CONFLICT(name) DO UPDATE SET cursor = excluded.cursor, done = done + excluded.done,"
-                " status = excluded.status, updated_at = excluded.updated_at",
-                (name, cursor, records, status, time.time()),
-            )
+            row = db.execute("SELECT done FROM checkpoints WHERE name = ?", (name,)).fetchone()
+            self._write_checkpoint(db, name, cursor=cursor, done=(row[0] if row else 0) + records, status=status)
 
     def set_checkpoint_status(self, status: str, name: str = "backfill") -> None:
         """Mark the copy ``status`` (copying, copied, optimized)."""
         with self.transaction() as db:
-            db.execute(
-                "INSERT INTO checkpoints (name, status, updated_at) VALUES (?, ?, ?) ON CONFLICT(name) DO UPDATE"
-                " SET status = excluded.status, updated_at = excluded.updated_at",
-                (name, status, time.time()),
-            )
+            self._write_checkpoint(db, name, status=status)
 
     def reset_checkpoint(self, name: str = "backfill") -> None:
         """Forget the checkpoint ``name`` (the next copy starts from the first page)."""

@@ -19,6 +19,13 @@ class InvalidArgument(RequestError):
     """400: the request is malformed or breaks a limit."""
 
 
+class Unprocessable(RequestError):
+    """422: valid JSON that is not the shape the endpoint takes (a wrong type, a missing field, an unknown
+    variant) — Pinecone's answer to a body it cannot deserialize; malformed JSON itself is a 400."""
+
+    status, code = 422, "UNPROCESSABLE_ENTITY"
+
+
 class NotFound(RequestError):
     """404: no such index, namespace or route."""
 

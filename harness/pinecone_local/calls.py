@@ -9,7 +9,7 @@ from starlette.responses import Response
 
 from harness.pinecone_local import wire
 
-_RPC_FOR_STATUS = {400: 3, 401: 16, 403: 7, 404: 5, 409: 6, 413: 8, 429: 8, 500: 13, 503: 14}
+_RPC_FOR_STATUS = {400: 3, 401: 16, 403: 7, 404: 5, 409: 6, 413: 8, 422: 3, 429: 8, 500: 13, 503: 14}
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,7 @@ from typing import Any
 from starlette.responses import Response
 
 from harness.pinecone_local import wire
-from harness.pinecone_local.api_errors import InvalidArgument, NotFound
+from harness.pinecone_local.api_errors import InvalidArgument, NotFound, Unprocessable
 from harness.pinecone_local.calls import Call, json_response
 from harness.pinecone_local.engine import Engine
 from harness.pinecone_local.faults import FaultConfig
@@ -58,23 +58,53 @@ def _tags(value: object) -> dict[str, str] | None:
     if value is None:
         return None
     if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
-        raise InvalidArgument("tags must be an object of string keys and string values")
+        raise Unprocessable("tags must be an object of string keys and string values")
     return value
+
+
+# The fields each deployment type must carry (the SDK cannot parse an IndexModel without them), by type.
+DEPLOYMENT_FIELDS: dict[str, dict[str, type]] = {
+    "managed": {"cloud": str, "region": str},
+    "pod": {"environment": str, "pod_type": str, "replicas": int, "shards": int},
+    "byoc": {"environment": str},
+}
 
 
 def _deployment(value: object) -> dict[str, Any]:
+    """A deployment the SDK can read back: a known ``deployment_type`` with every field it needs (422
+    otherwise, as Pinecone answers a body it cannot deserialize)."""
     if value is None:
         return {"deployment_type": "managed", "cloud": "aws", "region": "us-east-1"}
-    if not isinstance(value, dict) or value.get("deployment_type") not in ("managed", "pod", "byoc"):
-        raise InvalidArgument("deployment must be an object with deployment_type 'managed', 'pod' or 'byoc'")
-    return value
+    kind = value.get("deployment_type") if isinstance(value, dict) else None
+    if not isinstance(value, dict) or kind not in DEPLOYMENT_FIELDS:
+        raise Unprocessable(f"deployment must be an object with deployment_type one of {sorted(DEPLOYMENT_FIELDS)}")
+    for name, kind_of in DEPLOYMENT_FIELDS[kind].items():
+        field_value = value.get(name)
+        if kind_of is str:
+            ok = isinstance(field_value, str) and bool(field_value.strip())
+        else:
+            ok = isinstance(field_value, int) and not isinstance(field_value, bool) and field_value >= 1
+        if not ok:
+            needs = "a non-empty string" if kind_of is str else "an integer of at least 1"
+            raise Unprocessable(f"deployment of type {kind!r} needs {name!r} ({needs})")
+    return dict(value)
+
+
+def _metric(value: object) -> str:
+    if value is None or value == "":
+        return "cosine"
+    if not isinstance(value, str):
+        raise Unprocessable(f"metric must be a string, got {type(value).__name__}")
+    return value.lower()
 
 
 def spec_from_create(body: dict[str, Any]) -> IndexSpec:
     """An IndexSpec from a 2026-07 create body; only a classic dense ``_values`` schema is served."""
     schema = body.get("schema")
     fields = schema.get("fields") if isinstance(schema, dict) else None
-    if not isinstance(fields, dict) or set(fields) != {"_values"} or not isinstance(fields["_values"], dict):
+    if not isinstance(fields, dict):
+        raise Unprocessable("missing field 'schema' (an object with 'fields')")
+    if set(fields) != {"_values"} or not isinstance(fields["_values"], dict):
         got = sorted(fields) if isinstance(fields, dict) else fields
         raise InvalidArgument(
             "This server serves dense vector indexes only: schema.fields must hold exactly '_values' "
@@ -86,7 +116,7 @@ def spec_from_create(body: dict[str, Any]) -> IndexSpec:
     return IndexSpec(
         name=body.get("name"),  # type: ignore[arg-type]  # validated by IndexSpec
         dimension=values.get("dimension"),  # type: ignore[arg-type]
-        metric=str(values.get("metric") or "cosine").lower(),
+        metric=_metric(values.get("metric")),
         deployment=_deployment(body.get("deployment")),
         deletion_protection=body.get("deletion_protection") or "disabled",
         tags=_tags(body.get("tags")),
@@ -99,16 +129,16 @@ def spec_from_legacy_create(body: dict[str, Any]) -> IndexSpec:
         raise InvalidArgument("This server serves dense vector indexes only (vector_type 'dense')")
     spec = body.get("spec") or {"serverless": {"cloud": "aws", "region": "us-east-1"}}
     if not isinstance(spec, dict) or len(spec) != 1:
-        raise InvalidArgument("spec must be an object with exactly one of 'serverless', 'pod', 'byoc'")
+        raise Unprocessable("spec must be an object with exactly one of 'serverless', 'pod', 'byoc'")
     ((kind, settings),) = spec.items()
     deployment_type = {"serverless": "managed", "pod": "pod", "byoc": "byoc"}.get(kind)
     if deployment_type is None or not isinstance(settings, dict):
-        raise InvalidArgument(f"unknown spec {kind!r}; use 'serverless', 'pod' or 'byoc'")
+        raise Unprocessable(f"unknown spec {kind!r}; use 'serverless', 'pod' or 'byoc'")
     return IndexSpec(
         name=body.get("name"),  # type: ignore[arg-type]
         dimension=body.get("dimension"),  # type: ignore[arg-type]
-        metric=str(body.get("metric") or "cosine").lower(),
-        deployment={"deployment_type": deployment_type, **settings},
+        metric=_metric(body.get("metric")),
+        deployment=_deployment({**settings, "deployment_type": deployment_type}),
         deletion_protection=body.get("deletion_protection") or "disabled",
         tags=_tags(body.get("tags")),
     )

@@ -110,7 +110,8 @@ def delete(index: VectorIndex, call: Call) -> Response:
     elif body.get("ids") is not None:
         index.delete_ids(namespace, wire.parse_ids(body["ids"]))
     else:
-        index.delete_by_filter(namespace, wire.require_filter(body["filter"], "Delete"))
+        wire.require_filter(body["filter"], "Delete")  # validated here: 400 before anything is logged
+        index.delete_by_filter(namespace, body["filter"])
     return json_response({})
 
 
@@ -125,9 +126,9 @@ def update(index: VectorIndex, call: Call) -> Response:
     if has_filter:
         if body.get("values") is not None or body.get("sparseValues") is not None:
             raise InvalidArgument("Update by filter can only set metadata; 'values' and 'sparseValues' need an 'id'")
-        predicate = wire.require_filter(body["filter"], "Update")
+        wire.require_filter(body["filter"], "Update")  # validated here: 400 before anything is logged
         dry_run = wire.parse_bool(body.get("dryRun"), "dryRun")
-        matched = index.update_by_filter(namespace, predicate, set_metadata or {}, dry_run)
+        matched = index.update_by_filter(namespace, body["filter"], set_metadata or {}, dry_run)
         return json_response({"matchedRecords": matched})
     raw_values = body.get("values")
     values = None
@@ -141,7 +142,7 @@ def update(index: VectorIndex, call: Call) -> Response:
 
 def list_ids(index: VectorIndex, call: Call) -> Response:
     """GET /vectors/list?namespace=&prefix=&limit=&paginationToken=: ids in ascending order."""
-    limit = wire.parse_int(call.param("limit"), "limit", 1, wire.MAX_LIST_LIMIT, wire.MAX_LIST_LIMIT)
+    limit = wire.parse_int(call.param("limit"), "limit", 1, wire.MAX_LIST_LIMIT, wire.MAX_LIST_LIMIT, query=True)
     after = wire.decode_token(call.param("paginationToken"))
     namespace = wire.parse_namespace(call.param("namespace"))
     ids, last = index.list_ids(namespace, call.param("prefix") or "", limit, after)
@@ -188,7 +189,7 @@ def namespaces(index: VectorIndex, call: Call) -> Response:
             raise InvalidArgument("schema must be an object with 'fields'")
         return json_response(_namespace_json(index.create_namespace(wire.parse_namespace(name), schema)), 201)
     if len(segs) == 1 and call.method == "GET":
-        limit = wire.parse_int(call.param("limit"), "limit", 1, wire.MAX_LIST_LIMIT, wire.MAX_LIST_LIMIT)
+        limit = wire.parse_int(call.param("limit"), "limit", 1, wire.MAX_LIST_LIMIT, wire.MAX_LIST_LIMIT, query=True)
         after = wire.decode_token(call.param("paginationToken"))
         page, last, total = index.list_namespaces(call.param("prefix") or "", limit, after)
         payload: dict[str, Any] = {"namespaces": [_namespace_json(i) for i in page], "total_count": total}

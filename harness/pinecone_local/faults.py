@@ -12,6 +12,14 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 ERROR_STATUSES = (429, 503)
+# Upper bounds of the timed settings: a fault is a rehearsal, so none may hang requests for hours
+# (``latency_ms: 1e300`` once held every request until shutdown).
+FAULT_LIMITS = {
+    "latency_ms": 60_000.0,
+    "jitter_ms": 60_000.0,
+    "retry_after_s": 3600.0,
+    "visibility_lag_ms": 3_600_000.0,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,18 +41,18 @@ class FaultConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        for name in ("latency_ms", "jitter_ms", "retry_after_s", "visibility_lag_ms"):
+        for name, limit in FAULT_LIMITS.items():
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-                raise ValueError(f"{name} must be a number >= 0, got {value!r}")
+            if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= limit:
+                raise ValueError(f"{name} must be a number between 0 and {limit:g}, got {value!r}")
         if isinstance(self.error_rate, bool) or not isinstance(self.error_rate, int | float):
             raise ValueError(f"error_rate must be a fraction between 0 and 1, got {self.error_rate!r}")
         if not 0.0 <= self.error_rate <= 1.0:
             raise ValueError(f"error_rate must be a fraction between 0 and 1, got {self.error_rate!r}")
         if self.error_status not in ERROR_STATUSES:
             raise ValueError(f"error_status must be one of {ERROR_STATUSES}, got {self.error_status!r}")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
-            raise ValueError(f"seed must be an integer, got {self.seed!r}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed < 2**64:
+            raise ValueError(f"seed must be an integer between 0 and 2**64 - 1, got {self.seed!r}"[:200])
 
     @classmethod
     def from_mapping(cls, values: dict[str, Any]) -> FaultConfig:

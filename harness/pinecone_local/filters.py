@@ -11,6 +11,10 @@ Semantics (docs.pinecone.io, "Filter by metadata"):
 - ``$ne`` and ``$nin`` are the complements of ``$eq`` and ``$in``, so a record without the field
   matches them (the Qdrant translation is ``must_not`` + ``MatchAny``, not ``MatchExcept``).
 
+Limits, so that no filter can exhaust the server (a filter nested 500 deep used to overflow Python's
+stack): at most ``MAX_DEPTH`` levels of ``$and``/``$or``, ``MAX_CONDITIONS`` field conditions in all,
+and ``MAX_IN_VALUES`` values in one ``$in``/``$nin``.
+
 A filter that breaks these rules raises :class:`FilterError`, which the server answers with 400.
 """
 
@@ -26,6 +30,9 @@ import numpy.typing as npt
 
 Mask = npt.NDArray[np.bool_]
 
+MAX_DEPTH = 32
+MAX_CONDITIONS = 1000
+MAX_IN_VALUES = 10_000
 FIELD_OPERATORS = frozenset({"$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$in", "$nin", "$exists"})
 LOGICAL_OPERATORS = frozenset({"$and", "$or"})
 
@@ -186,6 +193,10 @@ def _field_condition(field: str, operator: str, operand: object) -> _FieldCondit
     elif operator in ("$in", "$nin"):
         if not isinstance(operand, list):
             raise FilterError(f"{operator} on field {field!r} takes an array, got {type(operand).__name__}")
+        if len(operand) > MAX_IN_VALUES:
+            raise FilterError(
+                f"{operator} on field {field!r} holds {len(operand)} values; the maximum is {MAX_IN_VALUES}"
+            )
         for item in operand:
             if not (isinstance(item, str) or _is_number(item)):
                 raise FilterError(
@@ -202,9 +213,25 @@ def _field_condition(field: str, operator: str, operand: object) -> _FieldCondit
     return _FieldCondition(field, operator, operand)
 
 
-def _compile(node: object, path: str) -> Predicate:
+class _Budget:
+    """Conditions left to compile (``MAX_CONDITIONS`` in all)."""
+
+    __slots__ = ("conditions",)
+
+    def __init__(self) -> None:
+        self.conditions = MAX_CONDITIONS
+
+    def spend(self, path: str) -> None:
+        self.conditions -= 1
+        if self.conditions < 0:
+            raise FilterError(f"the filter holds more than {MAX_CONDITIONS} conditions (at {path})")
+
+
+def _compile(node: object, path: str, depth: int, budget: _Budget) -> Predicate:
     if not isinstance(node, Mapping):
         raise FilterError(f"{path} must be a JSON object, got {type(node).__name__}")
+    if depth > MAX_DEPTH:
+        raise FilterError(f"the filter is nested more than {MAX_DEPTH} levels deep")
     parts: list[Predicate] = []
     for key, value in node.items():
         if not isinstance(key, str):
@@ -212,7 +239,7 @@ def _compile(node: object, path: str) -> Predicate:
         if key in LOGICAL_OPERATORS:
             if not isinstance(value, list) or not value:
                 raise FilterError(f"{key} in {path} takes a non-empty array of filters")
-            children = tuple(_compile(child, f"{key}[{i}]") for i, child in enumerate(value))
+            children = tuple(_compile(child, f"{key}[{i}]", depth + 1, budget) for i, child in enumerate(value))
             parts.append(_All(children) if key == "$and" else _Any(children))
         elif key.startswith("$"):
             raise FilterError(f"unknown operator {key!r} in {path}; top-level operators are $and and $or")
@@ -220,8 +247,10 @@ def _compile(node: object, path: str) -> Predicate:
             if not value:
                 raise FilterError(f"field {key!r} has an empty condition")
             for operator, operand in value.items():
+                budget.spend(path)
                 parts.append(_field_condition(key, str(operator), operand))
         elif isinstance(value, str | bool | int | float):
+            budget.spend(path)
             parts.append(_field_condition(key, "$eq", value))
         else:
             raise FilterError(
@@ -236,7 +265,7 @@ def compile_filter(filter_: object) -> Predicate:
 
     Raises :class:`FilterError` (→ HTTP 400) naming the offending part.
     """
-    return _compile(filter_, "filter")
+    return _compile(filter_, "filter", 1, _Budget())
 
 
 def is_empty_filter(filter_: object) -> bool:

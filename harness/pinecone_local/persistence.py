@@ -1,4 +1,5 @@
-"""Index snapshots on disk: one ``<index>.npz`` per index, replaced atomically.
+"""Index snapshots on disk: one ``<index>.npz`` per index, replaced atomically. They compact the
+mutation log (mutation_log.py): a snapshot records how far into the log it reaches.
 
 Each file holds one float32 array per namespace (``values_<i>``) and a JSON document (``manifest``,
 stored as uint8 bytes) with the index's settings and each namespace's ids, metadata, sparse
@@ -45,10 +46,14 @@ class NamespaceSnapshot:
 
 @dataclass(frozen=True, slots=True)
 class IndexSnapshot:
-    """One index as saved: its settings (JSON-safe) and its namespaces."""
+    """One index as saved: its settings (JSON-safe), its namespaces, and where it stands in the mutation
+    log: ``applied_seq`` (every logged data write up to it is in the snapshot) and ``create_seq`` (the
+    frame that created this incarnation of the index; 0 for snapshots older than the log)."""
 
     settings: dict[str, Any]
     namespaces: list[NamespaceSnapshot]
+    applied_seq: int = 0
+    create_seq: int = 0
 
 
 def snapshot_path(data_dir: Path, index_name: str) -> Path:
@@ -61,6 +66,8 @@ def save_index(data_dir: Path, snapshot: IndexSnapshot) -> Path:
     name = snapshot.settings["name"]
     manifest = {
         "format": FORMAT_VERSION,
+        "applied_seq": snapshot.applied_seq,
+        "create_seq": snapshot.create_seq,
         "settings": snapshot.settings,
         "namespaces": [
             {
@@ -111,13 +118,19 @@ def load_index(path: Path) -> IndexSnapshot:
                 )
                 for i, entry in enumerate(manifest["namespaces"])
             ]
+            applied_seq, create_seq = int(manifest.get("applied_seq", 0)), int(manifest.get("create_seq", 0))
     except SnapshotError:
         raise
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise SnapshotError(
             f"cannot read index snapshot {path} ({exc}); move it out of the data dir or restore a backup"
         ) from exc
-    return IndexSnapshot(settings=manifest["settings"], namespaces=namespaces)
+    return IndexSnapshot(
+        settings=manifest["settings"],
+        namespaces=namespaces,
+        applied_seq=applied_seq,
+        create_seq=create_seq,
+    )
 
 
 def load_all(data_dir: Path) -> list[IndexSnapshot]:

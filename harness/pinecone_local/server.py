@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import socket
 import sys
 from pathlib import Path
@@ -34,16 +35,43 @@ def bind_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
+def is_loopback(host: str) -> bool:
+    """Whether binding ``host`` serves this machine only (``localhost``, 127.0.0.0/8, ``::1``)."""
+    if host.strip().lower() in ("localhost", "ip6-localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
 def serve(host: str, port: int, data_dir: Path | None, api_key: str | None) -> None:
     """Serve the control and data planes on ``host:port`` until interrupted (blocking).
 
-    Indexes persist in ``data_dir`` when given (saved every few seconds and on a clean shutdown,
-    loaded on start); in memory otherwise. With ``api_key`` every request must carry it.
+    Indexes persist in ``data_dir`` when given: every acknowledged write is in the mutation log (synced
+    before the response) and snapshots compact it; start-up loads both. In memory otherwise. With
+    ``api_key`` every request, admin included, must carry it; without one only a loopback address may
+    be bound (``UsageError`` otherwise), so an open server is never reachable from another machine.
     """
+    if api_key is None and not is_loopback(host):
+        raise UsageError(
+            f"refusing to serve on {host} without --api-key: every endpoint, the admin fault hooks included, "
+            "would be open to the network; pass --api-key (or RAGMIG_PINECONE_SERVER_KEY), or bind 127.0.0.1"
+        )
+    if api_key is not None and not api_key.strip():
+        raise UsageError("--api-key is empty; pass a non-empty key")
     engine = Engine(data_dir=data_dir)
-    sock = bind_socket(host, port)
+    try:
+        sock = bind_socket(host, port)
+    except BaseException:
+        engine.close()
+        raise
     bound_host, bound_port = sock.getsockname()[:2]
-    where = f"data dir {engine.data_dir}" if engine.data_dir is not None else "in memory"
+    where = (
+        f"data dir {engine.data_dir}, {engine.replayed} logged write(s) replayed"
+        if engine.data_dir is not None
+        else "in memory"
+    )
     print(
         f"ragmig serve-pinecone: http://{bound_host}:{bound_port} ({where}; "
         f"{len(engine.list_indexes())} index(es) loaded)",

@@ -4,6 +4,13 @@ Thread-safe through one lock per index. Writes may be held back by a read-after-
 game-day fault): a write is queued with the time it becomes visible and applied, in order, by the
 first read or write that comes after that time on the injected clock. Readers therefore see a
 consistent prefix of the writes, as with an eventually consistent service.
+
+Durability: with a ``WriteLog`` (the server's mutation log), every write is logged before it is applied
+or queued — under the index lock, so the log's order is the apply order — and the caller waits, outside
+the lock, until the log made it durable. A write is one op with plain JSON fields (``_applier`` turns it
+into the change it makes), so the live path and the replay after a crash apply exactly the same thing.
+``applied_seq`` is the log position up to which every write of this index is applied (queued writes
+are not), which is what a snapshot records and what replay starts after.
 """
 
 from __future__ import annotations
@@ -13,13 +20,13 @@ import threading
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
 from harness.clock import Clock
-from harness.pinecone_local.api_errors import AlreadyExists, InvalidArgument, NotFound
-from harness.pinecone_local.filters import Predicate
+from harness.pinecone_local.api_errors import AlreadyExists, InvalidArgument, NotFound, Unprocessable
+from harness.pinecone_local.filters import Predicate, compile_filter
 from harness.pinecone_local.namespace import F32, METRICS, Metadata, NamespaceStore, SparseValues
 from harness.pinecone_local.persistence import IndexSnapshot, NamespaceSnapshot
 
@@ -43,17 +50,23 @@ class IndexSpec:
     tags: Mapping[str, str] | None = None
 
     def __post_init__(self) -> None:
-        if not isinstance(self.name, str) or not _INDEX_NAME.match(self.name):
+        if not isinstance(self.name, str):
+            raise Unprocessable(f"missing or invalid field 'name': an index name is a string, got {self.name!r}"[:200])
+        if not _INDEX_NAME.match(self.name):
             raise InvalidArgument(
                 f"Invalid index name {self.name!r}: use 1-45 lowercase letters, digits and '-', "
                 "starting and ending with a letter or digit"
             )
         if isinstance(self.dimension, bool) or not isinstance(self.dimension, int):
-            raise InvalidArgument(f"dimension must be an integer, got {self.dimension!r}")
+            raise Unprocessable(f"dimension must be an integer, got {self.dimension!r}"[:200])
         if not 1 <= self.dimension <= MAX_DIMENSION:
             raise InvalidArgument(f"dimension must be between 1 and {MAX_DIMENSION}, got {self.dimension}")
+        if not isinstance(self.metric, str):
+            raise Unprocessable(f"metric must be a string, got {self.metric!r}"[:200])
         if self.metric not in METRICS:
             raise InvalidArgument(f"metric must be one of {list(METRICS)}, got {self.metric!r}")
+        if not isinstance(self.deletion_protection, str):
+            raise Unprocessable(f"deletion_protection must be a string, got {self.deletion_protection!r}"[:200])
         if self.deletion_protection not in ("enabled", "disabled"):
             raise InvalidArgument(
                 f"deletion_protection must be 'enabled' or 'disabled', got {self.deletion_protection!r}"
@@ -116,24 +129,47 @@ def namespace_label(name: str) -> str:
     return name or DEFAULT_NAMESPACE_LABEL
 
 
+class WriteLog(Protocol):
+    """Where writes go before they are applied (``mutation_log.MutationLog``)."""
+
+    def append(self, header: dict[str, Any], blob: bytes = b"") -> int:
+        """Buffer one write; returns its sequence number."""
+        ...
+
+    def wait(self, seq: int) -> None:
+        """Return once write ``seq`` is durable."""
+        ...
+
+
 @dataclass(slots=True)
 class _PendingWrite:
     visible_at: float
     apply: Callable[[], None]
+    seq: int
+
+
+# Ops applied through the (possibly lagged) write queue, and ops applied at once.
+QUEUED_OPS = frozenset(
+    {"upsert", "delete_ids", "delete_all", "delete_filter", "update_id", "update_filter", "delete_namespace"}
+)
+IMMEDIATE_OPS = frozenset({"create_namespace", "configure"})
 
 
 # ---- one index ------------------------------------------------------------------------------------
 class VectorIndex:
     """One dense index: its namespaces, the queue of writes not yet visible, and its lock."""
 
-    def __init__(self, spec: IndexSpec, clock: Clock, lag_s: Callable[[], float]) -> None:
+    def __init__(self, spec: IndexSpec, clock: Clock, lag_s: Callable[[], float], log: WriteLog | None = None) -> None:
         self.spec = spec
         self._clock = clock
         self._lag_s = lag_s
+        self._log = log
         self._lock = threading.RLock()
         self._namespaces: dict[str, NamespaceStore] = {}
         self._pending: deque[_PendingWrite] = deque()
         self.version = 0  # bumped on every applied change; snapshots compare it
+        self.applied_seq = 0  # every logged write of this index up to here is applied
+        self.create_seq = 0  # the log frame that created this incarnation of the index
         self.deleted = False
 
     @property
@@ -142,32 +178,35 @@ class VectorIndex:
         return self.spec.name
 
     # -- consistency -------------------------------------------------------------------------
+    def _apply(self, write: _PendingWrite) -> None:
+        write.apply()
+        self.version += 1
+        self.applied_seq = max(self.applied_seq, write.seq)
+
     def _settle(self) -> None:
         """Apply, in order, every queued write whose visibility time has come."""
         if not self._pending:
             return
         now = self._clock.now()
         while self._pending and self._pending[0].visible_at <= now:
-            self._pending.popleft().apply()
-            self.version += 1
+            self._apply(self._pending.popleft())
 
-    def _write(self, apply: Callable[[], None]) -> None:
+    def _write(self, apply: Callable[[], None], seq: int) -> None:
         """Apply a validated write now, or queue it behind the lag (and behind earlier queued writes)."""
         self._settle()
         lag = self._lag_s()
+        write = _PendingWrite(self._clock.now() + max(lag, 0.0), apply, seq)
         if lag <= 0 and not self._pending:
-            apply()
-            self.version += 1
+            self._apply(write)
         else:
-            self._pending.append(_PendingWrite(self._clock.now() + max(lag, 0.0), apply))
+            self._pending.append(write)
 
     def flush_pending(self) -> int:
         """Apply every queued write now, whatever its visibility time; returns how many."""
         with self._lock:
             n = len(self._pending)
             while self._pending:
-                self._pending.popleft().apply()
-                self.version += 1
+                self._apply(self._pending.popleft())
             return n
 
     @property
@@ -175,6 +214,12 @@ class VectorIndex:
         """Writes accepted but not yet visible."""
         with self._lock:
             return len(self._pending)
+
+    @property
+    def oldest_pending_seq(self) -> int | None:
+        """The log position of the oldest write not yet visible (None when none waits)."""
+        with self._lock:
+            return self._pending[0].seq if self._pending else None
 
     def _store(self, namespace: str, create: bool = False) -> NamespaceStore | None:
         store = self._namespaces.get(namespace)
@@ -190,6 +235,126 @@ class VectorIndex:
                 f"Vector dimension {got} does not match the dimension of the index {self.spec.dimension}"
             )
 
+    # -- the log -----------------------------------------------------------------------------
+    def _logged(self, op: str, fields: dict[str, Any], blob: bytes = b"") -> int:
+        """Log one write (under the index lock); its seq, or 0 without a log."""
+        if self._log is None:
+            return 0
+        return self._log.append({"op": op, "index": self.name, **fields}, blob)
+
+    def _durable(self, seq: int) -> None:
+        """Wait (outside the index lock) until write ``seq`` is durable."""
+        if self._log is not None and seq:
+            self._log.wait(seq)
+
+    def _mutate(self, op: str, fields: dict[str, Any], blob: bytes = b"") -> None:
+        """Log a queued write, apply or queue it, and return once it is durable."""
+        apply = self._applier(op, fields, blob)
+        with self._lock:
+            seq = self._logged(op, fields, blob)
+            self._write(apply, seq)
+        self._durable(seq)
+
+    def _applier(self, op: str, fields: Mapping[str, Any], blob: bytes) -> Callable[[], None]:
+        """The change a queued write makes, from its logged fields (the live path and replay share it)."""
+        namespace = str(fields["ns"])
+        if op == "upsert":
+            ids = list(fields["ids"])
+            values = np.frombuffer(blob, dtype=np.float32).reshape(len(ids), self.spec.dimension)
+            metadata = list(fields["metadata"])
+            sparse = [_sparse(sp) for sp in fields["sparse"]]
+
+            def upsert() -> None:
+                store = self._store(namespace, create=True)
+                assert store is not None
+                store.upsert(ids, values, metadata, sparse)
+
+            return upsert
+        if op == "delete_ids":
+            ids = list(fields["ids"])
+
+            def delete_ids() -> None:
+                store = self._store(namespace)
+                if store is not None:
+                    store.delete_ids(ids)
+
+            return delete_ids
+        if op == "delete_all":
+
+            def delete_all() -> None:
+                store = self._store(namespace)
+                if store is not None:
+                    store.clear()
+
+            return delete_all
+        if op == "delete_filter":
+            predicate = compile_filter(fields["filter"])
+
+            def delete_filter() -> None:
+                store = self._store(namespace)
+                if store is not None and store.count:
+                    mask = store.filter_mask(predicate)
+                    assert mask is not None
+                    store.delete_rows(np.flatnonzero(mask).astype(np.int64))
+
+            return delete_filter
+        if op == "update_id":
+            record_id = str(fields["id"])
+            new_values = np.frombuffer(blob, dtype=np.float32) if fields.get("values") else None
+            new_sparse = _sparse(fields.get("sparse"))
+            set_metadata = fields.get("set_metadata")
+
+            def update_id() -> None:
+                store = self._store(namespace)
+                row = store.row_of.get(record_id) if store is not None else None
+                if store is None or row is None:
+                    return
+                if new_values is not None:
+                    store.set_values(row, new_values)
+                if new_sparse is not None:
+                    store.set_sparse(row, new_sparse)
+                if set_metadata:
+                    store.merge_metadata([row], set_metadata)
+
+            return update_id
+        if op == "update_filter":
+            predicate = compile_filter(fields["filter"])
+            patch = dict(fields["set_metadata"])
+
+            def update_filter() -> None:
+                target = self._store(namespace)
+                if target is not None and target.count:
+                    rows = target.filter_mask(predicate)
+                    assert rows is not None
+                    target.merge_metadata(np.flatnonzero(rows).tolist(), patch)
+
+            return update_filter
+        if op == "delete_namespace":
+
+            def delete_namespace() -> None:
+                self._namespaces.pop(namespace, None)
+
+            return delete_namespace
+        raise ValueError(f"unknown queued write {op!r}")
+
+    def replay(self, seq: int, header: Mapping[str, Any], blob: bytes) -> bool:
+        """Apply one logged write while loading (no log, no lag); False when this index already has it."""
+        if seq <= self.applied_seq:
+            return False
+        op = str(header["op"])
+        with self._lock:
+            if op == "create_namespace":
+                store = self._store(str(header["ns"]), create=True)
+                assert store is not None
+                store.declared, store.schema = True, header.get("schema")
+            elif op == "configure":
+                self.spec = _configured(self.spec, header.get("deletion_protection"), header.get("tags"))
+            else:
+                self._applier(op, header, blob)()
+            self.version += 1
+            self.applied_seq = seq
+        return True
+
     # -- writes ------------------------------------------------------------------------------
     def upsert(
         self,
@@ -201,53 +366,26 @@ class VectorIndex:
     ) -> int:
         """Insert or overwrite records; returns how many were sent (Pinecone's ``upsertedCount``)."""
         self._check_dimension(values)
-        ids, metadata, sparse = list(ids), list(metadata), list(sparse)
-        values = np.array(values, dtype=np.float32, copy=True)
-
-        def apply() -> None:
-            store = self._store(namespace, create=True)
-            assert store is not None
-            store.upsert(ids, values, metadata, sparse)
-
-        with self._lock:
-            self._write(apply)
+        fields = {
+            "ns": namespace,
+            "ids": list(ids),
+            "metadata": list(metadata),
+            "sparse": [sp.to_wire() if sp is not None else None for sp in sparse],
+        }
+        self._mutate("upsert", fields, np.ascontiguousarray(values, dtype=np.float32).tobytes())
         return len(ids)
 
     def delete_ids(self, namespace: str, ids: Sequence[str]) -> None:
         """Delete these ids (absent ones are ignored)."""
-        ids = list(ids)
-
-        def apply() -> None:
-            store = self._store(namespace)
-            if store is not None:
-                store.delete_ids(ids)
-
-        with self._lock:
-            self._write(apply)
+        self._mutate("delete_ids", {"ns": namespace, "ids": list(ids)})
 
     def delete_all(self, namespace: str) -> None:
         """Delete every record of the namespace (the namespace stays)."""
+        self._mutate("delete_all", {"ns": namespace})
 
-        def apply() -> None:
-            store = self._store(namespace)
-            if store is not None:
-                store.clear()
-
-        with self._lock:
-            self._write(apply)
-
-    def delete_by_filter(self, namespace: str, predicate: Predicate) -> None:
-        """Delete every record the filter admits (evaluated when the delete becomes visible)."""
-
-        def apply() -> None:
-            store = self._store(namespace)
-            if store is not None and store.count:
-                mask = store.filter_mask(predicate)
-                assert mask is not None
-                store.delete_rows(np.flatnonzero(mask).astype(np.int64))
-
-        with self._lock:
-            self._write(apply)
+    def delete_by_filter(self, namespace: str, filter_: Mapping[str, Any]) -> None:
+        """Delete every record the (valid, non-empty) filter admits, evaluated when the delete becomes visible."""
+        self._mutate("delete_filter", {"ns": namespace, "filter": filter_})
 
     def update_by_id(
         self,
@@ -258,27 +396,25 @@ class VectorIndex:
         set_metadata: Metadata | None,
     ) -> None:
         """Patch one record; an id that does not exist is a no-op, as in Pinecone."""
+        blob = b""
         if values is not None:
             self._check_dimension(values.reshape(1, -1))
-            values = np.array(values, dtype=np.float32, copy=True)
+            blob = np.ascontiguousarray(values, dtype=np.float32).tobytes()
+        fields = {
+            "ns": namespace,
+            "id": record_id,
+            "values": values is not None,
+            "sparse": sparse.to_wire() if sparse is not None else None,
+            "set_metadata": set_metadata,
+        }
+        self._mutate("update_id", fields, blob)
 
-        def apply() -> None:
-            store = self._store(namespace)
-            row = store.row_of.get(record_id) if store is not None else None
-            if store is None or row is None:
-                return
-            if values is not None:
-                store.set_values(row, values)
-            if sparse is not None:
-                store.set_sparse(row, sparse)
-            if set_metadata:
-                store.merge_metadata([row], set_metadata)
-
-        with self._lock:
-            self._write(apply)
-
-    def update_by_filter(self, namespace: str, predicate: Predicate, set_metadata: Metadata, dry_run: bool) -> int:
-        """Merge ``set_metadata`` into every record the filter admits; returns how many match now."""
+    def update_by_filter(
+        self, namespace: str, filter_: Mapping[str, Any], set_metadata: Metadata, dry_run: bool
+    ) -> int:
+        """Merge ``set_metadata`` into every record the (valid, non-empty) filter admits; returns how many
+        match now."""
+        predicate = compile_filter(filter_)
         with self._lock:
             self._settle()
             store = self._store(namespace)
@@ -287,18 +423,9 @@ class VectorIndex:
                 mask = store.filter_mask(predicate)
                 assert mask is not None
                 matched = int(mask.sum())
-            if dry_run or not set_metadata:
-                return matched
-
-            def apply() -> None:
-                target = self._store(namespace)
-                if target is not None and target.count:
-                    rows = target.filter_mask(predicate)
-                    assert rows is not None
-                    target.merge_metadata(np.flatnonzero(rows).tolist(), set_metadata)
-
-            self._write(apply)
-            return matched
+        if not dry_run and set_metadata:
+            self._mutate("update_filter", {"ns": namespace, "filter": filter_, "set_metadata": set_metadata})
+        return matched
 
     # -- reads -------------------------------------------------------------------------------
     def _view(self, store: NamespaceStore, row: int, with_values: bool, with_metadata: bool) -> RecordView:
@@ -403,12 +530,31 @@ class VectorIndex:
             self._settle()
             if name in self._namespaces:
                 raise AlreadyExists(f"Namespace {namespace_label(name)!r} already exists")
+            seq = self._logged("create_namespace", {"ns": name, "schema": schema})
             store = self._store(name, create=True)
             assert store is not None
             store.declared = True
             store.schema = schema
-            self.version += 1
-            return NamespaceInfo(namespace_label(name), 0, schema)
+            self._immediate_applied(seq)
+        self._durable(seq)
+        return NamespaceInfo(namespace_label(name), 0, schema)
+
+    def configure(self, deletion_protection: str | None, tags: Mapping[str, str] | None) -> IndexSpec:
+        """Change deletion protection and merge tags (a tag set to ``""`` is removed); returns the settings."""
+        with self._lock:
+            spec = _configured(self.spec, deletion_protection, tags)
+            fields = {"deletion_protection": deletion_protection, "tags": dict(tags) if tags is not None else None}
+            seq = self._logged("configure", fields)
+            self.spec = spec
+            self._immediate_applied(seq)
+        self._durable(seq)
+        return spec
+
+    def _immediate_applied(self, seq: int) -> None:
+        """A write applied at once: the log position moves with it unless queued writes wait before it."""
+        self.version += 1
+        if not self._pending:
+            self.applied_seq = max(self.applied_seq, seq)
 
     def describe_namespace(self, name: str) -> NamespaceInfo:
         """One namespace; the default namespace always exists, others 404 until written or created."""
@@ -444,11 +590,7 @@ class VectorIndex:
             self._settle()
             if name not in self._namespaces and name != "":
                 raise NotFound(f"Namespace {name!r} not found")
-
-            def apply() -> None:
-                self._namespaces.pop(name, None)
-
-            self._write(apply)
+        self._mutate("delete_namespace", {"ns": name})
 
     # -- persistence ----------------------------------------------------------------------------
     def snapshot(self) -> tuple[IndexSnapshot, int]:
@@ -467,11 +609,13 @@ class VectorIndex:
                 )
                 for s in self._namespaces.values()
             ]
-            return IndexSnapshot(self.spec.to_settings(), namespaces), self.version
+            snapshot = IndexSnapshot(self.spec.to_settings(), namespaces, self.applied_seq, self.create_seq)
+            return snapshot, self.version
 
     def restore(self, snapshot: IndexSnapshot) -> None:
-        """Load saved namespaces into this (empty) index."""
+        """Load saved namespaces (and the snapshot's log positions) into this (empty) index."""
         with self._lock:
+            self.applied_seq, self.create_seq = snapshot.applied_seq, snapshot.create_seq
             for ns in snapshot.namespaces:
                 store = self._store(ns.name, create=True)
                 assert store is not None
@@ -483,3 +627,24 @@ class VectorIndex:
                     store.upsert(ns.ids, ns.values.reshape(len(ns.ids), -1), ns.metadata, sparse)
                 store.declared = ns.declared
                 store.schema = ns.schema
+
+
+def _sparse(wire_value: Any) -> SparseValues | None:
+    if wire_value is None:
+        return None
+    return SparseValues(tuple(wire_value["indices"]), tuple(wire_value["values"]))
+
+
+def _configured(spec: IndexSpec, deletion_protection: str | None, tags: Mapping[str, str] | None) -> IndexSpec:
+    """``spec`` with deletion protection set and ``tags`` merged (a tag set to ``""`` is removed)."""
+    if deletion_protection is not None:
+        spec = replace(spec, deletion_protection=deletion_protection)
+    if tags is not None:
+        merged = dict(spec.tags or {})
+        for key, value in tags.items():
+            if value == "":
+                merged.pop(key, None)
+            else:
+                merged[key] = value
+        spec = replace(spec, tags=merged or None)
+    return spec

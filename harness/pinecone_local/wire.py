@@ -3,7 +3,12 @@
 Limits (docs.pinecone.io "Limits"): ids are ASCII, 1–512 characters, no NUL; at most 1000
 vectors and 2 MB per upsert; at most 40 KB of metadata per record; metadata values are strings,
 numbers (kept as float64), booleans or lists of strings; ``top_k`` 1–10 000, and at most 1000
-when values or metadata are included.
+when values or metadata are included. Filters: see filters.py for their depth and size limits.
+
+Statuses: malformed JSON is a 400; valid JSON of the wrong shape (a string where a number belongs,
+as in ``"topK": "5"``, a missing required field, an array where an object belongs) is a 422, as
+Pinecone answers a body it cannot deserialize; a well-typed value that breaks a rule (a range, a
+limit, a dimension, filter syntax) is a 400.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from typing import Any
 import numpy as np
 import orjson
 
-from harness.pinecone_local.api_errors import InvalidArgument, PayloadTooLarge
+from harness.pinecone_local.api_errors import InvalidArgument, PayloadTooLarge, Unprocessable
 from harness.pinecone_local.filters import FilterError, Predicate, compile_filter, is_empty_filter
 from harness.pinecone_local.namespace import F32, Metadata, SparseValues
 from harness.pinecone_local.vector_index import RecordView
@@ -56,7 +61,7 @@ def parse_json_object(body: bytes) -> dict[str, Any]:
     except orjson.JSONDecodeError as exc:
         raise InvalidArgument(f"Request body is not valid JSON: {exc}") from None
     if not isinstance(value, dict):
-        raise InvalidArgument(f"Request body must be a JSON object, got {type(value).__name__}")
+        raise Unprocessable(f"Request body must be a JSON object, got {type(value).__name__}")
     return value
 
 
@@ -65,7 +70,7 @@ def parse_namespace(value: object) -> str:
     if value is None:
         return ""
     if not isinstance(value, str):
-        raise InvalidArgument(f"namespace must be a string, got {type(value).__name__}")
+        raise Unprocessable(f"namespace must be a string, got {type(value).__name__}")
     if len(value) > MAX_ID_LENGTH or not value.isascii() or "\x00" in value:
         raise InvalidArgument(f"namespace must be ASCII without NUL, at most {MAX_ID_LENGTH} characters")
     return "" if value == DEFAULT_NAMESPACE_ALIAS else value
@@ -74,7 +79,7 @@ def parse_namespace(value: object) -> str:
 def parse_id(value: object, what: str = "id") -> str:
     """A record id: ASCII, 1–512 characters, no NUL."""
     if not isinstance(value, str):
-        raise InvalidArgument(f"{what} must be a string, got {type(value).__name__}")
+        raise Unprocessable(f"{what} must be a string, got {type(value).__name__}")
     if not 1 <= len(value) <= MAX_ID_LENGTH:
         raise InvalidArgument(f"{what} must be 1-{MAX_ID_LENGTH} characters long, got {len(value)}")
     if not value.isascii() or "\x00" in value:
@@ -84,7 +89,9 @@ def parse_id(value: object, what: str = "id") -> str:
 
 def parse_ids(value: object, what: str = "ids") -> list[str]:
     """A non-empty list of at most 1000 ids."""
-    if not isinstance(value, list) or not value:
+    if not isinstance(value, list):
+        raise Unprocessable(f"{what} must be an array of ids, got {type(value).__name__}")
+    if not value:
         raise InvalidArgument(f"{what} must be a non-empty array of ids")
     if len(value) > MAX_IDS_PER_REQUEST:
         raise InvalidArgument(f"{what} holds {len(value)} ids; the maximum is {MAX_IDS_PER_REQUEST} per request")
@@ -94,7 +101,7 @@ def parse_ids(value: object, what: str = "ids") -> list[str]:
 def parse_values(value: object, what: str = "values") -> list[float]:
     """A dense vector's list; its elements are checked in bulk by :func:`numeric_rows` (per-element checks cost ~70 ms per 2 MB batch)."""
     if not isinstance(value, list):
-        raise InvalidArgument(f"{what} must be an array of numbers")
+        raise Unprocessable(f"{what} must be an array of numbers, got {type(value).__name__}")
     return value
 
 
@@ -108,9 +115,12 @@ def numeric_rows(rows: list[list[float]], width: int) -> F32:
             raise InvalidArgument(f"Vector dimension {len(row)} does not match the dimension of the index {width}")
     if not rows:
         return np.zeros((0, width), dtype=np.float32)
-    matrix = np.asarray(rows)
+    try:
+        matrix = np.asarray(rows)
+    except (ValueError, TypeError, OverflowError):  # ragged or nested arrays, out-of-range integers
+        raise Unprocessable("Vector values must be arrays of numbers") from None
     if matrix.dtype.kind not in "fiu" or matrix.ndim != 2:
-        raise InvalidArgument("Vector values must be arrays of numbers")
+        raise Unprocessable("Vector values must be arrays of numbers")
     with np.errstate(over="ignore"):
         out = matrix.astype(np.float32)
     if not np.isfinite(out).all():
@@ -121,14 +131,16 @@ def numeric_rows(rows: list[list[float]], width: int) -> F32:
 def parse_sparse(value: object, what: str = "sparseValues") -> SparseValues:
     """Sparse values: parallel ``indices`` (distinct, 0 ≤ i < 2^32) and ``values`` arrays."""
     if not isinstance(value, Mapping):
-        raise InvalidArgument(f"{what} must be an object with 'indices' and 'values'")
+        raise Unprocessable(f"{what} must be an object with 'indices' and 'values'")
     indices, values = value.get("indices"), value.get("values")
     if not isinstance(indices, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in indices):
-        raise InvalidArgument(f"{what}.indices must be an array of integers")
+        raise Unprocessable(f"{what}.indices must be an array of integers")
     if any(not 0 <= i <= _UINT32_MAX for i in indices):
         raise InvalidArgument(f"{what}.indices must lie in 0..{_UINT32_MAX}")
     if not isinstance(values, list) or not all(_is_number(v) for v in values):
-        raise InvalidArgument(f"{what}.values must be an array of numbers")
+        raise Unprocessable(f"{what}.values must be an array of numbers")
+    if not all(math.isfinite(v) for v in values):
+        raise InvalidArgument(f"{what}.values must be finite numbers")
     if len(indices) != len(values):
         raise InvalidArgument(
             f"{what} has {len(indices)} indices but {len(values)} values; they must be the same length"
@@ -143,7 +155,7 @@ def parse_metadata(value: object, what: str = "metadata") -> Metadata | None:
     if value is None:
         return None
     if not isinstance(value, Mapping):
-        raise InvalidArgument(f"{what} must be a JSON object")
+        raise Unprocessable(f"{what} must be a JSON object, got {type(value).__name__}")
     out: Metadata = {}
     for key, item in value.items():
         if isinstance(item, bool | str):
@@ -175,6 +187,8 @@ def parse_filter(value: object) -> Predicate | None:
     """A compiled filter, or None when absent or empty; 400 for invalid syntax."""
     if is_empty_filter(value):
         return None
+    if not isinstance(value, Mapping):
+        raise Unprocessable(f"filter must be a JSON object, got {type(value).__name__}")
     try:
         return compile_filter(value)
     except FilterError as exc:
@@ -194,23 +208,24 @@ def parse_bool(value: object, what: str) -> bool:
     if value is None:
         return False
     if not isinstance(value, bool):
-        raise InvalidArgument(f"{what} must be true or false")
+        raise Unprocessable(f"{what} must be true or false, got {type(value).__name__}")
     return value
 
 
-def parse_int(value: object, what: str, low: int, high: int, default: int) -> int:
-    """An integer in ``low..high`` from JSON or a query string (absent = ``default``)."""
+def parse_int(value: object, what: str, low: int, high: int, default: int, *, query: bool = False) -> int:
+    """An integer in ``low..high`` (absent = ``default``). From a JSON body it must be a JSON integer
+    (``"5"`` is a 422); from a query string (``query=True``) its digits are parsed (non-digits: 400)."""
     if value is None:
         return default
-    if isinstance(value, str):
+    if query and isinstance(value, str):
         try:
             value = int(value)
         except ValueError:
             raise InvalidArgument(f"{what} must be an integer, got {value!r}") from None
     if isinstance(value, bool) or not isinstance(value, int):
-        raise InvalidArgument(f"{what} must be an integer, got {value!r}")
+        raise Unprocessable(f"{what} must be an integer, got {value!r}"[:200])
     if not low <= value <= high:
-        raise InvalidArgument(f"{what} must be between {low} and {high}, got {value}")
+        raise InvalidArgument(f"{what} must be between {low} and {high}, got {value}"[:200])
     return value
 
 
@@ -225,14 +240,15 @@ def decode_token(token: object) -> str | None:
     """The id/name a pagination token resumes after; 400 when it is not one of ours."""
     if token is None or token == "":
         return None
-    try:
-        assert isinstance(token, str)
-        after = orjson.loads(base64.urlsafe_b64decode(token.encode()))["after"]
-        assert isinstance(after, str)
-    except Exception:
-        raise InvalidArgument(
-            f"Invalid paginationToken {str(token)[:40]!r}; pass the token of the previous page"
-        ) from None
+    after: object = None
+    if isinstance(token, str):
+        try:
+            decoded = orjson.loads(base64.urlsafe_b64decode(token.encode()))
+        except (ValueError, TypeError):
+            decoded = None
+        after = decoded.get("after") if isinstance(decoded, dict) else None
+    if not isinstance(after, str):
+        raise InvalidArgument(f"Invalid paginationToken {str(token)[:40]!r}; pass the token of the previous page")
     return after
 
 
@@ -242,7 +258,7 @@ def parse_upsert(
     """(namespace, ids, values rows, metadata, sparse) of an upsert; 400 for over 1000 vectors."""
     vectors = body.get("vectors")
     if not isinstance(vectors, list):
-        raise InvalidArgument("vectors must be an array of records")
+        raise Unprocessable("vectors must be an array of records")
     if len(vectors) > MAX_UPSERT_VECTORS:
         raise InvalidArgument(
             f"Upsert request holds {len(vectors)} vectors; the maximum is {MAX_UPSERT_VECTORS} per request. "
@@ -254,7 +270,7 @@ def parse_upsert(
     sparse: list[SparseValues | None] = []
     for i, record in enumerate(vectors):
         if not isinstance(record, Mapping):
-            raise InvalidArgument(f"vectors[{i}] must be an object")
+            raise Unprocessable(f"vectors[{i}] must be an object")
         ids.append(parse_id(record.get("id"), f"vectors[{i}].id"))
         rows.append(parse_values(record.get("values", []), f"vectors[{i}].values"))
         raw_sparse = record.get("sparseValues")
@@ -277,7 +293,7 @@ def check_top_k(body: Mapping[str, Any]) -> tuple[int, bool, bool]:
     include_metadata = parse_bool(body.get("includeMetadata"), "includeMetadata")
     top_k = body.get("topK")
     if top_k is None:
-        raise InvalidArgument("topK is required")
+        raise Unprocessable("missing field 'topK'")
     top_k = parse_int(top_k, "topK", 1, MAX_TOP_K, 10)
     if (include_values or include_metadata) and top_k > MAX_TOP_K_WITH_DATA:
         raise InvalidArgument(

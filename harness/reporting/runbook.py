@@ -360,6 +360,8 @@ def render_runbook(config: MigrationConfig, config_path: str = "migration.toml")
 def plan_command(config: Path, out: Path | None) -> int:
     """Render the runbook of ``config`` to ``out`` (stdout when None). A bad config raises ``ConfigError``
     (one line naming the file and key; the CLI exits 2)."""
+    if out is not None:
+        check_writable(out, "--out")
     migration = load_config(config)
     if out is not None:
         check_writable(out, "runbook")

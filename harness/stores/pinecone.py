@@ -2,7 +2,9 @@
 
 - Hosts: the data plane is the URI's ``host`` (loopback hosts without a scheme get ``http://``), or the
   host the control plane describes. The control plane (create, describe, exists, that host lookup) is
-  ``PINECONE_CONTROLLER_HOST`` or the SDK's default.
+  ``PINECONE_CONTROLLER_HOST`` or the SDK's default — except with ``host=``: then nothing goes to a host
+  the user did not name. ``describe`` and ``exists`` read the data plane's ``describe_index_stats``
+  (dimension and metric), and ``create``/``drop`` need ``PINECONE_CONTROLLER_HOST`` set explicitly.
 - The API key comes from ``PINECONE_API_KEY`` only. Loopback hosts get a placeholder key when it is
   unset (the project's local server accepts any key unless configured with one).
 - Namespaces: with ``namespace=NS`` every operation stays inside NS. Without it the store spans every
@@ -72,10 +74,14 @@ LIST_MAX_LIMIT = 100
 TOP_K_MAX = 10_000
 ID_MAX_LENGTH = 512
 QUERY_THREADS = 4  # the API has no batch query; a few requests in flight hide the round trips
+UPSERT_IN_FLIGHT = 2  # one request is encoded while the server parses and syncs the previous one
 PLACEHOLDER_API_KEY = "pinecone-local-placeholder"
 DEFAULT_NAMESPACE_ALIASES = frozenset({"", "__default__"})  # newer API versions name "" __default__
 URI_OPTIONS = frozenset({"host", "namespace"})
 _ENVELOPE_BYTES = 64  # '{"vectors":[...],"namespace":""}' around the records, with room to spare
+# The longest JSON of a finite float32 value as a Python float: sign, "0.0000" and 17 significant digits
+# ("-0.000013007421330257785"); orjson switches to exponent notation, which is shorter, below 1e-5.
+FLOAT_JSON_MAX_BYTES = 24
 
 _METRIC_OF = {Distance.COSINE: "cosine", Distance.DOT: "dotproduct", Distance.EUCLID: "euclidean"}
 
@@ -135,16 +141,35 @@ class PineconeStore:
     # -- the VectorStore seam -------------------------------------------------------------------
 
     def describe(self) -> CollectionSchema:
-        """Dimension and metric from the control plane; Pinecone reports no index configuration."""
-        with self._sdk_errors("describe"):
-            model = self._control().describe_index(self._name)
+        """Dimension and metric — from the data plane's stats when the URI names the ``host``, else from the
+        control plane. Pinecone reports no index configuration."""
+        if self._host is not None:
+            stats = self._stats()
+            dimension, metric = stats.dimension, stats.metric
+            if getattr(stats, "vector_type", None) not in (None, "dense"):
+                raise StoreError(
+                    f"{self.uri}: index {self._name!r} is {stats.vector_type}; the harness needs dense vectors"
+                )
+            if not dimension or not metric:
+                raise StoreError(
+                    f"{self.uri}: the data plane at the URI's host did not report the index's dimension and metric; "
+                    "set PINECONE_CONTROLLER_HOST to describe it through the control plane"
+                    if self._control_host is None
+                    else f"{self.uri}: the data plane did not report the index's dimension and metric"
+                )
+        else:
+            with self._sdk_errors("describe"):
+                model = self._control().describe_index(self._name)
+            try:
+                dimension, metric = model.dimension, model.metric
+            except AttributeError:
+                raise StoreError(f"{self.uri}: index {self._name!r} is not a single dense-vector index") from None
+            if dimension is None:
+                raise StoreError(f"{self.uri}: index {self._name!r} is sparse-only; the harness needs dense vectors")
         try:
-            dimension, metric = model.dimension, model.metric
-        except AttributeError:
-            raise StoreError(f"{self.uri}: index {self._name!r} is not a single dense-vector index") from None
-        if dimension is None:
-            raise StoreError(f"{self.uri}: index {self._name!r} is sparse-only; the harness needs dense vectors")
-        self._layout_cache = (int(dimension), Distance.parse(str(metric)))
+            self._layout_cache = (int(dimension), Distance.parse(str(metric)))
+        except ValueError as exc:
+            raise StoreError(f"{self.uri}: {exc}") from None
         return CollectionSchema(
             dimension=int(dimension),
             distance=self._layout_cache[1],
@@ -155,7 +180,13 @@ class PineconeStore:
         )
 
     def exists(self) -> bool:
-        """True when the control plane knows the index."""
+        """True when the index is there: its data plane answers (``host=``), or the control plane knows it."""
+        if self._host is not None:
+            try:
+                self._stats()
+            except CollectionNotFoundError:
+                return False
+            return True
         with self._sdk_errors("has_index"):
             return bool(self._control().has_index(self._name))
 
@@ -253,9 +284,20 @@ class PineconeStore:
             records.setdefault(ns, []).append(record)
         requests = [(ns, chunk) for ns, members in records.items() for chunk in _upsert_requests(members, ns)]
         index = self._index()
-        for ns, chunk in requests:
+
+        def send(request: tuple[str, list[dict[str, Any]]]) -> None:
             with self._sdk_errors("upsert"):
-                index.upsert(vectors=chunk, namespace=ns)
+                index.upsert(vectors=request[1], namespace=request[0])
+
+        # Requests in flight together only when no id repeats within a namespace: then their order
+        # cannot change what the index ends up holding (a repeated id's last write must win).
+        distinct = all(len({r["id"] for r in members}) == len(members) for members in records.values())
+        if len(requests) > 1 and distinct:
+            with ThreadPoolExecutor(max_workers=UPSERT_IN_FLIGHT) as pool:
+                list(pool.map(send, requests))
+        else:
+            for request in requests:
+                send(request)
 
     def delete(self, ids: Sequence[PointId]) -> None:
         """Delete these ids from the URI's namespace, or from every namespace."""
@@ -368,6 +410,13 @@ class PineconeStore:
         raise UsageError(f"set PINECONE_API_KEY to reach {host or 'the Pinecone control plane'} for {self.uri}")
 
     def _control(self) -> Pinecone:
+        if self._host is not None and self._control_host is None:
+            # The user named the data plane only: the SDK's default control plane (with the API key)
+            # is a host they did not name.
+            raise UsageError(
+                f"{self.uri} names the index's host, so the control plane is not contacted: create or delete "
+                "the index through the control plane you mean by setting PINECONE_CONTROLLER_HOST"
+            )
         if self._control_client is None:
             with self._sdk_errors("connect", contacts_server=False):
                 self._control_client = Pinecone(
@@ -548,14 +597,24 @@ def _metadata(payload: Mapping[str, Any], record_id: str) -> dict[str, Any]:
     return metadata
 
 
+def _record_size_bound(record: dict[str, Any]) -> int:
+    """An upper bound of ``record``'s JSON size as the SDK sends it: the id and metadata exactly, the values
+    at ``FLOAT_JSON_MAX_BYTES`` + a separator each (formatting every float just to measure it cost as much
+    as the SDK's own encoding of the request)."""
+    values = record["values"]
+    rest = orjson.dumps({key: value for key, value in record.items() if key != "values"})
+    return len(rest) + len(',"values":[]') + (FLOAT_JSON_MAX_BYTES + 1) * len(values) + 1  # + the comma between records
+
+
 def _upsert_requests(records: Sequence[dict[str, Any]], namespace: str) -> Iterator[list[dict[str, Any]]]:
-    """``records`` split into upsert request bodies of at most 1000 vectors and 2 MB of JSON each."""
+    """``records`` split into upsert request bodies of at most 1000 vectors and 2 MB of JSON each (sized by
+    ``_record_size_bound``, so a request is never over the limit)."""
     budget = UPSERT_MAX_BYTES - _ENVELOPE_BYTES - len(namespace.encode())
-    sizes = [len(orjson.dumps(record)) + 1 for record in records]  # + the comma between records
+    sizes = [_record_size_bound(record) for record in records]
     too_big = next((i for i, size in enumerate(sizes) if size > budget), None)
     if too_big is not None:
         raise InvalidInputError(
-            f"record {records[too_big]['id']!r} is {sizes[too_big]} bytes as JSON; a Pinecone upsert "
+            f"record {records[too_big]['id']!r} takes up to {sizes[too_big]} bytes as JSON; a Pinecone upsert "
             f"request holds at most {UPSERT_MAX_BYTES} bytes"
         )
     chunk: list[dict[str, Any]] = []

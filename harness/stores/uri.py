@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from harness.errors import InvalidURIError
 from harness.redact import redact_uri
@@ -17,7 +18,9 @@ EXAMPLES = {
     "pinecone": "pinecone://my-index?host=http://127.0.0.1:5081&namespace=ns",
     "exact": "exact://name",
 }
-_SECRET_PARAMS = {"api_key", "apikey", "api-key", "key", "token", "password"}
+_SECRET_PARAMS = {"api_key", "apikey", "api-key", "key", "token", "password", "secret", "access_token"}
+_USERINFO_IN_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://[^\s/?#@]*@")
+_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://\S+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +40,46 @@ class StoreURI:
     def redacted(self) -> str:
         """The URI with any credential replaced by ``***``."""
         return redact_uri(self.raw)
+
+
+def _credentials(body: str, options: dict[str, str]) -> str:
+    """What in a URI looks like a credential ("" when nothing does): userinfo in its authority, a secret
+    parameter, or a nested URL (a query value such as ``host=http://user:secret@h``) with either.
+
+    Refused before any connection: a credential in a URI ends up in shell history, process lists, logs,
+    journals and reports, and a nested one would be sent to a host the user may not have meant."""
+    if "@" in body.split("/", 1)[0]:  # the authority: everything before the first "/"
+        return "userinfo (user:password@) in the authority"
+    secret = sorted(k for k in options if k.lower() in _SECRET_PARAMS)
+    if secret:
+        return f"parameter(s) {secret}"
+    for key, value in options.items():
+        if key.lower() == "host" and "@" in urlsplit(value if "://" in value else f"//{value}").netloc:
+            return f"userinfo in the {key}= URL"
+        nested = _nested_credentials(value)
+        if nested:
+            return f"{nested} in the {key}= value"
+    return ""
+
+
+def _nested_credentials(value: str, depth: int = 0) -> str:
+    """Userinfo or a secret parameter in any URL inside ``value`` (URLs inside its query included)."""
+    if "://" not in value or depth > 4:
+        return ""
+    if _USERINFO_IN_URL.search(value) or _USERINFO_IN_URL.search(unquote(value)):
+        return "userinfo (user:password@) in a nested URL"
+    for url in _URL.findall(value):
+        try:
+            pairs = parse_qsl(urlsplit(url).query, keep_blank_values=True)
+        except ValueError:
+            continue
+        for key, inner in pairs:
+            if key.lower() in _SECRET_PARAMS:
+                return f"parameter {key!r} in a nested URL"
+            found = _nested_credentials(inner, depth + 1)
+            if found:
+                return found
+    return ""
 
 
 def _fail(uri: str, why: str, scheme: str | None = None) -> InvalidURIError:
@@ -63,12 +106,11 @@ def parse_store_uri(uri: str) -> StoreURI:
         options = dict(parse_qsl(query, keep_blank_values=True, strict_parsing=bool(query)))
     except ValueError as exc:
         raise _fail(uri, f"malformed query string ({exc})", scheme) from None
-    secret = _SECRET_PARAMS & {k.lower() for k in options}
-    if secret:
+    found = _credentials(body, options)
+    if found:
         raise _fail(
             uri,
-            f"credentials do not belong in a URI (found {sorted(secret)}); set PINECONE_API_KEY or "
-            "QDRANT_API_KEY instead",
+            f"credentials do not belong in a URI (found {found}); set PINECONE_API_KEY or QDRANT_API_KEY instead",
             scheme,
         )
 

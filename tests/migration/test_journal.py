@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from harness.migration.journal import Journal, record_key
+from harness.migration.journal import JOURNAL_SCHEMA_VERSION, Journal, JournalError, record_key
 from harness.model import RecordBatch
 
 
@@ -57,6 +59,7 @@ def test_record_keys_keep_ints_strings_and_namespaces_apart() -> None:
 
 def test_checkpoint_cursor_and_done_move_together(tmp_path: Path) -> None:
     with Journal(tmp_path / "j.sqlite") as journal:
+        journal.note_attempt(250)
         journal.advance("c1", 100)
         journal.advance("c2", 100)
         journal.advance(None, 50, status="copied")
@@ -116,3 +119,123 @@ def test_threads_share_one_journal(tmp_path: Path) -> None:
             t.join()
         assert len(journal.events("info")) == 200
         assert journal.outbox.size("source") == 200
+
+
+# -- integrity: a journal ragmig could not have written is refused on open, and left byte-identical --------
+
+
+def _good_journal(path: Path) -> bytes:
+    with Journal(path) as journal:
+        journal.set(source="exact://a", target="exact://b")
+        for i in range(300):
+            journal.append("info", {"i": i, "pad": "x" * 400}, at=float(i))
+        journal.note_attempt(1000)
+        journal.advance('{"cursor": 1}', 1000)
+    return path.read_bytes()
+
+
+def _sql(statement: str) -> Callable[[Path, bytes], None]:
+    def damage(path: Path, good: bytes) -> None:
+        path.write_bytes(good)
+        db = sqlite3.connect(path)
+        db.execute(statement)
+        db.commit()
+        db.close()
+
+    return damage
+
+
+def _bytes(make: Callable[[bytes], bytes]) -> Callable[[Path, bytes], None]:
+    return lambda path, good: path.write_bytes(make(good))
+
+
+def _foreign(path: Path, _good: bytes) -> None:
+    db = sqlite3.connect(path)
+    db.execute("CREATE TABLE users (id INTEGER, name TEXT)")
+    db.commit()
+    db.close()
+
+
+CORRUPTIONS = {
+    "truncated to half": (_bytes(lambda g: g[: len(g) // 2]), "truncated"),
+    "truncated to one page": (_bytes(lambda g: g[:4096]), "truncated"),
+    "truncated mid-header": (_bytes(lambda g: g[:60]), "not a ragmig journal"),
+    "garbage": (_bytes(lambda g: bytes(range(256)) * 64), "not a ragmig journal"),
+    "a text file": (_bytes(lambda g: b"source = 'x'\n"), "not a ragmig journal"),
+    "a page overwritten": (_bytes(lambda g: g[:8192] + b"\xa5" * 4096 + g[12288:]), "damaged"),
+    "another program's database": (_foreign, "another program"),
+    "from a newer ragmig": (_sql("PRAGMA user_version = 99"), "newer ragmig"),
+    "cursor moved by hand": (_sql("UPDATE checkpoints SET cursor = '{\"cursor\": 7}'"), "impossible checkpoint"),
+    "done ahead of what was sent": (_sql("UPDATE checkpoints SET done = 5000"), "ahead of acknowledged progress"),
+    "negative done": (_sql("UPDATE checkpoints SET done = -1"), "impossible checkpoint"),
+    "a cursor after the copy": (_sql("UPDATE checkpoints SET status = 'copied'"), "a cursor with status 'copied'"),
+    "an unknown status": (_sql("UPDATE checkpoints SET status = 'weird'"), "unknown status"),
+    "a state value that is not JSON": (_sql("UPDATE state SET value = '{{' WHERE key = 'source'"), "state value"),
+    "a state value of the wrong type": (
+        _sql("INSERT INTO state (key, value) VALUES ('canary_step', '\"many\"')"),
+        "state value",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CORRUPTIONS))
+def test_a_journal_ragmig_could_not_have_written_is_refused_and_left_byte_identical(tmp_path: Path, case: str) -> None:
+    good = _good_journal(tmp_path / "good.sqlite")
+    damage, needle = CORRUPTIONS[case]
+    path = tmp_path / "j.sqlite"
+    damage(path, good)
+    before = path.read_bytes()
+    with pytest.raises(JournalError) as info:
+        Journal(path)
+    message = str(info.value)
+    assert needle in message and str(path) in message and "\n" not in message
+    assert path.read_bytes() == before
+    assert not Path(f"{path}-wal").exists() or Path(f"{path}-wal").stat().st_size == 0
+
+
+def test_a_directory_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(JournalError, match="is a directory"):
+        Journal(tmp_path)
+
+
+def test_an_empty_file_is_a_new_journal_and_a_good_one_reopens(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.sqlite"
+    empty.write_bytes(b"")
+    with Journal(empty) as journal:
+        assert journal.checkpoint().status == "new"
+    good = tmp_path / "good.sqlite"
+    _good_journal(good)
+    with Journal(good) as journal:
+        assert journal.checkpoint().done == 1000 and journal.state().source == "exact://a"
+    header = good.read_bytes()[:100]
+    assert int.from_bytes(header[68:72], "big") == 0x52474D4A  # the application id says "ragmig journal"
+    assert int.from_bytes(header[60:64], "big") == JOURNAL_SCHEMA_VERSION
+
+
+def test_a_journal_from_before_versioning_is_upgraded_and_sealed(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite"
+    _good_journal(path)
+    db = sqlite3.connect(path)
+    db.execute("PRAGMA application_id = 0")
+    db.execute("PRAGMA user_version = 0")
+    db.execute("ALTER TABLE checkpoints DROP COLUMN seal")
+    db.commit()
+    db.close()
+    with Journal(path) as journal:
+        assert journal.checkpoint().done == 1000
+        journal.note_attempt(10)
+        journal.advance("next", 10)
+    with Journal(path) as journal:  # sealed now: a later hand edit is caught
+        assert journal.checkpoint().cursor == "next"
+    _sql("UPDATE checkpoints SET cursor = 'skipped-ahead'")(path, path.read_bytes())
+    with pytest.raises(JournalError, match="seal"):
+        Journal(path)
+
+
+def test_advance_refuses_to_put_done_ahead_of_what_was_sent(tmp_path: Path) -> None:
+    with Journal(tmp_path / "j.sqlite") as journal:
+        journal.note_attempt(100)
+        journal.advance("c1", 100)
+        with pytest.raises(ValueError, match="only 100 sent"):
+            journal.advance("c2", 1)
+        assert journal.checkpoint().done == 100

@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
+import orjson
 import pytest
 
 from harness.clock import ManualClock
@@ -26,6 +27,7 @@ from harness.records import mapped_payload
 from harness.stores import iter_batches, open_store
 from harness.stores.pinecone import (
     FETCH_MAX_IDS,
+    FLOAT_JSON_MAX_BYTES,
     UPSERT_MAX_BYTES,
     UPSERT_MAX_VECTORS,
     PineconeStore,
@@ -269,6 +271,20 @@ def test_upsert_requests_hold_at_most_1000_vectors_and_2_mb() -> None:
         list(_upsert_requests([{"id": "huge", "values": [0.123456789] * 200_000}], ""))
 
 
+def test_the_request_size_bound_holds_for_the_longest_float_json() -> None:
+    """Requests are sized by an upper bound of each float's JSON; the longest float32 value as a Python
+    float is 24 bytes, and a request of such floats still fits in 2 MB as the SDK encodes it (orjson)."""
+    worst = float(np.float32(-1.3007421330257785e-05))
+    assert len(orjson.dumps(worst)) == FLOAT_JSON_MAX_BYTES
+    rng = np.random.default_rng(9)
+    exponents = rng.integers(-45, 38, size=4000)
+    spread = (rng.normal(size=4000) * 10.0**exponents).astype(np.float32)
+    assert max(len(orjson.dumps(v)) for v in spread[np.isfinite(spread)].tolist()) <= FLOAT_JSON_MAX_BYTES
+    records = [{"id": f"x{i}", "values": [worst] * 384, "metadata": {"k": "v" * (i % 50)}} for i in range(600)]
+    for chunk in _upsert_requests(records, "ns"):
+        assert len(orjson.dumps({"vectors": chunk, "namespace": "ns"})) <= UPSERT_MAX_BYTES
+
+
 def test_wait_until_visible_rides_out_the_read_after_write_lag() -> None:
     clock = ManualClock()
     with PineconeServer(clock=clock) as server:
@@ -352,3 +368,43 @@ def test_a_host_nobody_listens_on_is_unreachable_not_transient(monkeypatch: pyte
         assert isinstance(caught.value, UsageError) and "\n" not in str(caught.value)
     finally:
         store.close()
+
+
+class _NoControlPlane:
+    """Stands in for the SDK's control-plane client: with ``host=`` none may even be constructed."""
+
+    made: ClassVar[list[dict[str, Any]]] = []
+
+    def __init__(self, **kwargs: Any) -> None:
+        _NoControlPlane.made.append(kwargs)
+        raise AssertionError(f"a control-plane client was made: {kwargs.get('host')!r}")
+
+
+def test_with_host_nothing_goes_to_a_control_plane_the_user_did_not_name(
+    pinecone_server: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import harness.stores.pinecone as adapter
+
+    name = f"hosted-{uuid.uuid4().hex[:8]}"
+    maker = PineconeStore(name, host=pinecone_server.index_host(name), control_host=pinecone_server.url)
+    maker.create(CollectionSchema(dimension=6, distance=Distance.EUCLID))
+    maker.upsert(RecordBatch.build(["a", "b"], np.eye(2, 6, dtype=np.float32), [{}, {}]))
+    maker.close()
+    monkeypatch.delenv("PINECONE_CONTROLLER_HOST", raising=False)
+    monkeypatch.setenv("PINECONE_API_KEY", "pcsk_planted_key_123456")
+    _NoControlPlane.made.clear()
+    monkeypatch.setattr(adapter, "Pinecone", _NoControlPlane)
+    store = open_store(f"pinecone://{name}?host={pinecone_server.index_host(name)}")
+    missing = open_store(f"pinecone://nope-{name}?host={pinecone_server.index_host('nope-' + name)}")
+    try:
+        schema = store.describe()  # from the data plane's describe_index_stats
+        assert (schema.dimension, schema.distance, schema.backend) == (6, Distance.EUCLID, "pinecone")
+        assert store.exists() and store.count() == 2 and not missing.exists()
+        with pytest.raises(UsageError, match="PINECONE_CONTROLLER_HOST"):
+            store.create(CollectionSchema(dimension=6, distance=Distance.EUCLID))
+        with pytest.raises(UsageError, match="PINECONE_CONTROLLER_HOST"):
+            missing.drop()
+    finally:
+        store.close()
+        missing.close()
+    assert _NoControlPlane.made == []

@@ -91,3 +91,33 @@ def test_pinecone_index_namespaces_overlap_only_with_the_whole_index() -> None:
 def test_different_schemes_are_different_stores(tmp_path: Path) -> None:
     assert not same_store(f"qdrant-edge://{tmp_path}", f"qdrant-local://{tmp_path}/c")
     assert same_store("exact://a", "exact://a") and not same_store("exact://a", "exact://b")
+
+
+# -- credentials anywhere in a URI are refused before any connection -------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("uri", "secret"),
+    [
+        ("pinecone://idx?host=http://user:secret@127.0.0.1:5081", "secret"),
+        ("pinecone://idx?host=user:secret@127.0.0.1:5081", "secret"),
+        ("pinecone://idx?host=http%3A%2F%2Fuser%3Asecret%40127.0.0.1%3A5081", "secret"),
+        ("pinecone://idx?host=http://127.0.0.1:5081/?next=http://u:secret@h", "secret"),
+        ("pinecone://idx?host=http://127.0.0.1:5081/?api_key=secret123", "secret123"),
+        ("pinecone://user:pw0rd@idx", "pw0rd"),
+        ("pinecone://token@idx", "token"),
+        ("qdrant://user:secret@localhost:6333/c", "secret"),
+        ("exact://user:secret@name", "secret"),
+        ("pinecone://idx?Api-Key=secret123", "secret123"),
+        ("qdrant-edge:///tmp/shard?token=secret123", "secret123"),
+    ],
+)
+def test_credentials_in_a_uri_are_refused_and_not_echoed(uri: str, secret: str) -> None:
+    with pytest.raises(InvalidURIError, match="credentials do not belong in a URI") as info:
+        parse_store_uri(uri)
+    assert secret not in str(info.value) and "\n" not in str(info.value)
+
+
+def test_at_signs_outside_the_authority_are_not_credentials(tmp_path: Path) -> None:
+    assert parse_store_uri("pinecone://idx?namespace=tenant@example.com").options["namespace"] == "tenant@example.com"
+    assert parse_store_uri(f"qdrant-edge://{tmp_path}/shard@v2").path == f"{tmp_path}/shard@v2"
