@@ -41,14 +41,23 @@ def _run(body: Callable[[], int]) -> None:
 def certify(
     source: Annotated[str, typer.Option(help="Source store URI.")],
     target: Annotated[str, typer.Option(help="Target store URI.")],
-    queries: Annotated[int, typer.Option(min=1, help="Number of queries sampled from the source.")] = 200,
-    k: Annotated[int, typer.Option(min=1, help="Neighbours per query for recall and overlap.")] = 10,
+    queries: Annotated[
+        int | None,
+        typer.Option(help="Queries sampled from the source (default 200, or all its records when it holds fewer)."),
+    ] = None,
+    k: Annotated[
+        int | None,
+        typer.Option(help="Neighbours per query for recall and overlap, at most 1,000 (default 10)."),
+    ] = None,
     thresholds: Annotated[Path | None, typer.Option(help="TOML file overriding the default gates.")] = None,
     html: Annotated[Path | None, typer.Option(help="Write a self-contained HTML report here.")] = None,
     json: Annotated[Path | None, typer.Option("--json", help="Write the JSON verdict here.")] = None,
     junit: Annotated[Path | None, typer.Option(help="Write JUnit XML here.")] = None,
 ) -> None:
-    """Run the certification suite (schema, parity, quality, latency). Exit 0 pass, 1 findings, 2 error."""
+    """Run the certification suite (schema, parity, quality, latency).
+
+    Exit 0 pass, 1 findings, 2 usage error or incomplete run (verdict "error").
+    """
 
     def body() -> int:
         from harness.reporting.certify import certify_command
