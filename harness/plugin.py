@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 CHECK_PROPERTY = "harness_check"
 SIDE_PROPERTY = "harness_side"
 RUN_PROPERTY = "ragmig_run"  # what the verdict says of the run itself (thresholds in force)
-EXPECTS_PROPERTY = "ragmig_expects"  # {nodeid: [check ids]} of every selected test that promises checks
+EXPECTS_PROPERTY = "ragmig_expects"  # [check ids] a selected test promises
 CRASH_PROPERTY = "ragmig_crash"  # an exception (not a findings assertion) in setup, call or teardown
 CERTIFICATION_MARKER = "ragmig_certification"
 REASON_CLIP = 300  # characters of an exception message kept in a check
@@ -87,14 +87,14 @@ def pytest_configure(config: pytest.Config) -> None:
 
 @pytest.hookimpl(trylast=True)  # after -k/-m deselection: only what will run counts
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Refuse a certification run without its stores; make every test carry the checks the run promises."""
-    promised = {item.nodeid: _promised_checks(item) for item in items if item.get_closest_marker(CERTIFICATION_MARKER)}
+    """Refuse a certification run without its stores; make each test's report carry the checks it promises."""
+    promised = {item: _promised_checks(item) for item in items if item.get_closest_marker(CERTIFICATION_MARKER)}
     if not promised:
         return
     check_certification_options(config)
-    expects = json.dumps({nodeid: ids for nodeid, ids in promised.items() if ids})
-    for item in items:
-        item.user_properties.append((EXPECTS_PROPERTY, expects))
+    for item, check_ids in promised.items():
+        if check_ids:
+            item.user_properties.append((EXPECTS_PROPERTY, json.dumps(check_ids)))
 
 
 def _promised_checks(item: pytest.Item) -> list[str]:
@@ -189,11 +189,23 @@ class VerdictCollector:
         self.incomplete: list[str] = []
         self.exitstatus: int | None = None
 
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        """Learn every promise up front, so a test that never reports (the session stopped) is noticed.
+
+        Under pytest-xdist the controller collects nothing: promises then arrive with the reports, and
+        ``ragmig certify`` checks that every check family reported.
+        """
+        for item in session.items:
+            for name, value in item.user_properties:
+                if name == EXPECTS_PROPERTY:
+                    self.expects[item.nodeid] = json.loads(str(value))
+
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         """Runs in the controller (also under xdist): harvest what a test recorded, and what went wrong."""
         for name, value in report.user_properties:
             if name == EXPECTS_PROPERTY:
-                self.expects.update(json.loads(str(value)))
+                self.expects[report.nodeid] = json.loads(str(value))
             elif name == CRASH_PROPERTY:
                 crash = json.loads(str(value))
                 self.problems.setdefault(report.nodeid, f"{crash['error']} (in {crash['when']})")
