@@ -25,6 +25,7 @@ from types import FrameType
 
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
 FORWARDED_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+SIGNAL_POLL_S = 0.2  # longest delay before a signal received by this process reaches the child
 SCRUBBED_ENV = ("PYTEST_ADDOPTS", "PYTEST_PLUGINS")  # a caller's pytest settings must not reach the suite
 
 
@@ -95,7 +96,14 @@ def run_child(args: Sequence[str], *, cwd: Path, env: Mapping[str, str]) -> Chil
     if threading.current_thread() is threading.main_thread():
         previous = {sig: signal.signal(sig, forward) for sig in FORWARDED_SIGNALS}
     try:
-        stdout, stderr = proc.communicate()
+        while True:
+            # Wake up now and then: a signal may land in another thread (a store's native threads), and
+            # Python runs its handler only when the main thread runs again.
+            try:
+                stdout, stderr = proc.communicate(timeout=SIGNAL_POLL_S)
+                break
+            except subprocess.TimeoutExpired:
+                continue
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)

@@ -157,7 +157,9 @@ class RequestFaults:
             return
         status = 500 if self.dead else fault.status if fault else 500
         body = json.dumps({"error": {"code": "UNKNOWN", "message": "fault injected by the test"}}).encode()
-        await send({"type": "http.response.start", "status": status, "headers": [(b"content-type", b"application/json")]})
+        await send(
+            {"type": "http.response.start", "status": status, "headers": [(b"content-type", b"application/json")]}
+        )
         await send({"type": "http.response.body", "body": body})
 
 

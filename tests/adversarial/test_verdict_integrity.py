@@ -13,15 +13,26 @@ import os
 import shutil
 import subprocess
 import sys
+import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from harness.stores import open_store
 from harness.verify import LATENCY_CHECK_IDS, PARITY_CHECK_IDS, QUALITY_CHECK_IDS, SCHEMA_CHECK_IDS
-from tests.adversarial.conftest import Fault, Outcome, PineconePair, corpus, edge, ragmig
+from tests.adversarial.conftest import (
+    Fault,
+    FaultyPineconeServer,
+    Outcome,
+    PineconePair,
+    corpus,
+    edge,
+    make_pinecone_pair,
+    ragmig,
+)
 
 SCHEMA, PARITY, QUALITY, LATENCY = (
     frozenset(SCHEMA_CHECK_IDS),
@@ -244,7 +255,9 @@ def test_edge_pairs(row: Row, edge_stores: dict[str, str], tmp_path: Path) -> No
     assert_row(row, ragmig(tmp_path, "certify", *row.args(edge_stores)))
 
 
-def test_an_accepted_change_is_listed_and_the_other_checks_still_judge(edge_stores: dict[str, str], tmp_path: Path) -> None:
+def test_an_accepted_change_is_listed_and_the_other_checks_still_judge(
+    edge_stores: dict[str, str], tmp_path: Path
+) -> None:
     outcome = ragmig(tmp_path, "certify", *pair("float16")(edge_stores), "--thresholds", edge_stores["accept-float16"])
     assert outcome.verdict is not None
     assert outcome.verdict["accepted"] == ["schema.datatype"]
@@ -253,35 +266,132 @@ def test_an_accepted_change_is_listed_and_the_other_checks_still_judge(edge_stor
 
 
 def aimed(row: Row, pair_: PineconePair) -> Fault:
+    """A fresh copy of the row's fault, aimed past certify's own validation when its ``nth`` is negative."""
     assert row.fault is not None
     fault = Fault(**{k: v for k, v in vars(row.fault).items() if k not in ("seen", "injected")})
-    if fault.nth < 0:  # past certify's own validation requests
+    if fault.nth < 0:
         fault.nth = pair_.validation_gets
     return fault
 
 
-@pytest.mark.parametrize("row", PINECONE_ROWS, ids=lambda r: r.name)
-def test_pinecone_source_with_a_failing_family(row: Row, shared_pinecone_pair: PineconePair, tmp_path: Path) -> None:
-    fault = aimed(row, shared_pinecone_pair)
-    shared_pinecone_pair.server.faults.faults = [fault]
+def certify_with_fault(row: Row, pair_: PineconePair, out_dir: Path) -> Outcome:
+    fault = aimed(row, pair_)
+    pair_.server.faults.faults = [fault]
     try:
-        outcome = ragmig(tmp_path, "certify", *row.args({"source": shared_pinecone_pair.source,
-                                                          "target": shared_pinecone_pair.target}),
-                         env=shared_pinecone_pair.env)  # fmt: skip
+        outcome = ragmig(out_dir, "certify", *row.args({"source": pair_.source, "target": pair_.target}), env=pair_.env)
     finally:
-        shared_pinecone_pair.server.faults.faults = []
-    assert fault.injected >= 1, "the fault never fired: the row tested nothing"
+        pair_.server.faults.faults = []
+    assert fault.injected >= 1, f"{row.name}: the fault never fired, the row tested nothing"
+    if fault.dies:
+        assert pair_.server.faults.dead and fault.seen >= 2, "the server did not die mid-scan"
+    return outcome
+
+
+@pytest.fixture(scope="module")
+def incomplete_runs(
+    shared_pinecone_pair: PineconePair, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, tuple[Row, Outcome]]:
+    """Each failing-family row and the killed source, certified once with every report written."""
+    runs = {}
+    for row in PINECONE_ROWS:
+        runs[row.name] = (row, certify_with_fault(row, shared_pinecone_pair, tmp_path_factory.mktemp("run")))
+    server = FaultyPineconeServer()  # the killed row takes its server down: it gets one of its own
+    try:
+        killed_pair = make_pinecone_pair(server, tmp_path_factory.mktemp("killed"))
+        runs[KILLED.name] = (KILLED, certify_with_fault(KILLED, killed_pair, tmp_path_factory.mktemp("run")))
+    finally:
+        server.stop()
+    return runs
+
+
+INCOMPLETE = [row.name for row in (*PINECONE_ROWS, KILLED)]
+
+
+@pytest.mark.parametrize("name", INCOMPLETE)
+def test_pinecone_source_failing_mid_run(name: str, incomplete_runs: dict[str, tuple[Row, Outcome]]) -> None:
+    row, outcome = incomplete_runs[name]
     assert_row(row, outcome)
+    if row is KILLED:  # what ran before the source died still counts
+        assert outcome.statuses("pass") >= {"schema.dimension", "schema.distance", "schema.datatype"}
 
 
-def test_the_source_killed_mid_scan(fresh_pinecone_pair: PineconePair, tmp_path: Path) -> None:
-    fault = aimed(KILLED, fresh_pinecone_pair)
-    fresh_pinecone_pair.server.faults.faults = [fault]
-    args = KILLED.args({"source": fresh_pinecone_pair.source, "target": fresh_pinecone_pair.target})
-    outcome = ragmig(tmp_path, "certify", *args, env=fresh_pinecone_pair.env)
-    assert fresh_pinecone_pair.server.faults.dead and fault.seen >= 2
-    assert_row(KILLED, outcome)
-    assert outcome.statuses("pass") >= {"schema.dimension", "schema.distance", "schema.datatype"}
+# -- an incomplete run is "error" in every output --------------------------------------------------------
+@pytest.mark.parametrize("name", INCOMPLETE)
+def test_incomplete_json_says_error_and_what_did_not_complete(
+    name: str, incomplete_runs: dict[str, tuple[Row, Outcome]]
+) -> None:
+    row, outcome = incomplete_runs[name]
+    assert outcome.code == 2 and outcome.verdict is not None
+    assert outcome.verdict["verdict"] == "error"
+    families = sorted({cid.split(".")[0] for cid in row.erroring})
+    for family in families:
+        assert f"{family}.* did not complete: TransientStoreError: Pinecone" in outcome.verdict["incomplete"]
+    for cid in row.erroring:
+        assert outcome.check(cid)["message"].startswith("did not complete: TransientStoreError")
+
+
+@pytest.mark.parametrize("name", INCOMPLETE)
+def test_incomplete_html_shows_the_incomplete_banner(
+    name: str, incomplete_runs: dict[str, tuple[Row, Outcome]]
+) -> None:
+    _, outcome = incomplete_runs[name]
+    assert outcome.html is not None
+    assert '<div class="banner error" role="status">Certification verdict: INCOMPLETE' in outcome.html
+    assert "The run did not complete, so this is not a pass" in outcome.html
+    assert "Certification verdict: PASS" not in outcome.html and 'class="banner pass"' not in outcome.html
+
+
+@pytest.mark.parametrize("name", INCOMPLETE)
+def test_incomplete_junit_holds_an_error_per_family_that_did_not_complete(
+    name: str, incomplete_runs: dict[str, tuple[Row, Outcome]]
+) -> None:
+    row, outcome = incomplete_runs[name]
+    assert outcome.junit is not None
+    suite = ET.fromstring(outcome.junit)
+    errored = {
+        case.get("name", "").removeprefix("test_") for case in suite.iter("testcase") if case.find("error") is not None
+    }
+    assert errored == {cid.split(".")[0] for cid in row.erroring}
+    for case in suite.iter("testcase"):
+        if case.find("error") is not None:
+            assert "TransientStoreError" in (case.find("error").get("message") or "")  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("name", INCOMPLETE)
+def test_incomplete_terminal_summary_says_error(name: str, incomplete_runs: dict[str, tuple[Row, Outcome]]) -> None:
+    _, outcome = incomplete_runs[name]
+    assert "verdict: ERROR" in outcome.stdout and "PASS" not in outcome.stdout
+    assert outcome.stderr.startswith("ragmig: error: certification did not complete:")
+    assert len(outcome.stderr.strip().splitlines()) == 1
+
+
+def test_the_incomplete_banner_is_unmistakable_in_a_browser(
+    incomplete_runs: dict[str, tuple[Row, Outcome]], tmp_path: Path
+) -> None:
+    """Headless Chromium renders the killed-source report: the striped INCOMPLETE banner is on screen
+    (its orange border and dark stripes), and no green pass banner is."""
+    browser = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+    if browser is None:
+        pytest.skip("no chromium binary on PATH (CI installs the Debian 'chromium' package)")
+    Image = pytest.importorskip("PIL.Image")
+    _, outcome = incomplete_runs[KILLED.name]
+    assert outcome.html is not None
+    page, shot = tmp_path / "report.html", tmp_path / "shot.png"
+    page.write_text(outcome.html)
+    subprocess.run(
+        [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", "--no-first-run", "--hide-scrollbars",
+         f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1280,1600", f"--screenshot={shot}", page.as_uri()],
+        capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    pixels = np.asarray(Image.open(shot).convert("RGB"), dtype=np.int16).reshape(-1, 3)
+
+    def near(colour: tuple[int, int, int]) -> int:
+        return int((np.abs(pixels - np.asarray(colour)).max(axis=1) <= 12).sum())
+
+    assert near((0xFF, 0x8C, 0x00)) > 1_000  # the orange border
+    assert near((0x3D, 0x1A, 0x00)) + near((0x5C, 0x27, 0x00)) > 10_000  # the dark stripes
+    assert near((0xDA, 0xFB, 0xE1)) < 500  # no pass banner (one would fill ~30,000 pixels)
 
 
 # -- the pytest plugin: the suite selected without its stores -------------------------------------------
