@@ -88,6 +88,8 @@ _TYPE_WORDS = {
     "int_type": "an integer",
     "int_parsing": "an integer",
     "int_from_float": "an integer",
+    "tuple_type": "a list of check ids",
+    "string_type": "a check id (a string)",
 }
 
 
