@@ -104,7 +104,8 @@ def _promised_checks(item: pytest.Item) -> list[str]:
 
 def check_certification_options(config: pytest.Config) -> None:
     """``pytest.UsageError`` (exit 4) unless both stores are named and distinct, ``--ragmig-k`` and
-    ``--ragmig-queries`` are in range, and ``--ragmig-query-vectors`` names an existing ``.npy`` file."""
+    ``--ragmig-queries`` are in range, ``--ragmig-query-vectors`` names an existing ``.npy`` file and the
+    ``--ragmig-thresholds`` file validates."""
     from harness.errors import UsageError
     from harness.stores import same_store
     from harness.verify.run import MAX_K
@@ -138,6 +139,14 @@ def check_certification_options(config: pytest.Config) -> None:
             )
         if not Path(vectors).is_file():
             raise pytest.UsageError(f"--ragmig-query-vectors {vectors} not found")
+    thresholds = config.getoption("ragmig_thresholds")
+    if thresholds:
+        from harness.verify import load_thresholds
+
+        try:
+            load_thresholds(thresholds)
+        except UsageError as exc:
+            raise pytest.UsageError(str(exc)) from None
 
 
 @pytest.hookimpl(wrapper=True)

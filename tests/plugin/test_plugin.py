@@ -304,6 +304,7 @@ def test_selecting_a_family_without_both_stores_is_a_usage_error_and_writes_no_v
         (("--ragmig-source", "nonsense://x", "--ragmig-target", "exact://b"), "unknown store scheme 'nonsense'"),
         ((*STORES, "--ragmig-query-vectors", "queries.txt"), "only a 2-D .npy array of query vectors"),
         ((*STORES, "--ragmig-query-vectors", "absent.npy"), "absent.npy not found"),
+        ((*STORES, "--ragmig-thresholds", "absent.toml"), "thresholds file absent.toml not found"),
     ],
 )
 def test_bad_store_or_bound_options_are_usage_errors(
