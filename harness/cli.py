@@ -163,8 +163,16 @@ def _run(body: Callable[[], int]) -> None:
 def certify(
     source: Annotated[str, typer.Option(metavar="URI", help="Source store URI.")],
     target: Annotated[str, typer.Option(metavar="URI", help="Target store URI.")],
-    queries: Annotated[int, typer.Option(min=1, metavar="N", help="Number of queries sampled from the source.")] = 200,
-    k: Annotated[int, typer.Option(min=1, metavar="K", help="Neighbours per query for recall and overlap.")] = 10,
+    queries: Annotated[
+        int | None,
+        typer.Option(
+            metavar="N", help="Queries sampled from the source (default 200, or all its records when it holds fewer)."
+        ),
+    ] = None,
+    k: Annotated[
+        int | None,
+        typer.Option(metavar="K", help="Neighbours per query for recall and overlap, at most 1,000 (default 10)."),
+    ] = None,
     thresholds: Annotated[
         Path | None, typer.Option(metavar="FILE.toml", help="TOML file overriding the default gates.")
     ] = None,
@@ -172,7 +180,10 @@ def certify(
     json: Annotated[Path | None, typer.Option("--json", metavar="PATH", help="Write the JSON verdict here.")] = None,
     junit: Annotated[Path | None, typer.Option(metavar="PATH", help="Write JUnit XML here.")] = None,
 ) -> None:
-    """Run the certification suite (schema, parity, quality, latency). Exit 0 pass, 1 findings, 2 error."""
+    """Run the certification suite (schema, parity, quality, latency).
+
+    Exit 0 pass, 1 findings, 2 usage error or incomplete run (verdict "error").
+    """
 
     def body() -> int:
         from harness.reporting.certify import certify_command

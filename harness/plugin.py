@@ -1,78 +1,278 @@
-"""The pytest plugin (``pytest11`` entry point ``harness``): options, markers, store fixtures, verdicts.
+"""The pytest plugin (``pytest11`` entry point ``harness``): the ``ragmig`` option group, store fixtures, verdicts.
 
-Cheap to import: heavy parts (stores, verification) are imported inside fixtures and hooks.
+Cheap to import, and quiet in projects that never use it: it adds one option group whose options all
+start with ``--ragmig-``, registers no marker (each suite registers its own in its conftest) and does
+nothing else until a test asks for one of its fixtures. Heavy parts (stores, verification) are imported
+inside fixtures and hooks.
 
 Tests record checks with the ``harness_checks`` fixture; each check travels on the test's report
 (``user_properties``), so only the controller process collects them and writes the JSON verdict
-(``--verdict-json``), pytest-xdist safe.
+(``--ragmig-verdict-json``), pytest-xdist safe.
+
+A test marked ``ragmig_certification(checks=(...))`` promises those check ids. Selecting such a test
+without both store options is a usage error (exit 4, no verdict written). A promised id the test did
+not record — it raised, was skipped, or never ran — becomes an ``error`` check carrying the reason, and
+the verdict's ``incomplete`` says which families did not complete: a run that could not finish is
+never a pass.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from harness.model import Check, Verdict
     from harness.stores.base import VectorStore
 
 CHECK_PROPERTY = "harness_check"
+SIDE_PROPERTY = "harness_side"
+RUN_PROPERTY = "ragmig_run"  # what the verdict says of the run itself (thresholds in force)
+EXPECTS_PROPERTY = "ragmig_expects"  # [check ids] a selected test promises
+CRASH_PROPERTY = "ragmig_crash"  # an exception (not a findings assertion) in setup, call or teardown
+CERTIFICATION_MARKER = "ragmig_certification"
+REASON_CLIP = 300  # characters of an exception message kept in a check
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    group = parser.getgroup("harness", "rag-migration-harness")
-    group.addoption("--source", dest="harness_source", default=None, help="source store URI")
-    group.addoption("--target", dest="harness_target", default=None, help="target store URI")
-    group.addoption("--queries", dest="harness_queries", type=int, default=200, help="queries sampled from the source")
-    group.addoption("--k", dest="harness_k", type=int, default=10, help="neighbours per query")
-    group.addoption("--thresholds", dest="harness_thresholds", default=None, help="thresholds TOML file")
-    group.addoption("--verdict-json", dest="harness_verdict_json", default=None, help="write the JSON verdict here")
+    group = parser.getgroup("ragmig", "rag-migration-harness (ragmig): the certification suite")
+    group.addoption("--ragmig-source", dest="ragmig_source", metavar="URI", default=None, help="source store URI")
+    group.addoption("--ragmig-target", dest="ragmig_target", metavar="URI", default=None, help="target store URI")
+    group.addoption(
+        "--ragmig-queries",
+        dest="ragmig_queries",
+        metavar="N",
+        type=int,
+        default=200,
+        help="queries sampled from the source (default 200; all records when it holds fewer)",
+    )
+    group.addoption(
+        "--ragmig-query-vectors",
+        dest="ragmig_query_vectors",
+        metavar="FILE.npy",
+        default=None,
+        help="use these query vectors (a 2-D .npy array) instead of sampling the source",
+    )
+    group.addoption(
+        "--ragmig-k", dest="ragmig_k", metavar="K", type=int, default=10, help="neighbours per query (default 10)"
+    )
+    group.addoption(
+        "--ragmig-thresholds",
+        dest="ragmig_thresholds",
+        metavar="FILE.toml",
+        default=None,
+        help="thresholds TOML file (gates, accept)",
+    )
+    group.addoption(
+        "--ragmig-verdict-json",
+        dest="ragmig_verdict_json",
+        metavar="FILE",
+        default=None,
+        help="write the JSON verdict here",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "certification: a certification check family (needs --source/--target)")
-    config.addinivalue_line("markers", "gameday: a game-day scenario on the embedded stack")
-    config.addinivalue_line("markers", "docker: needs a reachable Docker engine (skipped otherwise)")
-    config.addinivalue_line("markers", "slow: a test that takes more than a few seconds")
     if not hasattr(config, "workerinput"):  # only the controller collects checks and writes reports
         config.pluginmanager.register(VerdictCollector(config), "harness-verdict")
 
 
+@pytest.hookimpl(trylast=True)  # after -k/-m deselection: only what will run counts
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Refuse a certification run without its stores; make each test's report carry the checks it promises."""
+    promised = {item: _promised_checks(item) for item in items if item.get_closest_marker(CERTIFICATION_MARKER)}
+    if not promised:
+        return
+    check_certification_options(config)
+    for item, check_ids in promised.items():
+        if check_ids:
+            item.user_properties.append((EXPECTS_PROPERTY, json.dumps(check_ids)))
+
+
+def _promised_checks(item: pytest.Item) -> list[str]:
+    marker = item.get_closest_marker(CERTIFICATION_MARKER)
+    return [str(cid) for cid in marker.kwargs.get("checks", ())] if marker is not None else []
+
+
+def check_certification_options(config: pytest.Config) -> None:
+    """``pytest.UsageError`` (exit 4) unless both stores are named and distinct, ``--ragmig-k`` and
+    ``--ragmig-queries`` are in range, ``--ragmig-query-vectors`` names an existing ``.npy`` file and the
+    ``--ragmig-thresholds`` file validates."""
+    from harness.errors import UsageError
+    from harness.stores import same_store
+    from harness.verify.run import MAX_K
+
+    source = (config.getoption("ragmig_source") or "").strip()
+    target = (config.getoption("ragmig_target") or "").strip()
+    missing = [name for name, value in (("--ragmig-source", source), ("--ragmig-target", target)) if not value]
+    if missing:
+        raise pytest.UsageError(
+            f"the certification suite needs both stores: {' and '.join(missing)} "
+            f"{'is' if len(missing) == 1 else 'are'} missing or empty (give store URIs, e.g. qdrant-edge:///DIR)"
+        )
+    try:
+        same = same_store(source, target)
+    except UsageError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    if same:
+        raise pytest.UsageError(
+            f"--ragmig-source and --ragmig-target name the same store ({target}); certify a copy against its source"
+        )
+    k, queries = config.getoption("ragmig_k"), config.getoption("ragmig_queries")
+    if not 1 <= k <= MAX_K:
+        raise pytest.UsageError(f"--ragmig-k must be between 1 and {MAX_K}, got {k}")
+    if queries < 0:
+        raise pytest.UsageError(f"--ragmig-queries must be at least 0, got {queries}")
+    vectors = config.getoption("ragmig_query_vectors")
+    if vectors:
+        if not str(vectors).endswith(".npy"):
+            raise pytest.UsageError(
+                f"--ragmig-query-vectors {vectors}: only a 2-D .npy array of query vectors is supported yet"
+            )
+        if not Path(vectors).is_file():
+            raise pytest.UsageError(f"--ragmig-query-vectors {vectors} not found")
+    thresholds = config.getoption("ragmig_thresholds")
+    if thresholds:
+        from harness.verify import load_thresholds
+
+        try:
+            load_thresholds(thresholds)
+        except UsageError as exc:
+            raise pytest.UsageError(str(exc)) from None
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
+    """Mark the report of a certification test that raised (rather than asserted findings or skipped)."""
+    report = yield
+    if call.excinfo is not None and item.get_closest_marker(CERTIFICATION_MARKER) is not None:
+        exc = call.excinfo.value
+        findings = isinstance(exc, AssertionError) and call.when == "call"
+        if not findings and not isinstance(exc, pytest.skip.Exception):
+            report.user_properties.append((CRASH_PROPERTY, json.dumps({"when": call.when, "error": _reason(exc)})))
+    return report
+
+
+def _reason(exc: BaseException) -> str:
+    """``Type: message`` on one line, redacted and clipped."""
+    from harness.redact import redact_text
+
+    text = " ".join(f"{type(exc).__name__}: {exc}".split())
+    text = redact_text(text)
+    return text if len(text) <= REASON_CLIP else text[: REASON_CLIP - 1] + "…"
+
+
+def _utc_now() -> str:
+    """Now as ISO 8601 UTC with milliseconds (``2026-12-01T09:30:00.123Z``)."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
 class VerdictCollector:
-    """Collects checks from test reports and writes the verdict at the end of the session."""
+    """Collects checks from test reports and writes the verdict at the end of the session.
+
+    Every promised check id a test did not record becomes an ``error`` check (with the exception, the
+    skip reason, or "did not run"), and ``incomplete`` names the families that did not complete.
+    """
 
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
         self.checks: list[dict[str, Any]] = []
         self.started = time.monotonic()
+        self.started_at = _utc_now()
+        self.finished_at: str | None = None
+        self.duration_s: float | None = None
         self.source: dict[str, Any] = {}
         self.target: dict[str, Any] = {}
-
-    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        """Runs in the controller (also under xdist): harvest the checks a test recorded."""
-        if report.when != "teardown":
-            return
-        for name, value in report.user_properties:
-            if name == CHECK_PROPERTY:
-                self.checks.append(json.loads(str(value)))
-            elif name == "harness_side":
-                side = json.loads(str(value))
-                getattr(self, side["side"]).update(side["info"])
+        self.run: dict[str, Any] = {}
+        self.expects: dict[str, list[str]] = {}
+        self.finished_tests: set[str] = set()
+        self.problems: dict[str, str] = {}  # nodeid -> why its checks are missing (first one wins)
+        self.incomplete: list[str] = []
+        self.exitstatus: int | None = None
 
     @pytest.hookimpl(trylast=True)
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        """Learn every promise up front, so a test that never reports (the session stopped) is noticed.
+
+        Under pytest-xdist the controller collects nothing: promises then arrive with the reports, and
+        ``ragmig certify`` checks that every check family reported.
+        """
+        for item in session.items:
+            for name, value in item.user_properties:
+                if name == EXPECTS_PROPERTY:
+                    self.expects[item.nodeid] = json.loads(str(value))
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        """Runs in the controller (also under xdist): harvest what a test recorded, and what went wrong."""
+        for name, value in report.user_properties:
+            if name == EXPECTS_PROPERTY:
+                self.expects[report.nodeid] = json.loads(str(value))
+            elif name == CRASH_PROPERTY:
+                crash = json.loads(str(value))
+                self.problems.setdefault(report.nodeid, f"{crash['error']} (in {crash['when']})")
+        if report.skipped and report.nodeid in self.expects:
+            self.problems.setdefault(report.nodeid, f"skipped: {_skip_reason(report)}")
+        if report.when != "teardown":
+            return
+        recorded: set[str] = set()
+        for name, value in report.user_properties:
+            if name == CHECK_PROPERTY:
+                check = json.loads(str(value))
+                recorded.add(check["id"])
+                self.checks.append(check)
+            elif name == SIDE_PROPERTY:
+                side = json.loads(str(value))
+                getattr(self, side["side"]).update(side["info"])
+            elif name == RUN_PROPERTY:
+                self.run.update(json.loads(str(value)))
+        self.finished_tests.add(report.nodeid)
+        missing = [cid for cid in self.expects.get(report.nodeid, ()) if cid not in recorded]
+        problem = self.problems.get(report.nodeid)
+        if missing:
+            self._unfinished(missing, problem or "the test recorded no result for it")
+        elif problem is not None and report.nodeid in self.expects:
+            # Its checks were recorded, then something else raised: do not vouch for the run.
+            self.incomplete.append(f"{report.nodeid} raised after recording its checks: {problem}")
+
+    def _unfinished(self, check_ids: list[str], reason: str) -> None:
+        from harness.model import Check, Status
+
+        for cid in check_ids:
+            self.checks.append(Check(cid, Status.ERROR, None, None, f"did not complete: {reason}").to_dict())
+        families = ", ".join(dict.fromkeys(f"{cid.split('.')[0]}.*" for cid in check_ids))
+        self.incomplete.append(f"{families} did not complete: {reason}")
+
+    @pytest.hookimpl(tryfirst=True)  # before pytest-html renders the summary from this verdict
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
-        path = self.config.getoption("harness_verdict_json", None)
+        self.exitstatus = int(exitstatus)
+        self.finished_at = _utc_now()
+        self.duration_s = time.monotonic() - self.started
+        if exitstatus == pytest.ExitCode.USAGE_ERROR:
+            return  # nothing ran: no verdict at all, and certainly not a passing one
+        for nodeid, check_ids in self.expects.items():
+            if nodeid not in self.finished_tests:
+                self.finished_tests.add(nodeid)
+                self._unfinished(check_ids, self.problems.get(nodeid, "the session ended before it ran"))
+        if exitstatus in (pytest.ExitCode.INTERRUPTED, pytest.ExitCode.INTERNAL_ERROR) and not self.incomplete:
+            self.incomplete.append(f"the pytest session was interrupted (exit {int(exitstatus)})")
+        if not self.checks and not self.incomplete:
+            self.incomplete.append("no check recorded a result")
+        path = self.config.getoption("ragmig_verdict_json", None)
         if path:
-            out = Path(path)
-            out.parent.mkdir(parents=True, exist_ok=True)
-            out.write_text(self.verdict().to_json() + "\n")
+            from harness.outputs import write_text_atomic
+
+            write_text_atomic(Path(path), self.verdict().to_json() + "\n")
 
     def verdict(self) -> Verdict:
+        """The verdict from what has been collected so far."""
         from harness.model import Verdict
 
         return Verdict.from_dict(
@@ -80,9 +280,21 @@ class VerdictCollector:
                 "checks": self.checks,
                 "source": self.source,
                 "target": self.target,
-                "duration_s": time.monotonic() - self.started,
+                "duration_s": self.duration_s if self.duration_s is not None else time.monotonic() - self.started,
+                "started_at": self.started_at,
+                "finished_at": self.finished_at,
+                "thresholds": self.run.get("thresholds") or {},
+                "accepted": [c["id"] for c in self.checks if (c.get("details") or {}).get("accepted")],
+                "incomplete": "; ".join(self.incomplete) or None,
             }
         )
+
+
+def _skip_reason(report: pytest.TestReport) -> str:
+    longrepr = report.longrepr
+    if isinstance(longrepr, tuple) and len(longrepr) == 3:
+        return str(longrepr[2]).removeprefix("Skipped: ")
+    return "skipped"
 
 
 class CheckRecorder:
@@ -104,7 +316,11 @@ class CheckRecorder:
         """Record what the verdict says of the ``source`` or ``target`` store (uri, count, schema)."""
         from harness.redact import redact_text
 
-        self.node.user_properties.append(("harness_side", redact_text(json.dumps({"side": side, "info": info}))))
+        self.node.user_properties.append((SIDE_PROPERTY, redact_text(json.dumps({"side": side, "info": info}))))
+
+    def describe_run(self, *, thresholds: dict[str, Any]) -> None:
+        """Record the gates in force (the verdict's ``thresholds``)."""
+        self.node.user_properties.append((RUN_PROPERTY, json.dumps({"thresholds": thresholds})))
 
 
 @pytest.fixture
@@ -114,25 +330,42 @@ def harness_checks(request: pytest.FixtureRequest) -> CheckRecorder:
 
 
 def _open_from_option(request: pytest.FixtureRequest, option: str) -> VectorStore:
-    uri = request.config.getoption(option)
+    uri = (request.config.getoption(option) or "").strip()
     if not uri:
-        pytest.skip(f"no --{option.removeprefix('harness_')} URI given")
+        pytest.skip(f"no --{option.replace('_', '-')} URI given")
     from harness.stores import open_store
 
     return open_store(uri)
 
 
 @pytest.fixture(scope="session")
-def source_store(request: pytest.FixtureRequest) -> Iterator[VectorStore]:
-    """The store named by ``--source`` (skips the test when it is not given)."""
-    store = _open_from_option(request, "harness_source")
+def ragmig_source_store(request: pytest.FixtureRequest) -> Iterator[VectorStore]:
+    """The store named by ``--ragmig-source`` (skips the test when it is not given)."""
+    store = _open_from_option(request, "ragmig_source")
     yield store
     store.close()
 
 
 @pytest.fixture(scope="session")
-def target_store(request: pytest.FixtureRequest) -> Iterator[VectorStore]:
-    """The store named by ``--target`` (skips the test when it is not given)."""
-    store = _open_from_option(request, "harness_target")
+def ragmig_target_store(request: pytest.FixtureRequest) -> Iterator[VectorStore]:
+    """The store named by ``--ragmig-target`` (skips the test when it is not given)."""
+    store = _open_from_option(request, "ragmig_target")
     yield store
     store.close()
+
+
+def query_vectors_option(config: pytest.Config) -> np.ndarray | None:
+    """The vectors of ``--ragmig-query-vectors`` (a 2-D ``.npy`` array read by ``harness.datasets.load_corpus``),
+    or None when not given; ``harness.errors.UsageError`` (one line) for a file that is not a 2-D numeric array."""
+    path = config.getoption("ragmig_query_vectors")
+    if not path:
+        return None
+    import numpy as np
+
+    from harness.datasets import load_corpus
+    from harness.errors import UsageError
+
+    parts = [batch.vectors for batch in load_corpus(Path(path))]
+    if not parts:
+        raise UsageError(f"--ragmig-query-vectors {path} holds no vectors")
+    return np.concatenate(parts)

@@ -13,11 +13,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from harness.errors import ConfigError, InvalidURIError
 from harness.records import RecordMapping, mapping_for
-from harness.stores.uri import parse_store_uri
+from harness.stores.uri import parse_store_uri, same_store
 
 __all__ = [
     "AlertSinkConfig",
@@ -285,6 +285,15 @@ class MigrationConfig(_Section):
         except InvalidURIError as exc:
             raise ValueError(str(exc)) from None
         return uri
+
+    @field_validator("target")
+    @classmethod
+    def _not_the_source(cls, target: str, info: ValidationInfo) -> str:
+        # A migration onto its own source would rewrite the store it reads (and rebuild its index).
+        source = info.data.get("source")  # absent when the source itself did not validate
+        if source is not None and same_store(source, target):
+            raise ValueError(f"names the same store as source ({source}); migrate into a different store")
+        return target
 
     @property
     def migration_name(self) -> str:

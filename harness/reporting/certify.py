@@ -1,8 +1,10 @@
 """``ragmig certify``: check the inputs, run the certification suite as a pytest session, summarise.
 
 Everything a user can get wrong is checked here first, in this process, so it ends as one line and
-exit 2: a bad URI, a thresholds file that does not validate, a collection that does not exist, a host
-that does not answer. Only then does the suite run.
+exit 2 before any work: a bad URI, the same store on both sides, a thresholds file that does not
+validate, an output path that cannot be written, a collection that does not exist, a host that does not
+answer, ``--k`` above 1,000 or above what the source holds, ``--queries`` above what the source holds.
+Only then does the suite run.
 
 The suite runs in a child ``python -m pytest`` rather than ``pytest.main`` in this process:
 - a clean interpreter: no pytest state, warning filters or imported conftests left over from a caller
@@ -11,80 +13,150 @@ The suite runs in a child ``python -m pytest`` rather than ``pytest.main`` in th
   to validate them are closed before the child opens them;
 - its own throwaway ini file and rootdir, so a ``pytest.ini`` in the user's working directory (addopts,
   ``filterwarnings = error``, plugins) cannot change what certification means.
-Credentials reach the child through the environment only (never argv; a URI cannot hold one).
+Credentials reach the child through the environment only (never argv; a URI cannot hold one). The child
+dies with this process (``run_child``).
+
+The child writes its reports into a private directory; this process then writes them to the paths the
+user gave, each replaced atomically. A run that did not complete — a check family raised, the child
+died or wrote no verdict, this process was interrupted — is ``error`` (exit 2) in every output: the
+JSON says ``"verdict": "error"`` with ``incomplete``, the HTML banner says INCOMPLETE, the JUnit holds an
+``<error>``. Never a stale or a passing report.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
-import os
-import subprocess
+import signal
+import sys
 import tempfile
+import xml.etree.ElementTree as ET
+from datetime import UTC, datetime
 from pathlib import Path
 
 from harness.errors import HarnessError, StoreUnreachableError, UsageError
-from harness.model import Status, Verdict
-from harness.redact import redact_text
-from harness.reporting.session import child_pytest_args
-from harness.stores import open_store, parse_store_uri
+from harness.model import Check, Status, Verdict
+from harness.outputs import check_writable, write_bytes_atomic, write_text_atomic
+from harness.redact import redact_text, redact_uri
+from harness.reporting.html import report_page
+from harness.reporting.session import ChildRun, child_env, child_pytest_args, run_child
+from harness.stores import open_store, parse_store_uri, same_store
 from harness.verify import CHECK_IDS, load_thresholds
+from harness.verify.run import MAX_K
+
+DEFAULT_QUERIES = 200
+DEFAULT_K = 10
 
 
 def certify_command(
     source: str,
     target: str,
-    queries: int,
-    k: int,
+    queries: int | None,
+    k: int | None,
     thresholds: Path | None,
     html: Path | None,
     json_path: Path | None,
     junit: Path | None,
 ) -> int:
-    """Certify ``target`` against ``source``; returns 0 pass, 1 findings (``UsageError`` → the CLI's exit 2)."""
-    if queries < 1 or k < 1:
-        raise UsageError(f"--queries and --k must be at least 1 (got {queries} and {k})")
+    """Certify ``target`` against ``source``: 0 pass, 1 findings, 2 incomplete run (``error``); a bad
+    input is a ``UsageError`` (the CLI's one line and exit 2) raised before any work.
+
+    ``queries`` / ``k`` default to 200 / 10, fewer when the source holds fewer records; given explicitly,
+    more than the source holds (or ``k`` above 1,000) is a usage error.
+    """
+    if queries is not None and queries < 1:
+        raise UsageError(f"--queries must be at least 1, got {queries}")
+    if k is not None and not 1 <= k <= MAX_K:
+        raise UsageError(f"--k must be between 1 and {MAX_K:,}, got {k:,}")
     for uri in (source, target):
         parse_store_uri(uri)  # InvalidURIError names the accepted schemes
+    if same_store(source, target):
+        raise UsageError(
+            f"--source and --target name the same store ({redact_uri(target)}); certify a copy against its source"
+        )
     if thresholds is not None:
         load_thresholds(thresholds)
-    for role, uri in (("source", source), ("target", target)):
-        check_store(uri, role)
+    outputs = {"html": html, "json": json_path, "junit": junit}
+    for what, path in outputs.items():
+        if path is not None:
+            check_writable(path, f"--{what}")
+    source_count = check_store(source, "source")
+    check_store(target, "target")
+    queries, k = _bounded(queries, k, source_count)
 
-    with tempfile.TemporaryDirectory(prefix="ragmig-certify-") as workdir:
-        verdict_path = json_path.resolve() if json_path is not None else Path(workdir) / "verdict.json"
-        verdict_path.unlink(missing_ok=True)  # a stale verdict must never be read as this run's
+    started_at = _utc_now()
+    with tempfile.TemporaryDirectory(prefix="ragmig-certify-") as tmp:
+        workdir = Path(tmp)
+        reports = {"html": workdir / "report.html", "json": workdir / "verdict.json", "junit": workdir / "junit.xml"}
         args = [
             *child_pytest_args(
-                Path(workdir),
+                workdir,
                 "scenarios.certification",
                 ini_lines=("render_collapsed = none", "junit_suite_name = ragmig-certify"),
             ),
-            "--source",
+            "--ragmig-source",
             source,
-            "--target",
+            "--ragmig-target",
             target,
-            "--queries",
+            "--ragmig-queries",
             str(queries),
-            "--k",
+            "--ragmig-k",
             str(k),
-            "--verdict-json",
-            str(verdict_path),
+            "--ragmig-verdict-json",
+            str(reports["json"]),
         ]
         if thresholds is not None:
-            args += ["--thresholds", str(thresholds.resolve())]
+            args += ["--ragmig-thresholds", str(thresholds.resolve())]
         if html is not None:
-            args += ["--html", str(html.resolve()), "--self-contained-html"]
+            args += ["--html", str(reports["html"]), "--self-contained-html"]
         if junit is not None:
-            args += ["--junitxml", str(junit.resolve())]
-        proc = subprocess.run(args, cwd=workdir, capture_output=True, text=True, env=os.environ.copy(), check=False)
-        verdict = _read_verdict(verdict_path, proc)
+            args += ["--junitxml", str(reports["junit"])]
+        child = run_child(args, cwd=workdir, env=child_env())
+        recorded = _read_verdict(reports["json"])
+        verdict = _final_verdict(recorded, child, source, target, started_at)
+        # The child's own HTML and JUnit tell the same story only when its verdict is the final one.
+        consistent = recorded is not None and recorded.verdict is verdict.verdict
+        if json_path is not None:
+            write_text_atomic(json_path, verdict.to_json() + "\n")
+        if html is not None:
+            made = reports["html"]
+            write_bytes_atomic(
+                html, made.read_bytes() if consistent and made.exists() else report_page(verdict).encode()
+            )
+        if junit is not None:
+            made = reports["junit"]
+            write_bytes_atomic(junit, made.read_bytes() if consistent and made.exists() else junit_xml(verdict))
 
-    _print_summary(verdict, html, verdict_path if json_path is not None else None, junit)
-    return 0 if verdict.passed else 1
+    _print_summary(verdict, html, json_path, junit)
+    if child.signal is not None:
+        if child.signal == signal.SIGINT:
+            raise KeyboardInterrupt
+        raise SystemExit(128 + child.signal)
+    return verdict.exit_code
 
 
-def check_store(uri: str, role: str) -> None:
-    """Open the store at ``uri`` and read its schema and count; ``UsageError`` (one line) if that fails."""
+def _bounded(queries: int | None, k: int | None, source_count: int) -> tuple[int, int]:
+    """The query count and k the suite runs with: the defaults fitted to the source, or the user's values
+    when the source holds that many records (``UsageError`` otherwise)."""
+    if queries is None:
+        queries = max(1, min(DEFAULT_QUERIES, source_count))
+    elif queries > source_count:
+        raise UsageError(
+            f"--queries {queries:,} is more than the {source_count:,} records the source holds; "
+            f"sample at most {source_count:,}"
+        )
+    if k is None:
+        k = max(1, min(DEFAULT_K, source_count))
+    elif k > source_count:
+        raise UsageError(
+            f"--k {k:,} is more than the {source_count:,} records the source holds; use at most {source_count:,}"
+        )
+    return queries, k
+
+
+def check_store(uri: str, role: str) -> int:
+    """Open the store at ``uri``, read its schema and count, return the count; ``UsageError`` (one line)
+    if that fails."""
     store = open_store(uri)
     try:
         if not store.exists():
@@ -95,7 +167,7 @@ def check_store(uri: str, role: str) -> None:
             )
             raise UsageError(f"{role} store {store.uri} does not exist{hint}")
         store.describe()
-        store.count()
+        return store.count()
     except UsageError as exc:
         message = str(exc)
         raise UsageError(_one_line(message if message.startswith(role) else f"{role}: {message}")) from None
@@ -105,28 +177,87 @@ def check_store(uri: str, role: str) -> None:
         store.close()
 
 
-def _read_verdict(path: Path, proc: subprocess.CompletedProcess[str]) -> Verdict:
-    """The verdict the suite wrote; ``UsageError`` when the suite did not complete every check family."""
+def _read_verdict(path: Path) -> Verdict | None:
+    """The verdict the suite wrote, or None when it wrote none (or not a verdict)."""
     try:
-        verdict = Verdict.from_dict(json.loads(path.read_text()))
-    except (OSError, ValueError, KeyError):
-        raise UsageError(_incomplete(proc, "it wrote no verdict")) from None
-    missing = [cid for cid in CHECK_IDS if cid not in {c.id for c in verdict.checks}]
-    if missing:
-        raise UsageError(_incomplete(proc, f"checks {', '.join(missing)} did not run"))
-    return verdict
+        return Verdict.from_dict(json.loads(path.read_text()))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
-def _incomplete(proc: subprocess.CompletedProcess[str], what: str) -> str:
-    """One line saying why the suite stopped, from its last error line."""
-    lines = [line.strip() for line in (proc.stdout + "\n" + proc.stderr).splitlines() if line.strip()]
-    errors = [line.removeprefix("E").strip() for line in lines if line.startswith("E ")]
+def _final_verdict(recorded: Verdict | None, child: ChildRun, source: str, target: str, started_at: str) -> Verdict:
+    """The verdict to report: the suite's own, made ``error`` when it did not cover every check family or
+    this process was interrupted; an empty ``error`` verdict saying why when the suite wrote none."""
+    if recorded is None:
+        return Verdict(
+            checks=(),
+            source={"uri": redact_uri(source)},
+            target={"uri": redact_uri(target)},
+            started_at=started_at,
+            finished_at=_utc_now(),
+            incomplete=_why_no_verdict(child),
+        )
+    reasons = [recorded.incomplete] if recorded.incomplete else []
+    checks = list(recorded.checks)
+    families = dict.fromkeys(cid.split(".")[0] for cid in CHECK_IDS)
+    for family in families:
+        if not any(c.id.startswith(f"{family}.") for c in checks):
+            ids = [cid for cid in CHECK_IDS if cid.startswith(f"{family}.")]
+            checks += [
+                Check(cid, Status.ERROR, None, None, "did not complete: the suite recorded nothing") for cid in ids
+            ]
+            reasons.append(f"{family}.* did not run")
+    if child.signal is not None:
+        reasons.append(f"ragmig certify was interrupted by {signal.Signals(child.signal).name}")
+    if not reasons:
+        return recorded
+    return dataclasses.replace(recorded, checks=tuple(checks), incomplete="; ".join(dict.fromkeys(reasons)))
+
+
+def _why_no_verdict(child: ChildRun) -> str:
+    """One line saying why the suite wrote no verdict, from its last error line."""
+    if child.signal is not None:
+        return f"ragmig certify was interrupted by {signal.Signals(child.signal).name} before the suite wrote a verdict"
+    lines = [line.strip() for line in (child.stdout + "\n" + child.stderr).splitlines() if line.strip()]
+    errors = [line.removeprefix("E").strip() for line in lines if line.startswith(("E ", "ERROR"))]
     cause = errors[-1] if errors else (lines[-1] if lines else "no output")
-    return _one_line(f"certification did not complete ({what}; pytest exit {proc.returncode}): {cause}")
+    return _one_line(f"the certification suite wrote no verdict (pytest exit {child.returncode}): {cause}")
+
+
+def junit_xml(verdict: Verdict) -> bytes:
+    """JUnit XML of ``verdict``, one testcase per check (``error`` → ``<error>``, ``fail`` → ``<failure>``),
+    plus an ``<error>`` testcase naming what did not complete: what is written when the suite wrote none."""
+    cases: list[tuple[str, str | None, str]] = [
+        (c.id, {Status.ERROR: "error", Status.FAIL: "failure"}.get(c.status), c.message) for c in verdict.checks
+    ]
+    if verdict.verdict is Status.ERROR and verdict.incomplete:
+        cases.append(("certification", "error", f"incomplete: {verdict.incomplete}"))
+    suites = ET.Element("testsuites")
+    suite = ET.SubElement(
+        suites,
+        "testsuite",
+        name="ragmig-certify",
+        tests=str(len(cases)),
+        errors=str(sum(1 for _, kind, _ in cases if kind == "error")),
+        failures=str(sum(1 for _, kind, _ in cases if kind == "failure")),
+        skipped="0",
+    )
+    for name, kind, message in cases:
+        case = ET.SubElement(suite, "testcase", classname="ragmig.certify", name=name)
+        if kind is not None:
+            ET.SubElement(case, kind, message=redact_text(message)).text = redact_text(message)
+    return ET.tostring(suites, encoding="utf-8", xml_declaration=True)
+
+
+def _utc_now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _one_line(message: str) -> str:
     return redact_text(" ".join(message.split()))
+
+
+COLOURS = {"pass": "green", "fail": "red", "warn": "yellow", "skip": "dim", "error": "bold magenta"}
 
 
 def _print_summary(verdict: Verdict, html: Path | None, json_path: Path | None, junit: Path | None) -> None:
@@ -134,19 +265,26 @@ def _print_summary(verdict: Verdict, html: Path | None, json_path: Path | None, 
     from rich.table import Table
 
     console = Console(highlight=False)
-    colours = {"pass": "green", "fail": "red", "warn": "yellow", "skip": "dim"}
     table = Table(title=f"ragmig certify: {verdict.source.get('uri')} → {verdict.target.get('uri')}")
     for column in ("check", "status", "observed", "expected"):
         table.add_column(column, overflow="fold")
     for check in verdict.checks:
         status = str(check.status)
-        table.add_row(check.id, f"[{colours[status]}]{status}[/]", _cell(check.observed), _cell(check.expected))
+        table.add_row(check.id, f"[{COLOURS[status]}]{status}[/]", _cell(check.observed), _cell(check.expected))
     console.print(table)
     for check in verdict.checks:
-        if check.status in (Status.FAIL, Status.WARN):
-            console.print(f"[{colours[str(check.status)]}]{check.id}[/]: {_cell(check.message, 400)}")
-    word = "[bold green]PASS[/]" if verdict.passed else "[bold red]FAIL[/]"
-    console.print(f"verdict: {word} in {verdict.duration_s:.1f} s")
+        if check.status in (Status.FAIL, Status.WARN) or (check.status is Status.ERROR and not verdict.incomplete):
+            console.print(f"[{COLOURS[str(check.status)]}]{check.id}[/]: {_cell(check.message, 400)}")
+    outcome = verdict.verdict
+    if outcome is Status.ERROR:
+        why = verdict.incomplete or "a check could not run"
+        console.print(
+            f"verdict: [bold magenta]ERROR[/] — the run did not complete, this is not a pass: {_cell(why, 600)}"
+        )
+        print(f"ragmig: error: certification did not complete: {_one_line(why)}", file=sys.stderr)
+    else:
+        word = "[bold green]PASS[/]" if outcome is Status.PASS else "[bold red]FAIL[/]"
+        console.print(f"verdict: {word} in {verdict.duration_s:.1f} s")
     for label, path in (("html", html), ("json", json_path), ("junit", junit)):
         if path is not None:
             console.print(f"{label}: {path}")

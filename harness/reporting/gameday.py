@@ -85,8 +85,8 @@ def gameday_command(scenarios: list[str], html: Path | None, json_path: Path | N
         args = [
             *child_pytest_args(Path(workdir), "scenarios.gameday"),
             "-m",
-            "gameday",
-            "--verdict-json",
+            "ragmig_gameday",
+            "--ragmig-verdict-json",
             str(verdict_path),
             "--junitxml",
             str(junit_path),

@@ -25,9 +25,13 @@ STYLE = """<style>
 .ragmig th{background:#f4f4f4}
 .ragmig .status{font-weight:600;text-transform:uppercase}
 .ragmig .s-pass{color:#1a7f37}.ragmig .s-fail{color:#cf222e}.ragmig .s-warn{color:#9a6700}.ragmig .s-skip{color:#666}
+.ragmig .s-error{color:#fff;background:#6e2b00;padding:0 4px;border-radius:3px}
 .ragmig .banner{padding:10px 14px;border-radius:6px;font-size:18px;font-weight:600;margin:4px 0 8px 0}
 .ragmig .banner.pass{background:#dafbe1;color:#1a7f37;border:1px solid #1a7f37}
 .ragmig .banner.fail{background:#ffebe9;color:#cf222e;border:1px solid #cf222e}
+.ragmig .banner.error{background:repeating-linear-gradient(45deg,#3d1a00,#3d1a00 14px,#5c2700 14px,#5c2700 28px);
+color:#fff;border:3px solid #ff8c00}
+.ragmig .banner .why{display:block;font-size:14px;font-weight:400;margin-top:4px}
 .ragmig .ids{font-family:ui-monospace,Menlo,Consolas,monospace;word-break:break-all}
 .ragmig .plots svg{max-width:100%;height:auto;margin-right:12px}
 .ragmig h3{margin:10px 0 4px 0;font-size:14px}
@@ -126,12 +130,29 @@ def family_html(title: str, checks: Sequence[Check], plots: Sequence[str] = ()) 
     return f'{STYLE}<div class="ragmig"><h3>{html.escape(title)}</h3>{checks_table(checks)}{samples}{figures}</div>'
 
 
+BANNER_WORDS = {Status.PASS: "PASS", Status.FAIL: "FAIL", Status.ERROR: "INCOMPLETE"}
+
+
+def banner_html(verdict: Verdict) -> str:
+    """The verdict banner: green PASS, red FAIL, or a striped INCOMPLETE (``error``) saying what did not run."""
+    outcome = verdict.verdict
+    counts = {s: sum(1 for c in verdict.checks if c.status is s) for s in Status}
+    tally = ", ".join(f"{n} {s}" for s, n in counts.items() if n) or "no checks ran"
+    why = ""
+    if outcome is Status.ERROR:
+        reason = verdict.incomplete or "a check could not run"
+        why = (
+            f'<span class="why">The run did not complete, so this is not a pass: {text(reason)}. '
+            "Fix the cause and certify again.</span>"
+        )
+    return (
+        f'<div class="banner {outcome}" role="status">Certification verdict: {BANNER_WORDS[outcome]}'
+        f' <span style="font-weight:400;font-size:14px">({html.escape(tally)})</span>{why}</div>'
+    )
+
+
 def summary_html(verdict: Verdict, plots: Sequence[str] = ()) -> str:
     """The top of the report: verdict banner, both stores, every check, the plots."""
-    counts = {s: sum(1 for c in verdict.checks if c.status is s) for s in Status}
-    passed = verdict.passed and bool(verdict.checks)
-    word = "PASS" if passed else "FAIL"
-    tally = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
     stores = _table(
         ["store", "uri", "records", "dimension", "distance", "backend"],
         [
@@ -146,9 +167,15 @@ def summary_html(verdict: Verdict, plots: Sequence[str] = ()) -> str:
             for side, info in (("source", verdict.source), ("target", verdict.target))
         ],
     )
-    banner = (
-        f'<div class="banner {"pass" if passed else "fail"}">Certification verdict: {word}'
-        f' <span style="font-weight:400;font-size:14px">({html.escape(tally or "no checks ran")})</span></div>'
-    )
     figures = f'<div class="plots">{"".join(plots)}</div>' if plots else ""
-    return f'{STYLE}<div class="ragmig">{banner}{stores}{checks_table(list(verdict.checks))}{figures}</div>'
+    return (
+        f'{STYLE}<div class="ragmig">{banner_html(verdict)}{stores}{checks_table(list(verdict.checks))}{figures}</div>'
+    )
+
+
+def report_page(verdict: Verdict, title: str = "ragmig certify") -> str:
+    """A whole HTML page holding only the summary: what ``ragmig certify`` writes when its suite wrote none."""
+    return (
+        f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title></head>'
+        f"<body>{summary_html(verdict)}</body></html>\n"
+    )

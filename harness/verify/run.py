@@ -50,6 +50,7 @@ from harness.verify.thresholds import Thresholds
 F64 = npt.NDArray[np.float64]
 MANDATORY_QUERIES = 100  # used when queries=0 but schema drift makes the quality checks mandatory
 SEARCH_CHUNK = 32  # queries per batched search request when latency is not measured
+MAX_K = 1000  # neighbours per query: more is a typo, and k × queries results would not fit in memory
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,8 +95,10 @@ class VerificationRun:
         spill_dir: str | None = None,
         timer: Callable[[], float] = time.perf_counter,
     ) -> None:
-        if k < 1 or queries < 0 or batch_size < 1:
-            raise InvalidInputError(f"need k >= 1, queries >= 0 and batch_size >= 1 (got {k}, {queries}, {batch_size})")
+        if not 1 <= k <= MAX_K or queries < 0 or batch_size < 1:
+            raise InvalidInputError(
+                f"need 1 <= k <= {MAX_K}, queries >= 0 and batch_size >= 1 (got {k}, {queries}, {batch_size})"
+            )
         self.source = source
         self.target = target
         self.queries = queries
@@ -141,7 +144,7 @@ class VerificationRun:
 
     @cached_property
     def _schema_checks(self) -> list[Check]:
-        return check_schema(self.source_schema, self.target_schema)
+        return check_schema(self.source_schema, self.target_schema, accept=self.thresholds.accept)
 
     # -- the one scan ----------------------------------------------------------------------------------
     def scan(self) -> Scan:
@@ -162,7 +165,8 @@ class VerificationRun:
         comparison = Comparison.for_schemas(self.source_schema, self.target_schema, self.thresholds.vector_tolerance)
         counts = (self.source.count(), self.target.count())
         wanted = self.queries or (MANDATORY_QUERIES if recall_affecting(self.schema_checks()) else 0)
-        reservoir = QueryReservoir(wanted if self.query_vectors is None else 0, self.seed)
+        # Never more queries than the source holds: the reservoir allocates its size up front.
+        reservoir = QueryReservoir(min(wanted, counts[0]) if self.query_vectors is None else 0, self.seed)
         spill = VectorSpill(self.spill_dir)
         weakref.finalize(self, spill.close)  # a run nobody closed still deletes its file
         distance = self.source_schema.distance
@@ -329,6 +333,8 @@ class VerificationRun:
             source=self.side_info("source"),
             target=self.side_info("target"),
             duration_s=time.monotonic() - self.started,
+            thresholds=self.thresholds.describe(),
+            accepted=tuple(c.id for c in checks if c.details.get("accepted")),
         )
 
 
@@ -362,4 +368,4 @@ def run_verification(
         return run.verdict()
 
 
-__all__ = ["MANDATORY_QUERIES", "Scan", "Searches", "VerificationRun", "run_verification"]
+__all__ = ["MANDATORY_QUERIES", "MAX_K", "Scan", "Searches", "VerificationRun", "run_verification"]

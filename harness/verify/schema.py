@@ -1,12 +1,16 @@
 """Schema drift between a source and a target collection (shared/reference/qdrant-notes.md §4).
 
-Three classes of drift:
-- breaking (``schema.dimension``, ``schema.distance``, ``schema.datatype``) → fail: the target cannot
-  answer like the source;
-- recall-affecting (``schema.hnsw``: m, ef_construct — also the default query ef —, full_scan_threshold;
-  ``schema.quantization``) → warn, and the quality checks become mandatory (``recall_affecting``). An
-  exact source (no HNSW) has nothing to drift from, so the target is held to Qdrant's default HNSW
-  settings (``REFERENCE_HNSW``): anything weaker warns;
+Each message says what changed, in which direction, and what it means for the answers:
+- ``schema.dimension`` differs → fail: the target cannot hold the source's vectors or take its queries.
+- ``schema.distance`` and ``schema.datatype`` differ → fail, unless a thresholds file accepts the change
+  as deliberate (``accept = ["schema.datatype"]``), then warn. The message says when the ranking can
+  stay the same (Cosine and Dot agree on unit-length vectors) and what fewer bits per component cost;
+  recall itself is judged by the quality checks, which such drift makes mandatory. A target datatype
+  with more bits passes.
+- ``schema.hnsw`` (m, ef_construct — also the default query ef —, full_scan_threshold) and
+  ``schema.quantization``: a weaker target warns (recall may drop; the quality checks are mandatory), a
+  stronger one passes and says what it costs instead (memory, indexing time, latency). An exact source
+  (no HNSW of its own) holds the target to Qdrant's default HNSW settings (``REFERENCE_HNSW``).
 - ``schema.payload_indexes``: an index missing on the target → warn (filters get slow, and Qdrant's
   strict mode can reject filters on unindexed fields).
 
@@ -17,10 +21,10 @@ before a schema reaches this module.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 
-from harness.model import Check, CollectionSchema, HnswConfig, Status
+from harness.model import Check, CollectionSchema, Distance, HnswConfig, Status
 from harness.stores.qdrant_common import DEFAULT_EF_CONSTRUCT, DEFAULT_FULL_SCAN_THRESHOLD_KB, DEFAULT_M
 
 SCHEMA_CHECK_IDS = (
@@ -31,29 +35,51 @@ SCHEMA_CHECK_IDS = (
     "schema.quantization",
     "schema.payload_indexes",
 )
+ACCEPTABLE_CHECK_IDS = SCHEMA_CHECK_IDS[1:]
+"""What a thresholds file may ``accept``: every schema change but the dimension; data checks never."""
 # What a target is held to when the source searches exactly (no HNSW of its own): Qdrant's defaults.
 REFERENCE_HNSW = HnswConfig(
     m=DEFAULT_M, ef_construct=DEFAULT_EF_CONSTRUCT, full_scan_threshold=DEFAULT_FULL_SCAN_THRESHOLD_KB
 )
+DATATYPE_BITS = {"uint8": 8, "float16": 16, "float32": 32}
+"""Bits per stored component: a target datatype with fewer bits holds the source's vectors less precisely."""
+QUALITY_DECIDES = "the quality checks measure recall and are mandatory"
 
 
-def check_schema(source: CollectionSchema, target: CollectionSchema) -> list[Check]:
-    """One check per id of ``SCHEMA_CHECK_IDS``, in that order (target observed, source expected)."""
-    return [
-        _breaking("schema.dimension", source.dimension, target.dimension, "vector dimension"),
-        _breaking("schema.distance", str(source.distance), str(target.distance), "distance"),
-        _breaking("schema.datatype", source.datatype, target.datatype, "vector datatype"),
+def check_schema(source: CollectionSchema, target: CollectionSchema, accept: Collection[str] = ()) -> list[Check]:
+    """One check per id of ``SCHEMA_CHECK_IDS``, in that order (target observed, source expected).
+
+    A failing or warning check whose id is in ``accept`` (ids of ``ACCEPTABLE_CHECK_IDS``) becomes an
+    accepted ``warn``: its message names the acceptance and ``details["accepted"]`` is True.
+    """
+    checks = [
+        _dimension(source, target),
+        _distance(source, target),
+        _datatype(source, target),
         _hnsw(source, target),
         _quantization(source, target),
         _payload_indexes(source, target),
     ]
+    return [_accepted(c) if c.id in accept and c.status in (Status.FAIL, Status.WARN) else c for c in checks]
+
+
+def _accepted(check: Check) -> Check:
+    return Check(
+        check.id,
+        Status.WARN,
+        check.observed,
+        check.expected,
+        f'accepted as deliberate by the thresholds file (accept = ["{check.id}"]): {check.message}',
+        {**check.details, "accepted": True},
+    )
 
 
 def recall_affecting(checks: Iterable[Check]) -> bool:
     """True when the schema checks leave recall in doubt, so the quality checks are mandatory.
 
-    That is any breaking drift, any HNSW or quantization drift or "not comparable", and a switch from
-    exact search to an approximate index (``details["recall_affecting"]``).
+    That is any failing or warning drift (accepted or not), any "not comparable", and any change that
+    passed but still changes how the target searches (``details["recall_affecting"]``: an approximate
+    index after exact search, a stronger index, more bits per component).
     """
     for check in checks:
         if not check.id.startswith("schema.") or check.id == "schema.payload_indexes":
@@ -63,15 +89,85 @@ def recall_affecting(checks: Iterable[Check]) -> bool:
     return False
 
 
-def _breaking(check_id: str, expected: Any, observed: Any, what: str) -> Check:
+def _dimension(source: CollectionSchema, target: CollectionSchema) -> Check:
+    expected, observed = source.dimension, target.dimension
     if observed == expected:
-        return Check(check_id, Status.PASS, observed, expected, f"{what} {observed} on both sides")
+        return Check("schema.dimension", Status.PASS, observed, expected, f"vector dimension {observed} on both sides")
     return Check(
-        check_id,
+        "schema.dimension",
         Status.FAIL,
         observed,
         expected,
-        f"{what} differs: source {expected}, target {observed} (breaking: the target cannot answer like the source)",
+        f"vector dimension differs: source {expected}, target {observed} — the target cannot hold the source's "
+        "vectors or answer its queries",
+    )
+
+
+def _ranking_note(a: Distance, b: Distance) -> str:
+    """When two distances put the same neighbours first (squared Euclid is 2 − 2·cos on unit vectors)."""
+    pair = {a, b}
+    if pair == {Distance.COSINE, Distance.DOT}:
+        return (
+            "scores differ (Cosine normalises vectors, Dot uses them as stored), and the ranking stays the same "
+            "only when every vector is unit-length"
+        )
+    if pair == {Distance.COSINE, Distance.EUCLID}:
+        return "scores differ, and the ranking stays the same only when every vector is unit-length"
+    if pair == {Distance.DOT, Distance.EUCLID}:
+        return "scores differ, and the ranking stays the same only when every vector has the same length"
+    return f"{a} and {b} rank neighbours differently"
+
+
+def _distance(source: CollectionSchema, target: CollectionSchema) -> Check:
+    expected, observed = str(source.distance), str(target.distance)
+    if observed == expected:
+        return Check("schema.distance", Status.PASS, observed, expected, f"distance {observed} on both sides")
+    return Check(
+        "schema.distance",
+        Status.FAIL,
+        observed,
+        expected,
+        f"distance {expected} → {observed}: {_ranking_note(source.distance, target.distance)}; {QUALITY_DECIDES}. "
+        'If the change is deliberate, accept it in the thresholds file (accept = ["schema.distance"])',
+        {"recall_affecting": True},
+    )
+
+
+def _datatype(source: CollectionSchema, target: CollectionSchema) -> Check:
+    expected, observed = source.datatype.lower(), target.datatype.lower()
+    if observed == expected:
+        return Check("schema.datatype", Status.PASS, observed, expected, f"vector datatype {observed} on both sides")
+    bits_source, bits_target = DATATYPE_BITS.get(expected), DATATYPE_BITS.get(observed)
+    if bits_source is not None and bits_target is not None and bits_target > bits_source:
+        return Check(
+            "schema.datatype",
+            Status.PASS,
+            observed,
+            expected,
+            f"vector datatype {expected} → {observed}: the target stores every component with more bits than the "
+            "source, so nothing is lost (memory grows)",
+            {"recall_affecting": True},
+        )
+    if observed == "uint8":
+        cost = (
+            "the target stores each component as an integer from 0 to 255, so vectors with fractions, negative "
+            "or larger components are not stored as the source holds them"
+        )
+    elif bits_source is not None and bits_target is not None:
+        cost = (
+            f"the target stores each component with fewer bits ({bits_target} instead of {bits_source}); parity "
+            f"compares the vectors within vector_tolerance, and {QUALITY_DECIDES}"
+        )
+    else:
+        cost = f"the two stores may hold the vectors at different precision; {QUALITY_DECIDES}"
+    return Check(
+        "schema.datatype",
+        Status.FAIL,
+        observed,
+        expected,
+        f"vector datatype {expected} → {observed}: {cost}. If the change is deliberate, accept it in the thresholds "
+        'file (accept = ["schema.datatype"])',
+        {"recall_affecting": True},
     )
 
 
@@ -88,6 +184,11 @@ def _hnsw_values(hnsw: HnswConfig) -> dict[str, Any]:
 
 def _hnsw_dict(hnsw: HnswConfig | None) -> dict[str, Any] | None:
     return None if hnsw is None else _hnsw_values(hnsw)
+
+
+def _hnsw_change(key: str, before: Any, after: Any) -> str:
+    note = " (also the default query ef)" if key == "ef_construct" else " KB" if key == "full_scan_threshold" else ""
+    return f"{key} {before} → {after}{note}"
 
 
 def _hnsw(source: CollectionSchema, target: CollectionSchema) -> Check:
@@ -115,19 +216,37 @@ def _hnsw(source: CollectionSchema, target: CollectionSchema) -> Check:
     }
     if not drift:
         return Check("schema.hnsw", Status.PASS, observed, expected, f"HNSW {_fmt(observed)} on both sides")
-    parts = []
-    for key, change in drift.items():
-        note = (
-            " (also the default query ef)" if key == "ef_construct" else " KB" if key == "full_scan_threshold" else ""
+    # Larger m, ef_construct and full_scan_threshold each search at least as thoroughly; a missing value
+    # has no direction and counts as weaker.
+    stronger = {
+        key: c for key, c in drift.items() if None not in (c["source"], c["target"]) and c["target"] > c["source"]
+    }
+    weaker = {key: c for key, c in drift.items() if key not in stronger}
+    details = {"comparable": True, "drift": drift, "recall_affecting": True}
+    if not weaker:
+        return Check(
+            "schema.hnsw",
+            Status.PASS,
+            observed,
+            expected,
+            f"HNSW stronger on the target ({', '.join(_hnsw_change(k, c['source'], c['target']) for k, c in drift.items())})"
+            ": recall should not drop; indexing time, memory and query latency may rise (the latency checks "
+            "measure the latency)",
+            details,
         )
-        parts.append(f"{key} {change['source']} → {change['target']}{note}")
+    also = (
+        f"; stronger: {', '.join(_hnsw_change(k, c['source'], c['target']) for k, c in stronger.items())}"
+        if stronger
+        else ""
+    )
     return Check(
         "schema.hnsw",
         Status.WARN,
         observed,
         expected,
-        f"HNSW drift: {', '.join(parts)}; recall may drop, so the quality checks are mandatory",
-        {"comparable": True, "drift": drift, "recall_affecting": True},
+        f"HNSW weaker on the target ({', '.join(_hnsw_change(k, c['source'], c['target']) for k, c in weaker.items())})"
+        f"{also}: recall may drop, so {QUALITY_DECIDES}",
+        details,
     )
 
 
@@ -156,8 +275,8 @@ def _exact_source_hnsw(observed: dict[str, Any]) -> Check:
         Status.WARN,
         observed,
         None,
-        f"source searches exactly and the target's HNSW is weaker than Qdrant's defaults ({parts}); recall may drop, "
-        "so the quality checks are mandatory",
+        f"source searches exactly and the target's HNSW is weaker than Qdrant's defaults ({parts}): recall may "
+        f"drop, so {QUALITY_DECIDES}",
         {**details, "drift": {key: {"source": c["reference"], "target": c["target"]} for key, c in weaker.items()}},
     )
 
@@ -176,14 +295,29 @@ def _quantization(source: CollectionSchema, target: CollectionSchema) -> Check:
         )
     if expected == observed:
         return Check("schema.quantization", Status.PASS, observed, expected, f"quantization {observed or 'none'}")
+    details = {"comparable": True, "recall_affecting": True}
+    if observed is None:
+        return Check(
+            "schema.quantization",
+            Status.PASS,
+            observed,
+            expected,
+            f"quantization {expected} → none: the target searches full-precision vectors, so recall should not "
+            "drop; memory grows",
+            details,
+        )
+    consequence = (
+        "the target searches compressed vectors where the source did not: recall may drop"
+        if expected is None
+        else "recall may change either way"
+    )
     return Check(
         "schema.quantization",
         Status.WARN,
         observed,
         expected,
-        f"quantization {expected or 'none'} → {observed or 'none'}; recall may change, so the quality checks are "
-        "mandatory",
-        {"comparable": True, "recall_affecting": True},
+        f"quantization {expected or 'none'} → {observed}: {consequence}, so {QUALITY_DECIDES}",
+        details,
     )
 
 

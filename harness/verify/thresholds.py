@@ -4,8 +4,12 @@ A thresholds file is flat TOML whose keys are the fields of ``Thresholds``::
 
     recall_target_min = 0.97
     p99_ms_max = 250
+    accept = ["schema.datatype"]   # a deliberate float32 → float16 change: warn, not fail
 
-Anything else (an unknown key, a wrong type, a value out of range, malformed TOML) is a ``ConfigError``
+``accept`` names schema checks whose drift the team made on purpose: they become ``warn``, their message
+says so, and the verdict lists them in ``accepted``. Data checks (``parity.*``, ``quality.*``,
+``latency.*``) can never be accepted, nor can ``schema.dimension`` (a target of another dimension cannot
+hold the source's vectors). Anything else (an unknown key, a wrong type, a value out of range, malformed TOML) is a ``ConfigError``
 whose message is one line naming the file and the key.
 """
 
@@ -13,11 +17,12 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from harness.errors import ConfigError
+from harness.verify.schema import ACCEPTABLE_CHECK_IDS
 
 
 class Thresholds(BaseModel):
@@ -50,6 +55,27 @@ class Thresholds(BaseModel):
     )
     sample_size: int = Field(default=100, ge=1, le=100_000, description="ids listed per parity sample")
     worst_queries: int = Field(default=10, ge=0, le=10_000, description="worst queries listed in quality details")
+    accept: Annotated[tuple[str, ...], Field(strict=False)] = Field(
+        default=(), description="schema check ids whose drift is deliberate: warn instead of fail"
+    )
+
+    @field_validator("accept")
+    @classmethod
+    def _only_schema_changes(cls, accept: tuple[str, ...]) -> tuple[str, ...]:
+        for check_id in accept:
+            if check_id in ACCEPTABLE_CHECK_IDS:
+                continue
+            family = check_id.split(".", 1)[0]
+            if check_id == "schema.dimension":
+                why = "a target of another dimension cannot hold the source's vectors"
+            elif family in ("parity", "quality", "latency"):
+                why = f"{family} checks judge the data and the answers, never a deliberate change"
+            else:
+                why = "it is not a schema check id"
+            raise ValueError(
+                f"{check_id!r} cannot be accepted: {why}; only these can: {', '.join(ACCEPTABLE_CHECK_IDS)}"
+            )
+        return tuple(dict.fromkeys(accept))
 
     def describe(self) -> dict[str, Any]:
         """The thresholds as a plain dict (for verdict details and reports)."""
@@ -62,6 +88,8 @@ _TYPE_WORDS = {
     "int_type": "an integer",
     "int_parsing": "an integer",
     "int_from_float": "an integer",
+    "tuple_type": "a list of check ids",
+    "string_type": "a check id (a string)",
 }
 
 
@@ -98,4 +126,6 @@ def thresholds_from_mapping(data: dict[str, Any], source: str = "thresholds") ->
         got = error.get("input")
         if wanted is not None:
             raise ConfigError(f"{source}: {key!r} must be {wanted}, got {got!r}") from None
+        if error["type"] == "value_error":
+            raise ConfigError(f"{source}: {key}: {error['msg'].removeprefix('Value error, ')}") from None
         raise ConfigError(f"{source}: {key!r} = {got!r} is invalid: {error['msg'].lower()}") from None

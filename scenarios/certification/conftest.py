@@ -1,8 +1,11 @@
 """Fixtures and report hooks of the certification suite.
 
-``verification_run`` is built once per session from the plugin's ``source_store``/``target_store`` and
-the ``--queries``/``--k``/``--thresholds`` options; each family test records its checks through
-``harness_checks``. The HTML report (pytest-html) gets the verdict, every check and the plots at the top.
+``verification_run`` is built once per session from the plugin's ``ragmig_source_store`` /
+``ragmig_target_store`` and the ``--ragmig-queries`` / ``--ragmig-query-vectors`` / ``--ragmig-k`` /
+``--ragmig-thresholds`` options. Each family test is marked ``ragmig_certification(checks=...)`` with the
+check ids it promises; its checks are computed in the ``family`` fixture, so an exception there
+is a setup error (JUnit ``<error>``) and the plugin turns every promised id into an ``error`` check. The
+HTML report (pytest-html) gets the verdict, every check and the plots at the top.
 """
 
 from __future__ import annotations
@@ -15,9 +18,18 @@ import pytest
 if TYPE_CHECKING:
     from harness.stores.base import VectorStore
     from harness.verify import VerificationRun
+    from scenarios.certification.recording import Family
 
 RUN_KEY = pytest.StashKey["VerificationRun"]()
 FAMILY_ORDER = ("test_schema", "test_parity", "test_quality", "test_latency")  # the verdict's order
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "ragmig_certification(checks): a certification check family promising these check ids "
+        "(needs --ragmig-source and --ragmig-target)",
+    )
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -28,23 +40,43 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.fixture(scope="session")
 def verification_run(
-    request: pytest.FixtureRequest, source_store: VectorStore, target_store: VectorStore
+    request: pytest.FixtureRequest, ragmig_source_store: VectorStore, ragmig_target_store: VectorStore
 ) -> Iterator[VerificationRun]:
-    """The session's one verification of ``--target`` against ``--source``."""
+    """The session's one verification of ``--ragmig-target`` against ``--ragmig-source``."""
+    from harness.plugin import query_vectors_option
     from harness.verify import VerificationRun, load_thresholds
 
     config = request.config
-    path = config.getoption("harness_thresholds")
+    path = config.getoption("ragmig_thresholds")
     run = VerificationRun(
-        source_store,
-        target_store,
-        queries=config.getoption("harness_queries"),
-        k=config.getoption("harness_k"),
+        ragmig_source_store,
+        ragmig_target_store,
+        queries=config.getoption("ragmig_queries"),
+        k=config.getoption("ragmig_k"),
         thresholds=load_thresholds(path) if path else None,
+        query_vectors=query_vectors_option(config),
     )
     config.stash[RUN_KEY] = run
     yield run
     run.close()
+
+
+@pytest.fixture
+def family(request: pytest.FixtureRequest, verification_run: VerificationRun) -> Family:
+    """The requesting test's family (named by ``test_<family>``), computed during setup: checks and both
+    stores' descriptions. An exception here is a setup error, never a finding."""
+    from scenarios.certification.recording import Family
+
+    name = getattr(request.node, "originalname", request.node.name).removeprefix("test_")
+    compute = {
+        "schema": verification_run.schema_checks,
+        "parity": verification_run.parity_checks,
+        "quality": verification_run.quality_checks,
+        "latency": verification_run.latency_checks,
+    }[name]
+    checks = compute()
+    sides = {side: verification_run.side_info(side) for side in ("source", "target")}
+    return Family(tuple(checks), sides, verification_run.thresholds.describe())
 
 
 @pytest.fixture

@@ -2,38 +2,47 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from harness.model import Check, Status
 from harness.plugin import CheckRecorder
 from harness.reporting.html import family_html
-from harness.verify import VerificationRun
+
+
+@dataclass(frozen=True, slots=True)
+class Family:
+    """One check family's outcome: its checks, what the verdict says of both stores, the gates in force."""
+
+    checks: tuple[Check, ...]
+    sides: Mapping[str, dict[str, Any]]
+    thresholds: dict[str, Any]
 
 
 def record_family(
     title: str,
-    checks: Sequence[Check],
-    run: VerificationRun,
+    family: Family,
     harness_checks: CheckRecorder,
     report_extras: list[Any],
     plots: Sequence[str] = (),
 ) -> list[Check]:
-    """Record ``checks`` (and both stores' info) in the verdict, attach their HTML; return the failed ones."""
-    for check in checks:
+    """Record the family's checks (and both stores' info) in the verdict, attach their HTML; return the failed ones."""
+    for check in family.checks:
         harness_checks.add(check)
-    for side in ("source", "target"):
-        harness_checks.describe_side(side, run.side_info(side))
+    for side, info in family.sides.items():
+        harness_checks.describe_side(side, info)
+    harness_checks.describe_run(thresholds=family.thresholds)
     report_extras.append(
         {
             "name": title,
             "format_type": "html",
-            "content": family_html(title, checks, plots),
+            "content": family_html(title, family.checks, plots),
             "mime_type": None,
             "extension": None,
         }
     )
-    return [c for c in checks if c.status is Status.FAIL]
+    return [c for c in family.checks if c.status is Status.FAIL]
 
 
 def failure_message(failed: Sequence[Check]) -> str:

@@ -6,13 +6,14 @@ import pytest
 
 from harness.plugin import CheckRecorder
 from harness.reporting.plots import latency_plots
-from harness.verify import VerificationRun
-from scenarios.certification.recording import failure_message, record_family
+from harness.verify import LATENCY_CHECK_IDS, VerificationRun
+from scenarios.certification.recording import Family, failure_message, record_family
 
 
-@pytest.mark.certification
-def test_latency(verification_run: VerificationRun, harness_checks: CheckRecorder, report_extras: list[Any]) -> None:
-    checks = verification_run.latency_checks()
+@pytest.mark.ragmig_certification(checks=LATENCY_CHECK_IDS)
+def test_latency(
+    family: Family, verification_run: VerificationRun, harness_checks: CheckRecorder, report_extras: list[Any]
+) -> None:
     plots = latency_plots(verification_run.plot_data(), verification_run.thresholds.p99_ms_max)
-    failed = record_family("Query latency", checks, verification_run, harness_checks, report_extras, plots)
+    failed = record_family("Query latency", family, harness_checks, report_extras, plots)
     assert not [c.id for c in failed], failure_message(failed)

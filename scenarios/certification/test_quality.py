@@ -6,13 +6,14 @@ import pytest
 
 from harness.plugin import CheckRecorder
 from harness.reporting.plots import quality_plots
-from harness.verify import VerificationRun
-from scenarios.certification.recording import failure_message, record_family
+from harness.verify import QUALITY_CHECK_IDS, VerificationRun
+from scenarios.certification.recording import Family, failure_message, record_family
 
 
-@pytest.mark.certification
-def test_quality(verification_run: VerificationRun, harness_checks: CheckRecorder, report_extras: list[Any]) -> None:
-    checks = verification_run.quality_checks()
+@pytest.mark.ragmig_certification(checks=QUALITY_CHECK_IDS)
+def test_quality(
+    family: Family, verification_run: VerificationRun, harness_checks: CheckRecorder, report_extras: list[Any]
+) -> None:
     plots = quality_plots(verification_run.plot_data(), verification_run.k)
-    failed = record_family("Search quality", checks, verification_run, harness_checks, report_extras, plots)
+    failed = record_family("Search quality", family, harness_checks, report_extras, plots)
     assert not [c.id for c in failed], failure_message(failed)

@@ -5,13 +5,11 @@ from typing import Any
 import pytest
 
 from harness.plugin import CheckRecorder
-from harness.verify import VerificationRun
-from scenarios.certification.recording import failure_message, record_family
+from harness.verify import SCHEMA_CHECK_IDS
+from scenarios.certification.recording import Family, failure_message, record_family
 
 
-@pytest.mark.certification
-def test_schema(verification_run: VerificationRun, harness_checks: CheckRecorder, report_extras: list[Any]) -> None:
-    failed = record_family(
-        "Schema drift", verification_run.schema_checks(), verification_run, harness_checks, report_extras
-    )
+@pytest.mark.ragmig_certification(checks=SCHEMA_CHECK_IDS)
+def test_schema(family: Family, harness_checks: CheckRecorder, report_extras: list[Any]) -> None:
+    failed = record_family("Schema drift", family, harness_checks, report_extras)
     assert not [c.id for c in failed], failure_message(failed)

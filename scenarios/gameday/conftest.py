@@ -11,6 +11,10 @@ import pytest
 from scenarios.gameday.stack import GameDayStack
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "ragmig_gameday: a game-day scenario on the embedded stack")
+
+
 @pytest.fixture
 def stack(tmp_path: Path) -> Iterator[GameDayStack]:
     """A fresh ``GameDayStack`` in ``tmp_path``."""

@@ -108,7 +108,7 @@ def run_canary_error_spike(stack: GameDayStack, protection: bool = True) -> Chec
     )
 
 
-@pytest.mark.gameday
+@pytest.mark.ragmig_gameday
 def test_canary_error_spike(stack: GameDayStack, harness_checks: Any) -> None:
     check = harness_checks.add(run_canary_error_spike(stack))
     assert check.status == "pass", check.message

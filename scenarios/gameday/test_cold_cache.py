@@ -93,7 +93,7 @@ def run_cold_cache(stack: GameDayStack, protection: bool = True) -> Check:
     )
 
 
-@pytest.mark.gameday
+@pytest.mark.ragmig_gameday
 def test_cold_cache(stack: GameDayStack, harness_checks: Any) -> None:
     check = harness_checks.add(run_cold_cache(stack))
     assert check.status == "pass", check.message

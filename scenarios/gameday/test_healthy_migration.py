@@ -202,7 +202,7 @@ def _sample(metrics_text: str, name: str, **labels: str) -> int:
     return 0
 
 
-@pytest.mark.gameday
+@pytest.mark.ragmig_gameday
 def test_healthy_migration(stack: GameDayStack, harness_checks: Any) -> None:
     check = harness_checks.add(run_healthy_migration(stack))
     assert check.status == "pass", check.message

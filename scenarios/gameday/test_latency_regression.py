@@ -80,7 +80,7 @@ def run_latency_regression(stack: GameDayStack, protection: bool = True) -> Chec
     )
 
 
-@pytest.mark.gameday
+@pytest.mark.ragmig_gameday
 def test_latency_regression(stack: GameDayStack, harness_checks: Any) -> None:
     check = harness_checks.add(run_latency_regression(stack))
     assert check.status == "pass", check.message

@@ -119,7 +119,7 @@ def run_missed_writes(stack: GameDayStack, protection: bool = True) -> Check:
     )
 
 
-@pytest.mark.gameday
+@pytest.mark.ragmig_gameday
 def test_missed_writes(stack: GameDayStack, harness_checks: Any) -> None:
     check = harness_checks.add(run_missed_writes(stack))
     assert check.status == "pass", check.message

@@ -149,7 +149,7 @@ def _close(a: Any, b: Any) -> bool:
     return bool(np.max(np.abs(x / np.linalg.norm(x) - y / np.linalg.norm(y))) <= 1e-3)
 
 
-@pytest.mark.gameday
+@pytest.mark.ragmig_gameday
 def test_namespace_collision(stack: GameDayStack, harness_checks: Any) -> None:
     check = harness_checks.add(run_namespace_collision(stack))
     assert check.status == "pass", check.message

@@ -88,7 +88,7 @@ def run_orphaned_writes(stack: GameDayStack, protection: bool = True) -> Check:
     )
 
 
-@pytest.mark.gameday
+@pytest.mark.ragmig_gameday
 def test_orphaned_writes(stack: GameDayStack, harness_checks: Any) -> None:
     check = harness_checks.add(run_orphaned_writes(stack))
     assert check.status == "pass", check.message

@@ -145,7 +145,7 @@ def run_pinecone_rate_limits(stack: GameDayStack, protection: bool = True) -> Ch
     )
 
 
-@pytest.mark.gameday
+@pytest.mark.ragmig_gameday
 def test_pinecone_rate_limits(stack: GameDayStack, harness_checks: Any) -> None:
     check = harness_checks.add(run_pinecone_rate_limits(stack))
     assert check.status == "pass", check.message

@@ -85,7 +85,7 @@ def run_schema_drift(stack: GameDayStack, protection: bool = True) -> Check:
     )
 
 
-@pytest.mark.gameday
+@pytest.mark.ragmig_gameday
 def test_schema_drift(stack: GameDayStack, harness_checks: Any) -> None:
     check = harness_checks.add(run_schema_drift(stack))
     assert check.status == "pass", check.message

@@ -101,7 +101,7 @@ def run_target_outage(stack: GameDayStack, protection: bool = True) -> Check:
     )
 
 
-@pytest.mark.gameday
+@pytest.mark.ragmig_gameday
 def test_target_outage(stack: GameDayStack, harness_checks: Any) -> None:
     check = harness_checks.add(run_target_outage(stack))
     assert check.status == "pass", check.message

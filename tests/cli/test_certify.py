@@ -222,3 +222,100 @@ def test_the_report_renders_in_a_headless_browser(failing_run: dict[str, object]
         assert check_id in dom, check_id
     assert dom.count("<svg") >= 4  # summary plots plus the quality and latency families' own
     assert "&lt;script&gt;alert" in dom and "<script>alert(" not in dom
+
+
+def test_the_verdict_carries_schema_version_2_times_and_gates(failing_run: dict[str, object]) -> None:
+    out = failing_run["out"]
+    assert isinstance(out, Path)
+    verdict = json.loads((out / "verdict.json").read_text())
+    assert verdict["schema_version"] == 2
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", verdict["started_at"])
+    assert verdict["started_at"] < verdict["finished_at"]
+    assert verdict["thresholds"]["overlap_min"] == 0.9 and verdict["accepted"] == []
+    assert "incomplete" not in verdict
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "fragment"),
+    [
+        (["--k", "1000"], 0, ""),  # just inside: at most 1,000 neighbours
+        (["--k", "1001"], 2, "--k must be between 1 and 1,000, got 1,001"),
+        (["--k", "0"], 2, "--k must be between 1 and 1,000, got 0"),
+        (["--queries", "0"], 2, "--queries must be at least 1, got 0"),
+        ([f"--queries={N + 1}"], 2, f"--queries {N + 1:,} is more than the {N:,} records the source holds"),
+    ],
+)
+def test_bounds_are_checked_before_any_work(
+    stores: dict[str, str], tmp_path: Path, args: list[str], code: int, fragment: str
+) -> None:
+    queries = [] if any(a.startswith("--queries") for a in args) else ["--queries", "5"]
+    exit_code, stdout, stderr = certify(
+        "--source", stores["source"], "--target", stores["copy"], *queries, *args, "--json", str(tmp_path / "v.json")
+    )
+    assert exit_code == code, stdout + stderr
+    if code == 2:
+        assert fragment in stderr and len(stderr.strip().splitlines()) == 1
+        assert not (tmp_path / "v.json").exists()
+
+
+def test_the_defaults_fit_a_source_smaller_than_them(tmp_path: Path) -> None:
+    small = list(synthetic_corpus(6, DIM, seed=23, batch_size=6))
+    source = fill(f"qdrant-edge://{tmp_path / 'small'}", small)
+    target = fill(f"qdrant-edge://{tmp_path / 'small-copy'}", small)
+    code, stdout, stderr = certify("--source", source, "--target", target, "--json", str(tmp_path / "v.json"))
+    assert code == 0, stdout + stderr
+    verdict = json.loads((tmp_path / "v.json").read_text())
+    recall = next(c for c in verdict["checks"] if c["id"] == "quality.recall_target")
+    assert recall["details"]["queries"] == 6 and recall["details"]["k"] == 6
+
+
+def test_a_bad_output_path_fails_before_any_work_and_leaves_what_exists(stores: dict[str, str], tmp_path: Path) -> None:
+    (tmp_path / "v.json").write_text("an earlier verdict\n")
+    code, _, stderr = certify(
+        "--source", stores["source"], "--target", stores["copy"], "--json", str(tmp_path / "v.json"),
+        "--html", str(tmp_path),
+    )  # fmt: skip
+    assert code == 2 and "--html path" in stderr and "is a directory" in stderr
+    assert (tmp_path / "v.json").read_text() == "an earlier verdict\n"
+
+
+def test_a_callers_pytest_settings_cannot_deselect_a_family(
+    stores: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PYTEST_ADDOPTS", "-k test_schema")
+    code, stdout, _ = certify(
+        "--source", stores["source"], "--target", stores["copy"], "--queries", "5", "--json", str(tmp_path / "v.json")
+    )
+    assert code == 0, stdout
+    verdict = json.loads((tmp_path / "v.json").read_text())
+    assert [c["id"] for c in verdict["checks"]] == list(CHECK_IDS)
+
+
+def test_a_suite_that_wrote_no_verdict_is_reported_as_error_in_every_output() -> None:
+    from harness.reporting.certify import _final_verdict, junit_xml
+    from harness.reporting.html import report_page
+    from harness.reporting.session import ChildRun
+
+    crashed = ChildRun(
+        3, "", "INTERNAL> RuntimeError: boom\nERROR: pytest crashed with key pcsk_certifysecret0123456789"
+    )
+    verdict = _final_verdict(None, crashed, "qdrant-edge:///s", "qdrant-edge:///t", "2026-01-01T00:00:00.000Z")
+    assert verdict.exit_code == 2 and not verdict.checks
+    assert verdict.incomplete is not None and "wrote no verdict (pytest exit 3)" in verdict.incomplete
+    assert SECRET not in verdict.to_json()
+    page = report_page(verdict)
+    assert "Certification verdict: INCOMPLETE" in page and SECRET not in page
+    suite = ET.fromstring(junit_xml(verdict))
+    errors = [case for case in suite.iter("testcase") if case.find("error") is not None]
+    assert [case.get("name") for case in errors] == ["certification"]
+
+
+def test_a_verdict_missing_a_family_is_completed_with_errors() -> None:
+    from harness.model import Check, Status, Verdict
+    from harness.reporting.certify import _final_verdict
+    from harness.reporting.session import ChildRun
+
+    recorded = Verdict(checks=tuple(Check(cid, Status.PASS) for cid in CHECK_IDS if not cid.startswith("latency.")))
+    verdict = _final_verdict(recorded, ChildRun(0, "", ""), "s", "t", "2026-01-01T00:00:00.000Z")
+    assert verdict.verdict is Status.ERROR and verdict.incomplete == "latency.* did not run"
+    assert {c.id for c in verdict.checks if c.status is Status.ERROR} == {"latency.p50", "latency.p99"}

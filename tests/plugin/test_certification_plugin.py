@@ -1,4 +1,4 @@
-"""The certification suite as users run it: ``pytest --pyargs scenarios.certification --source --target``.
+"""The certification suite as users run it: ``pytest --pyargs scenarios.certification --ragmig-source --ragmig-target``.
 
 pytester runs the sessions in this process, so ``exact://`` stores built here are the ones the suite
 opens.
@@ -37,8 +37,9 @@ def exact_pair(request: pytest.FixtureRequest) -> Iterator[tuple[ExactStore, Exa
 def run_suite(pytester: pytest.Pytester, pair: tuple[ExactStore, ExactStore], *extra: str) -> pytest.RunResult:
     source, target = pair
     return pytester.runpytest(
-        "--pyargs", "scenarios.certification", "--source", source.uri, "--target", target.uri,
-        "--queries", "25", "--verdict-json", "verdict.json", *extra,
+        "-p", "no:randomly", "--strict-markers", "--pyargs", "scenarios.certification",
+        "--ragmig-source", source.uri, "--ragmig-target", target.uri, "--ragmig-queries", "25",
+        "--ragmig-verdict-json", "verdict.json", *extra,
     )  # fmt: skip
 
 
@@ -82,6 +83,69 @@ def test_a_thresholds_file_reaches_the_gates(
     pytester: pytest.Pytester, exact_pair: tuple[ExactStore, ExactStore]
 ) -> None:
     pytester.makefile(".toml", gates="p99_ms_max = 0.000001\n")
-    result = run_suite(pytester, exact_pair, "--thresholds", "gates.toml")
+    result = run_suite(pytester, exact_pair, "--ragmig-thresholds", "gates.toml")
     result.assert_outcomes(passed=3, failed=1)
     result.stdout.fnmatch_lines(["*FAILED*test_latency.py::test_latency*latency.p99*"])
+
+
+def test_the_verdict_names_the_gates_in_force_and_the_run_times(
+    pytester: pytest.Pytester, exact_pair: tuple[ExactStore, ExactStore]
+) -> None:
+    pytester.makefile(".toml", gates="p99_ms_max = 750\n")
+    run_suite(pytester, exact_pair, "--ragmig-thresholds", "gates.toml").assert_outcomes(passed=4)
+    verdict = json.loads((pytester.path / "verdict.json").read_text())
+    assert verdict["thresholds"]["p99_ms_max"] == 750
+    assert verdict["thresholds"]["recall_target_min"] == 0.95  # the defaults in force are named too
+    assert verdict["started_at"] < verdict["finished_at"]
+    assert verdict["accepted"] == []
+
+
+def test_query_vectors_from_a_npy_file_replace_the_sampled_queries(
+    pytester: pytest.Pytester, exact_pair: tuple[ExactStore, ExactStore]
+) -> None:
+    np.save(pytester.path / "queries.npy", np.random.default_rng(9).standard_normal((7, DIM)).astype(np.float32))
+    run_suite(pytester, exact_pair, "--ragmig-query-vectors", "queries.npy").assert_outcomes(passed=4)
+    verdict = json.loads((pytester.path / "verdict.json").read_text())
+    recall = next(c for c in verdict["checks"] if c["id"] == "quality.recall_target")
+    assert recall["details"]["queries"] == 7
+    assert recall["details"]["queries_sampled_from_source"] is False
+
+
+# A plugin that drops the target store just before the named family's setup: a store that disappears.
+DROPPER = """
+import pytest
+from harness.stores.exact import ExactStore
+
+FAMILY = {family!r}
+TARGET = {target!r}
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    if item.name == f"test_{{FAMILY}}":
+        ExactStore(TARGET).drop()
+"""
+
+
+@pytest.mark.parametrize(
+    ("family", "errors"),
+    [
+        ("schema", {"schema", "parity", "quality", "latency"}),
+        ("parity", {"parity", "quality", "latency"}),
+    ],
+)
+def test_a_store_that_disappears_mid_run_makes_its_families_error_never_pass(
+    pytester: pytest.Pytester, exact_pair: tuple[ExactStore, ExactStore], family: str, errors: set[str]
+) -> None:
+    pytester.makepyfile(dropper=DROPPER.format(family=family, target=exact_pair[1].name))
+    pytester.syspathinsert()
+    result = run_suite(pytester, exact_pair, "-p", "dropper", "--junitxml", "junit.xml")
+    result.assert_outcomes(passed=4 - len(errors), errors=len(errors))
+    verdict = json.loads((pytester.path / "verdict.json").read_text())
+    assert verdict["verdict"] == "error"
+    by_status: dict[str, set[str]] = {}
+    for check in verdict["checks"]:
+        by_status.setdefault(check["status"], set()).add(check["id"].split(".")[0])
+    assert by_status["error"] == errors
+    assert "CollectionNotFoundError" in verdict["incomplete"]
+    junit = (pytester.path / "junit.xml").read_text()
+    assert junit.count("<error") == len(errors)
