@@ -40,6 +40,7 @@ def parity_vs_scroll() -> BenchResult:
     from harness.datasets import synthetic_corpus
     from harness.model import CollectionSchema, Distance
     from harness.stores import iter_batches, open_store
+    from harness.stores.qdrant_edge import copy_shard
     from harness.verify import check_parity
 
     workdir = Path(tempfile.mkdtemp(prefix="ragmig-bench-parity-"))
@@ -49,7 +50,7 @@ def parity_vs_scroll() -> BenchResult:
         for batch in synthetic_corpus(PARITY_N, PARITY_DIM, seed=3, batch_size=2000):
             source.upsert(batch)
         source.close()
-        shutil.copytree(workdir / "source", workdir / "target")
+        copy_shard(workdir / "source", workdir / "target")
         source = open_store(f"qdrant-edge://{workdir / 'source'}")
         target = open_store(f"qdrant-edge://{workdir / 'target'}")
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import uuid
@@ -29,6 +28,7 @@ from harness.model import CollectionSchema, Distance, PointId, RecordBatch
 from harness.pinecone_local.testing import PineconeServer
 from harness.records import NAMESPACE_FIELD, ORIGINAL_ID_FIELD, map_pinecone_batch, qdrant_point_id
 from harness.stores import iter_batches, open_store
+from harness.stores.qdrant_edge import copy_shard
 
 N, DIM, QUERIES = 300, 16, "20"
 PER_NAMESPACE = 120
@@ -336,14 +336,14 @@ def test_certify_reaches_the_rows_verdict(
     env = dict(os.environ)
     if row.pair == "edge":
         source, target = tmp_path / "source", tmp_path / "target"
-        shutil.copytree(edge_source, source)
-        shutil.copytree(edge_source, target)
+        copy_shard(edge_source, source)
+        copy_shard(edge_source, target)
         row.make(source, target, monkeypatch)
         source_uri = edge_uri(source)
     else:
         source_uri, mapped, env = request.getfixturevalue("pinecone_pair")
         target = tmp_path / "target"
-        shutil.copytree(mapped, target)
+        copy_shard(mapped, target)
         row.make(tmp_path, target, monkeypatch)
     out = tmp_path / "verdict.json"
     done = subprocess.run(

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import time
@@ -20,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from harness.stores import open_store
+from harness.stores.qdrant_edge import copy_shard
 from tests.adversarial.conftest import RAGMIG, N, corpus, edge
 
 DEADLINE_S = 120.0  # a bound on waiting for a process to reach a state, never an expected duration
@@ -29,7 +29,7 @@ DEADLINE_S = 120.0  # a bound on waiting for a process to reach a state, never a
 def pair(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     root = tmp_path_factory.mktemp("signals")
     edge(root / "source", corpus())
-    shutil.copytree(root / "source", root / "target")
+    copy_shard(root / "source", root / "target")
     return root / "source", root / "target"
 
 

@@ -22,6 +22,7 @@ import numpy as np
 import pytest
 
 from harness.stores import open_store
+from harness.stores.qdrant_edge import copy_shard
 from harness.verify import LATENCY_CHECK_IDS, PARITY_CHECK_IDS, QUALITY_CHECK_IDS, SCHEMA_CHECK_IDS
 from tests.adversarial.conftest import (
     Fault,
@@ -48,9 +49,9 @@ def edge_stores(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     root = tmp_path_factory.mktemp("edge")
     batches = corpus()
     stores = {"source": edge(root / "source", batches)}
-    shutil.copytree(root / "source", root / "copy")
+    copy_shard(root / "source", root / "copy")
     stores["copy"] = f"qdrant-edge://{root / 'copy'}"
-    shutil.copytree(root / "source", root / "missing")
+    copy_shard(root / "source", root / "missing")
     missing = open_store(f"qdrant-edge://{root / 'missing'}")
     missing.delete([5, 6, 7])
     missing.close()

@@ -14,6 +14,7 @@ import pytest
 from harness.migration.journal import Journal
 from harness.model import CollectionSchema, Distance, RecordBatch
 from harness.stores import open_store
+from harness.stores.qdrant_edge import copy_sparse_file
 
 RECORDS = 200
 GOOD_CONFIG = """\
@@ -137,7 +138,7 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def workspace(template: Path, tmp_path: Path) -> Path:
     """A private copy of the template, with paths inside it rewritten to the copy's location."""
     root = tmp_path / "ws"
-    shutil.copytree(template, root, symlinks=True)
+    shutil.copytree(template, root, symlinks=True, copy_function=copy_sparse_file)  # Edge files are sparse
     for path in (root / "configs").glob("*.toml"):
         if path.is_file():
             data = path.read_bytes()

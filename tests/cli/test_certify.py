@@ -17,6 +17,7 @@ from harness.cli import app
 from harness.datasets import synthetic_corpus
 from harness.model import CollectionSchema, Distance, RecordBatch
 from harness.stores import open_store
+from harness.stores.qdrant_edge import copy_shard
 from harness.verify import CHECK_IDS
 
 N, DIM = 3000, 32
@@ -40,8 +41,8 @@ def stores(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     root = tmp_path_factory.mktemp("certify")
     batches = list(synthetic_corpus(N, DIM, seed=21, batch_size=1000))
     source = fill(f"qdrant-edge://{root / 'source'}", batches)
-    shutil.copytree(root / "source", root / "copy")
-    shutil.copytree(root / "source", root / "broken")
+    copy_shard(root / "source", root / "copy")
+    copy_shard(root / "source", root / "broken")
     broken = open_store(f"qdrant-edge://{root / 'broken'}")
     broken.delete([5, 6, 7])
     evil = RecordBatch.concat(batches).take([10, 11])

@@ -187,3 +187,31 @@ def test_optimize_builds_a_real_hnsw_graph_whose_settings_change_recall(tmp_path
     assert weak_uri_ef > weak_small_ef
     assert weak_exact == 1.0
     assert strong_default >= 0.95
+
+
+def test_copy_shard_keeps_sparse_files_sparse_and_the_copy_opens(tmp_path: Path) -> None:
+    import os
+
+    from harness.model import CollectionSchema, Distance, RecordBatch
+    from harness.stores import open_store
+    from harness.stores.qdrant_edge import copy_shard
+
+    store = open_store(f"qdrant-edge://{tmp_path / 'a'}")
+    store.create(CollectionSchema(dimension=4, distance=Distance.DOT))
+    store.upsert(RecordBatch.build([1, 2], [[1, 2, 3, 4], [5, 6, 7, 8]], [{"x": 1}, {"x": 2}]))
+    store.close()
+    copy_shard(tmp_path / "a", tmp_path / "b")
+
+    def on_disk(root: Path) -> int:
+        return sum(os.stat(p).st_blocks * 512 for p in root.rglob("*") if p.is_file())
+
+    def apparent(root: Path) -> int:
+        return sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
+
+    assert apparent(tmp_path / "b") == apparent(tmp_path / "a") > 32 * 2**20  # Edge preallocates 32 MB files
+    assert on_disk(tmp_path / "b") < 8 * 2**20  # ... which hold a few KB of data
+    copy = open_store(f"qdrant-edge://{tmp_path / 'b'}")
+    try:
+        assert copy.count() == 2 and copy.fetch([2]).payloads == ({"x": 2},)
+    finally:
+        copy.close()

@@ -7,7 +7,6 @@ clones a collection), so each costs a directory copy rather than 20,000 upserts.
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from harness.model import CollectionSchema, Distance, RecordBatch
 from harness.stores import open_store
 from harness.stores.base import VectorStore
 from harness.stores.exact import ExactStore
+from harness.stores.qdrant_edge import copy_shard
 
 N = 20_000
 DIM = 64
@@ -80,7 +80,7 @@ def edge_copy(tmp_path: Path, edge_base: Path) -> Iterator[Callable[[str], Vecto
 
     def copy(name: str) -> VectorStore:
         directory = tmp_path / name
-        shutil.copytree(edge_base, directory)
+        copy_shard(edge_base, directory)
         store = open_store(f"qdrant-edge://{directory}")
         opened.append(store)
         return store
