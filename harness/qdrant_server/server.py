@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import signal
 import sys
 from pathlib import Path
 
@@ -74,10 +75,14 @@ def serve(
         lifespan="on",
         timeout_graceful_shutdown=10,
     )
+    # uvicorn shuts down gracefully on SIGTERM (closing every shard), then re-raises the signal to the
+    # handler that was there before: make that a no-op so a SIGTERM stop exits 0, like Ctrl-C.
+    previous = signal.signal(signal.SIGTERM, lambda *_: None)
     try:
         uvicorn.Server(config).run(sockets=[sock])
     except KeyboardInterrupt:
         pass  # Ctrl-C is the normal way to stop it; the lifespan closed (flushed) every shard
     finally:
+        signal.signal(signal.SIGTERM, previous)
         sock.close()
     print(f"ragmig serve-qdrant: stopped (data dir {data_dir})", file=sys.stderr, flush=True)
