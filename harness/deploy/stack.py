@@ -185,6 +185,8 @@ class DemoStack:
     """The systems ``plan`` names, started by ``start()`` and stopped by ``stop()`` (see the module docstring).
 
     ``directory`` keeps the servers' data, Prometheus' and Alertmanager's state and every process's log.
+    The load sends ``load_rps`` queries a second from 2,000 users, over ``load_keys`` Zipf-popular
+    questions (a RAG application's repeated questions, which its result cache serves).
     """
 
     def __init__(
@@ -331,7 +333,7 @@ class DemoStack:
             source.close()
             target.close()
 
-    def alive(self) -> list[str]:
+    def exited(self) -> list[str]:
         """Names of the child processes that have exited (empty while all run)."""
         return [p.name for p in self._processes if not p.alive()]
 
@@ -400,12 +402,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (UsageError, RuntimeError, OSError) as exc:
         print(f"harness.deploy.stack: error: {redact_text(str(exc))}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # during start-up: start() has stopped what it started
+        return 130
     stopped = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
+    for signum in (signal.SIGTERM, signal.SIGINT):  # SIGINT too: a shell's `cmd &` starts it ignored
+        signal.signal(signum, lambda *_: stopped.set())
     try:
         print(stack.summary(), flush=True)
         while not stopped.wait(1.0):  # the stack serves until Ctrl-C / SIGTERM; a dead child ends it
-            dead = stack.alive()
+            dead = stack.exited()
             if dead:
                 print(
                     f"harness.deploy.stack: {', '.join(dead)} exited; see {stack.directory / 'logs'}", file=sys.stderr

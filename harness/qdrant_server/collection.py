@@ -144,7 +144,11 @@ class Collection:
             return max(0.0, min(self.last_write + quiet_s, self.pending_since + max_wait_s) - now)
 
     def optimize(self) -> bool:
-        """Build the HNSW graph and merge segments now (blocks the collection); True if Edge changed anything."""
+        """Build the HNSW graph and merge segments now (blocks the collection); True if Edge changed anything.
+
+        A collection closed (deleted) meanwhile has nothing to optimize: False."""
+        if self._shard is None:
+            return False
         with self._state:
             self.requested = False
             self.pending_since = None

@@ -142,7 +142,7 @@ def test_the_example_config_runs_to_completion_with_ragmig_run_against_the_demo_
     assert count == 1500
     assert (info.config.hnsw_config.m, info.config.hnsw_config.ef_construct) == hnsw
     assert stack.load.failed == 0
-    assert stack.alive() == []
+    assert stack.exited() == []
 
 
 def test_a_rollback_of_the_pinecone_example_reaches_the_demo_stacks_alertmanager(
