@@ -1,4 +1,4 @@
-"""``ragmig``: certify, migrate, run, status, rollback, pause, resume, gameday, plan, serve-pinecone, bench
+"""``ragmig``: certify, migrate, run, status, rollback, pause, resume, gameday, plan, serve-pinecone, serve-qdrant, bench
 (contracts in design.md).
 
 Commands import their implementation lazily so ``ragmig --help`` stays fast (it imports no numpy). A
@@ -393,6 +393,42 @@ def serve_pinecone(
         from harness.pinecone_local.server import serve
 
         serve(host=host, port=port, data_dir=data_dir, api_key=api_key)
+        return 0
+
+    _run(body)
+
+
+@app.command("serve-qdrant")
+def serve_qdrant(
+    data_dir: Annotated[Path, typer.Option(help="One Qdrant Edge shard directory per collection lives here.")],
+    host: Annotated[str, typer.Option(help="Interface to bind (loopback by default; others need --api-key).")] = (
+        "127.0.0.1"
+    ),
+    port: Annotated[int, typer.Option(help="Port of the REST API (Qdrant's default).")] = 6333,
+    api_key: Annotated[
+        str | None, typer.Option(envvar="RAGMIG_QDRANT_SERVER_KEY", help="Require this key (api-key header).")
+    ] = None,
+    read_only_api_key: Annotated[
+        str | None, typer.Option(envvar="RAGMIG_QDRANT_SERVER_READ_ONLY_KEY", help="Also accept this key for reads.")
+    ] = None,
+    optimize_after: Annotated[
+        float,
+        typer.Option(help="Build a collection's HNSW graph after its writes are quiet this long (s; 0: on request)."),
+    ] = 1.0,
+) -> None:
+    """A Qdrant-compatible REST server over Qdrant Edge, so several processes can share collections."""
+
+    def body() -> int:
+        from harness.qdrant_server.server import serve
+
+        serve(
+            host=host,
+            port=port,
+            data_dir=data_dir,
+            api_key=api_key,
+            read_only_api_key=read_only_api_key,
+            optimize_quiet_s=optimize_after,
+        )
         return 0
 
     _run(body)

@@ -49,13 +49,13 @@ def write_prometheus_config(path: Path, targets: Mapping[str, str], scrape_inter
 
 
 def start_prometheus(
-    directory: Path, targets: Mapping[str, str], scrape_interval_s: float = 1.0
+    directory: Path, targets: Mapping[str, str], scrape_interval_s: float = 1.0, *, port: int | None = None
 ) -> tuple[ManagedProcess, str]:
-    """Prometheus on a free loopback port, ready; returns the process and its base URL."""
+    """Prometheus on loopback ``port`` (a free one by default), ready; returns the process and its base URL."""
     directory.mkdir(parents=True, exist_ok=True)
     config = directory / "prometheus.yml"
     write_prometheus_config(config, targets, scrape_interval_s)
-    port = free_port()
+    port = port or free_port()
     process = ManagedProcess(
         "prometheus",
         [
@@ -78,9 +78,9 @@ def reload_prometheus(url: str, directory: Path, targets: Mapping[str, str], scr
     httpx.post(f"{url}/-/reload", timeout=10.0).raise_for_status()
 
 
-def start_alertmanager(directory: Path, webhook_url: str) -> tuple[ManagedProcess, str]:
-    """Alertmanager on a free loopback port routing every alert to ``webhook_url``, ready; returns the
-    process and its base URL."""
+def start_alertmanager(directory: Path, webhook_url: str, *, port: int | None = None) -> tuple[ManagedProcess, str]:
+    """Alertmanager on loopback ``port`` (a free one by default) routing every alert to ``webhook_url``,
+    ready; returns the process and its base URL."""
     directory.mkdir(parents=True, exist_ok=True)
     config = directory / "alertmanager.yml"
     write_text_atomic(
@@ -97,7 +97,7 @@ def start_alertmanager(directory: Path, webhook_url: str) -> tuple[ManagedProces
         f"      - url: {webhook_url!r}\n"
         "        send_resolved: true\n",
     )
-    port = free_port()
+    port = port or free_port()
     process = ManagedProcess(
         "alertmanager",
         [

@@ -32,7 +32,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import ipaddress
 import json
 import random
 import socket
@@ -48,6 +47,7 @@ from typing import Any
 from harness.clock import Clock, SystemClock
 from harness.errors import ConfigError
 from harness.faults.events import FaultEvent, FaultKind
+from harness.netloc import is_loopback
 
 __all__ = ["FaultProxy", "Toxics"]
 
@@ -111,15 +111,6 @@ class _Request:
 
 class _BadRequest(Exception):
     pass
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _parse_head(head: bytes) -> tuple[list[str], dict[str, str]]:
@@ -196,7 +187,7 @@ class FaultProxy:
         toxics: Toxics | None = None,
         clock: Clock | None = None,
     ) -> None:
-        if not _is_loopback(upstream_host):
+        if not is_loopback(upstream_host):
             raise ConfigError(f"FaultProxy forwards to loopback only, got upstream host {upstream_host!r}")
         self.upstream_host = upstream_host
         self.upstream_port = upstream_port

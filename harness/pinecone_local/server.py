@@ -2,47 +2,15 @@
 
 from __future__ import annotations
 
-import ipaddress
-import socket
 import sys
 from pathlib import Path
 
 import uvicorn
 
 from harness.errors import UsageError
+from harness.netloc import bind_socket, is_loopback
 from harness.pinecone_local.app import create_app
 from harness.pinecone_local.engine import Engine
-
-
-def bind_socket(host: str, port: int) -> socket.socket:
-    """A listening TCP socket on ``host:port`` (port 0 = any free port); a busy port is a UsageError."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    # proto=IPPROTO_TCP matters: asyncio sets TCP_NODELAY on accepted connections only when the
-    # listening socket says TCP, and without it every response waits ~40 ms on delayed ACKs.
-    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((host, port))
-        sock.listen(128)
-    except OSError as exc:
-        sock.close()
-        raise UsageError(
-            f"cannot listen on {host}:{port} ({exc.strerror or exc}); pick another --port or stop what is using it"
-        ) from None
-    except (OverflowError, TypeError) as exc:
-        sock.close()
-        raise UsageError(f"invalid --host/--port {host}:{port} ({exc})") from None
-    return sock
-
-
-def is_loopback(host: str) -> bool:
-    """Whether binding ``host`` serves this machine only (``localhost``, 127.0.0.0/8, ``::1``)."""
-    if host.strip().lower() in ("localhost", "ip6-localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def serve(host: str, port: int, data_dir: Path | None, api_key: str | None) -> None:

@@ -20,10 +20,10 @@ from typing import Any
 import uvicorn
 
 from harness.clock import Clock
+from harness.netloc import bind_socket
 from harness.pinecone_local.app import create_app
 from harness.pinecone_local.engine import Engine
 from harness.pinecone_local.faults import FaultConfig
-from harness.pinecone_local.server import bind_socket
 
 LOOPBACK = "127.0.0.1"
 

@@ -22,7 +22,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import math
 import os
@@ -30,7 +29,6 @@ from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any
-from urllib.parse import urlsplit
 
 import numpy as np
 import orjson  # the SDK's own JSON encoder: request sizes are measured as the SDK sends them
@@ -61,6 +59,7 @@ from harness.errors import (
     UsageError,
 )
 from harness.model import CollectionSchema, Distance, PointId, RecordBatch, SearchResult
+from harness.netloc import is_loopback
 from harness.redact import redact_text
 from harness.stores.base import Cursor, SearchParams, validate_batch, validate_queries
 from harness.stores.uri import StoreURI
@@ -405,7 +404,7 @@ class PineconeStore:
     def _key_for(self, host: str | None) -> str:
         if self._api_key:
             return self._api_key
-        if host is not None and _is_loopback(host):
+        if host is not None and is_loopback(host):
             return PLACEHOLDER_API_KEY
         raise UsageError(f"set PINECONE_API_KEY to reach {host or 'the Pinecone control plane'} for {self.uri}")
 
@@ -542,17 +541,7 @@ def _with_scheme(host: str) -> str:
     """``host`` with ``http://`` added for loopback hosts that lack a scheme (the SDK would use https)."""
     if "://" in host:
         return host
-    return f"http://{host}" if _is_loopback(f"http://{host}") else f"https://{host}"
-
-
-def _is_loopback(host: str) -> bool:
-    name = urlsplit(host if "://" in host else f"//{host}").hostname or ""
-    if name == "localhost" or name.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(name).is_loopback
-    except ValueError:
-        return False
+    return f"http://{host}" if is_loopback(f"http://{host}") else f"https://{host}"
 
 
 def _namespace_name(name: str) -> str:

@@ -484,18 +484,30 @@ class QdrantStore:
             )
 
     def optimize(self) -> None:
-        """Server: wait (≤ 600 s) until the collection is green (or grey), i.e. its optimizers are done.
+        """Server: trigger the optimizers, then wait (≤ 600 s) until the collection is green (or grey).
 
-        Local mode: nothing to build (brute force).
+        The trigger is Qdrant's own: ``PATCH /collections/NAME`` with an empty ``optimizers_config``
+        (a collection left grey, e.g. after a restart, is optimized only when triggered; a server
+        without background optimization, such as ``ragmig serve-qdrant``, builds its graph then).
+        A red collection (its optimizer failed) is a ``StoreError``. Local mode: nothing to build.
         """
         if self.local:
             return
+        self._call(
+            "update_collection",
+            lambda c: c.update_collection(self.collection, optimizers_config=models.OptimizersConfigDiff()),
+        )
         deadline = time.monotonic() + GREEN_WAIT_S
         while True:
             info = self._call("get_collection", lambda c: c.get_collection(self.collection))
-            # Grey: optimizations possible but not triggered (e.g. after a restart); nothing is running.
+            # Grey after the trigger: optimizations possible but not running; nothing to wait for.
             if info.status in (models.CollectionStatus.GREEN, models.CollectionStatus.GREY):
                 return
+            if info.status == models.CollectionStatus.RED:
+                raise StoreError(
+                    f"collection {self.collection!r} at {self._where} is red: its optimizer failed "
+                    f"({info.optimizer_status})"
+                )
             if time.monotonic() > deadline:
                 raise TransientStoreError(
                     f"collection {self.collection!r} at {self._where} not green after {GREEN_WAIT_S:.0f} s "

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from harness.errors import InvalidURIError
+from harness.netloc import is_loopback
 from harness.redact import redact_uri
 
 SCHEMES = ("qdrant-edge", "qdrant", "qdrant-local", "pinecone", "exact")
@@ -166,7 +167,6 @@ def parse_store_uri(uri: str) -> StoreURI:
 
 
 # -- identity -----------------------------------------------------------------------------------------
-_LOOPBACK = {"localhost", "127.0.0.1", "::1", "[::1]", "0.0.0.0", "ip6-localhost"}
 
 
 def _host_key(host: str, default_port: int | None) -> str:
@@ -181,7 +181,7 @@ def _host_key(host: str, default_port: int | None) -> str:
         name, _, port_text = host.lower().partition(":")
         port = int(port_text) if port_text.isdigit() else default_port
         path = ""
-    name = "loopback" if name in _LOOPBACK or name.startswith("127.") else name
+    name = "loopback" if is_loopback(name) or name == "0.0.0.0" else name
     return f"{name}:{port}{path}"
 
 

@@ -30,9 +30,9 @@ import uvicorn
 
 from harness.datasets import synthetic_corpus
 from harness.model import CollectionSchema, Distance, RecordBatch
+from harness.netloc import bind_socket
 from harness.pinecone_local.app import create_app
 from harness.pinecone_local.engine import Engine
-from harness.pinecone_local.server import bind_socket
 from harness.stores import open_store
 
 RAGMIG = str(Path(sys.executable).with_name("ragmig"))

@@ -2,9 +2,10 @@
 
 Backends: ``exact``, ``qdrant-edge`` (a shard in a temp dir), ``qdrant-local`` (a unique ``:memory:``
 collection), ``qdrant-local-disk`` (a collection in a temp dir), ``qdrant-server`` (Qdrant in Docker
-through testcontainers; skipped with the reason when no Docker engine is reachable) and ``pinecone``
-(the project's Pinecone-compatible server through the real SDK; ``pinecone_server`` comes from
-tests/conftest.py).
+through testcontainers; skipped with the reason when no Docker engine is reachable), ``qdrant-serve``
+(``qdrant://`` through qdrant-client's REST against the project's Qdrant-compatible server over Qdrant
+Edge, ``ragmig serve-qdrant``, which needs no Docker) and ``pinecone`` (the project's
+Pinecone-compatible server through the real SDK; ``pinecone_server`` comes from tests/conftest.py).
 """
 
 from __future__ import annotations
@@ -57,6 +58,15 @@ def qdrant_server_url() -> Iterator[str]:
         yield url
 
 
+@pytest.fixture(scope="session")
+def qdrant_serve_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """``qdrant://127.0.0.1:PORT`` of the project's Qdrant-compatible server (``ragmig serve-qdrant``)."""
+    from harness.qdrant_server.testing import QdrantServer
+
+    with QdrantServer(tmp_path_factory.mktemp("qdrant-serve")) as server:
+        yield server.uri
+
+
 @pytest.fixture
 def local_disk_dir(tmp_path: Path) -> Iterator[Path]:
     """A directory for qdrant-local's SQLite files, on tmpfs when there is one.
@@ -78,6 +88,7 @@ def local_disk_dir(tmp_path: Path) -> Iterator[Path]:
         "qdrant-local",
         "qdrant-local-disk",
         pytest.param("qdrant-server", marks=pytest.mark.docker),
+        "qdrant-serve",
         "pinecone",
     ]
 )
@@ -93,8 +104,8 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.
     if name == "qdrant-local-disk":
         directory = request.getfixturevalue("local_disk_dir")
         return Backend(name, lambda n: f"qdrant-local://{directory}/{n}", invalid_id="doc#1", reports_hnsw=False)
-    if name == "qdrant-server":
-        url = request.getfixturevalue("qdrant_server_url")
+    if name in ("qdrant-server", "qdrant-serve"):
+        url = request.getfixturevalue("qdrant_server_url" if name == "qdrant-server" else "qdrant_serve_url")
         return Backend(name, lambda n: f"{url}/{n}", invalid_id="doc#1", reports_hnsw=True)
     assert name == "pinecone"
     server = request.getfixturevalue("pinecone_server")

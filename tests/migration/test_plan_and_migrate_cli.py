@@ -54,7 +54,7 @@ def test_plan_writes_every_phase_step_and_rollback_trigger(tmp_path: Path) -> No
     assert "ragmig rollback --journal ragmig-rag-docs.sqlite --reason '<why>'" in text
     assert "Orchestrator.rollback" not in text
     assert "ragmig certify --source 'pinecone://rag-docs?host=http://127.0.0.1:5081'" in text
-    assert "--target 'qdrant-edge:///var/lib/ragmig/rag-docs?m=16&ef_construct=128'" in text
+    assert "--target 'qdrant://127.0.0.1:6333/rag_docs?m=16&ef_construct=128'" in text
     assert "__id__" in text and "__namespace__" in text and "$nin" in text and "squared" in text
     assert "https://hooks.example.com/…" in text and "/services/ragmig" not in text  # webhook path is a secret
     assert "alertmanager http://127.0.0.1:9093/…" in text

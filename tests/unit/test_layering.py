@@ -9,13 +9,13 @@ and ``scenarios`` sit outside every layer: nothing in ``harness`` imports them.
 | layer | units | why there |
 |---|---|---|
 | 0 | ``_version``, ``errors`` | facts with no dependencies |
-| 1 | ``model``, ``clock``, ``redact``, ``outputs``, ``console``, ``schemas`` | value types and small seams everyone shares; terminal verbosity; the shipped JSON Schemas |
+| 1 | ``model``, ``clock``, ``redact``, ``outputs``, ``console``, ``schemas``, ``netloc`` | value types and small seams everyone shares; terminal verbosity; the shipped JSON Schemas; loopback and listening sockets |
 | 2 | ``records``, ``vectormath``, ``datasets`` | the one record model; vector maths; corpora (value types only) |
 | 3 | ``stores`` | the ``VectorStore`` protocol and its adapters |
-| 4 | ``pinecone_local``, ``migration``, ``verify`` | peers: the Pinecone-compatible server, the orchestrator, the checks |
+| 4 | ``pinecone_local``, ``qdrant_server``, ``migration``, ``verify`` | peers: the Pinecone- and Qdrant-compatible servers, the orchestrator, the checks |
 | 5 | ``faults`` | wrappers around stores for game days |
-| 6 | ``service``, ``load``, ``deploy`` | the RAG query service (routes with ``migration``'s router), locust load, Prometheus/Alertmanager processes on loopback |
-| 7 | ``reporting`` | renders what migration, verification and faults produced |
+| 6 | ``service``, ``load`` | the RAG query service (routes with ``migration``'s router), locust load |
+| 7 | ``reporting``, ``deploy`` | renders what migration, verification and faults produced; real processes on loopback (Prometheus, Alertmanager, the demo stack) |
 | 8 | ``benchmarks``, ``assembly`` | measures everything below; wires stores, journal, flags, metrics, alerts, verifier and orchestrator into one migration |
 | 9 | ``plugin``, ``demo``, ``control`` | the pytest entry point; the demo; ``ragmig run``/``status`` and the steering commands |
 | 10 | ``cli`` | ``ragmig``: dispatches to all of the above |
@@ -43,18 +43,20 @@ LAYERS: dict[str, int] = {
     "outputs": 1,
     "console": 1,
     "schemas": 1,
+    "netloc": 1,
     "records": 2,
     "vectormath": 2,
     "datasets": 2,
     "stores": 3,
     "pinecone_local": 4,
+    "qdrant_server": 4,
     "migration": 4,
     "verify": 4,
     "faults": 5,
     "service": 6,
     "load": 6,
-    "deploy": 6,
     "reporting": 7,
+    "deploy": 7,
     "benchmarks": 8,
     "assembly": 8,
     "plugin": 9,
