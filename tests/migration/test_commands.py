@@ -98,7 +98,9 @@ def test_retry_resolves_the_rollback_alert(setup: Any) -> None:  # noqa: F811
     orchestrator.run(stop_at=Phase.CANARY)
     orchestrator.rollback("by hand")
     orchestrator.retry()
-    fired, resolved = s.sink.alerts
+    # Only the rollback's own alerts: a warm-up against the bare target (no serving path here) times real
+    # queries, and on a busy machine it may also alert that it did not settle.
+    fired, resolved = [a for a in s.sink.alerts if a.key == "rolled_back"]
     assert (fired.key, fired.resolved, fired.phase) == ("rolled_back", False, "rolled_back")
     assert (resolved.key, resolved.resolved) == ("rolled_back", True)
     assert s.journal.get("alerts_firing") == {}
