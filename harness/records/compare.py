@@ -224,13 +224,15 @@ class Comparison:
 
     ``normalise``: the target ranks by cosine, so vectors are compared unit-normalised. ``tolerance``:
     the largest difference of one canonical vector component (or sparse value) that still counts as
-    equal. ``named_normalise``: (name, normalise) of each named dense vector either schema declares.
+    equal. ``named_normalise``: (name, normalise) of each named dense vector either schema declares;
+    ``sparse_names``: the target names of the sparse vectors either schema declares.
     """
 
     mapping: RecordMapping = IDENTITY
     normalise: bool = False
     tolerance: float = 1e-4
     named_normalise: tuple[tuple[str, bool], ...] = ()
+    sparse_names: tuple[str, ...] = ()
 
     @classmethod
     def for_schemas(cls, source: CollectionSchema, target: CollectionSchema, tolerance: float) -> Comparison:
@@ -240,7 +242,9 @@ class Comparison:
             (name, (target.named_vectors.get(name) or source.named_vectors[name]).distance is Distance.COSINE)
             for name in sorted(set(source.named_vectors) | set(target.named_vectors))
         )
-        return cls(mapping_for(source, target), target.distance is Distance.COSINE, tolerance, named)
+        mapping = mapping_for(source, target)
+        sparse = sorted({mapping.target_sparse_name(n) for n in source.sparse_vectors} | set(target.sparse_vectors))
+        return cls(mapping, target.distance is Distance.COSINE, tolerance, named, tuple(sparse))
 
     def for_named(self, name: str) -> Comparison:
         """The comparison of named dense vector ``name``: unit-normalised when its distance is cosine; a
