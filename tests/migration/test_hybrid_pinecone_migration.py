@@ -121,6 +121,17 @@ def test_a_hybrid_index_migrates_with_its_sparse_values_and_certifies(hybrid_ind
     named = sorted(entry["source"] for entry in sparse["details"]["mismatched"])
     assert named == sorted(pid for _, pid in stripped)
 
+    # Sampled parity over every record (Pinecone lists ids, both sides are fetched through the mapping).
+    code, out = _ragmig(
+        "certify", "--source", hybrid_index, "--target", target, "--sample", "1000", "--queries", "0",
+        "--json", str(tmp_path / "sampled.json"),
+    )  # fmt: skip
+    assert code == 1, out
+    sampled = {c["id"]: c for c in json.loads((tmp_path / "sampled.json").read_text())["checks"]}
+    assert sampled["parity.mapping"]["status"] == "pass" and sampled["parity.ids"]["status"] == "pass"
+    assert sampled["parity.sparse"]["details"]["mode"] == "sampled"
+    assert sorted(e["source"] for e in sampled["parity.sparse"]["details"]["mismatched"]) == named
+
 
 def test_a_target_without_a_sparse_vector_is_refused_before_copying(hybrid_index: str, tmp_path: Path) -> None:
     target = f"qdrant-edge://{tmp_path / 'dense-only'}"
