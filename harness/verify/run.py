@@ -32,6 +32,7 @@ from harness.redact import redact_uri
 from harness.stores.base import VectorStore, iter_batches
 from harness.vectormath import prepare
 from harness.verify.findings import ParityFindings
+from harness.verify.hybrid import hybrid_check
 from harness.verify.latency import concat_results, latency_checks, timed_search
 from harness.verify.parity import DigestTable, DigestTableBuilder, compare_tables
 from harness.verify.quality import (
@@ -250,8 +251,27 @@ class VerificationRun:
         return Searches(source, target, source_again, source_ms, target_ms, error)
 
     def quality_checks(self) -> list[Check]:
-        """The four ``quality.*`` checks."""
-        return self._quality[0]
+        """The four ``quality.*`` checks, and ``quality.hybrid`` when the source has sparse vectors."""
+        return self._quality[0] + self._hybrid
+
+    @cached_property
+    def _hybrid(self) -> list[Check]:
+        """``quality.hybrid`` (``harness.verify.hybrid``), or nothing for a source without sparse vectors."""
+        if not self.source_schema.sparse_vectors:
+            return []
+        s = self.scan()
+        k = max(1, min(self.k, s.counts[0]))
+        check = hybrid_check(
+            self.source,
+            self.target,
+            self.source_schema,
+            self.target_schema,
+            s.queries,
+            k,
+            self.thresholds,
+            s.comparison.mapping,
+        )
+        return [check] if check is not None else []
 
     def quality_data(self) -> QualityData | None:
         """Per-query recall / overlap / noise arrays (None when quality was not measured)."""

@@ -98,6 +98,10 @@ def test_a_hybrid_index_migrates_with_its_sparse_values_and_certifies(hybrid_ind
     certified = json.loads((tmp_path / "ok.json").read_text())
     sparse = next(c for c in certified["checks"] if c["id"] == "parity.sparse")
     assert sparse["status"] == "pass" and sparse["details"]["compared"] == 2 * PER_NAMESPACE
+    # Hybrid queries ran on both sides and were compared by overlap (Pinecone's blend vs Qdrant's fusion).
+    hybrid = next(c for c in certified["checks"] if c["id"] == "quality.hybrid")
+    assert hybrid["status"] in ("pass", "warn") and set(hybrid["details"]["overlap_by_fusion"]) == {"rrf", "dbsf"}
+    assert hybrid["details"]["queries_with_sparse"] > 30 and "expected to differ" in hybrid["message"]
 
     # Strip the sparse part of ten target points: certify fails parity.sparse and names exactly them.
     stripped = [(ns, f"{ns}-{i}") for ns in NAMESPACES for i in range(0, 50, 10)]
