@@ -342,6 +342,9 @@ class Comparison:
         out = np.empty((n, 2), dtype=np.uint64)
         if n == 0:
             return out, np.zeros(0, dtype=bool)
+        if v.ndim == 2 and v.shape[1] == 0:  # no default vector (named or sparse vectors only)
+            out[:] = 0
+            return out, np.zeros(n, dtype=bool)
         q, groups, bad = self._quantised(v)
         present = np.unique(groups).tolist()
         for group in present:

@@ -167,6 +167,8 @@ def fusion_of(params: SearchParams | None) -> str:
 
 def validate_hybrid(queries: np.ndarray, sparse: SparseColumn, dimension: int, k: int) -> np.ndarray:
     """Dense queries as ``validate_queries`` returns them, checked against one sparse row each."""
+    if dimension == 0:
+        raise InvalidInputError("the collection has no default dense vector: a hybrid query pairs it with a sparse one")
     q = validate_queries(queries, dimension, k)
     if len(sparse) != len(q):
         raise InvalidInputError(f"{len(q)} dense queries but {len(sparse)} sparse ones")

@@ -85,6 +85,8 @@ def hybrid_check(
     names = sorted(source_schema.sparse_vectors)
     if not names:
         return None
+    if source_schema.dimension == 0:
+        return _skip("the source has no default dense vector to pair with its sparse vectors")
     if len(queries) == 0:
         return _skip("no queries to run as hybrid queries")
     if not isinstance(source, HybridSearch) or not isinstance(target, HybridSearch):

@@ -279,6 +279,8 @@ class VerificationRun:
 
     @cached_property
     def _quality(self) -> tuple[list[Check], QualityData | None]:
+        if self.source_schema.dimension == 0:
+            return skipped_quality("the source has no default dense vector (only named or sparse ones) to search"), None
         s = self.scan()
         if len(s.queries) == 0:
             why = "no records in the source to sample queries from" if self.queries else "quality not requested"
@@ -330,7 +332,7 @@ class VerificationRun:
 
     def latency_checks(self) -> list[Check]:
         """``latency.p50`` and ``latency.p99`` (skipped when latency is not measured)."""
-        if len(self.scan().queries) == 0:
+        if self.source_schema.dimension == 0 or len(self.scan().queries) == 0:
             return latency_checks(None, None, self.thresholds)
         return latency_checks(self.searches.source_ms, self.searches.target_ms, self.thresholds)
 

@@ -90,3 +90,33 @@ def test_a_dense_source_has_no_hybrid_check(tmp_path: Path) -> None:
         source.close()
         target.close()
     assert all(c.id != "quality.hybrid" for c in verdict.checks)
+
+
+def test_a_collection_without_the_default_vector_gets_parity_and_quality_skips_with_its_reason(tmp_path: Path) -> None:
+    from harness.model import DenseColumn, DenseVectorParams
+
+    schema = CollectionSchema(
+        0,
+        Distance.DOT,
+        named_vectors={"text": DenseVectorParams(4, Distance.COSINE)},
+        sparse_vectors=dict(SCHEMA.sparse_vectors),
+    )
+    rng = np.random.default_rng(2)
+    batch = RecordBatch.build(
+        list(range(100)),
+        np.zeros((100, 0)),
+        named={"text": rng.normal(size=(100, 4))},
+        sparse={"bm25": [([i % 30], [1.0]) for i in range(100)]},
+    )
+    source, target = _edge(tmp_path / "s", schema, batch), _edge(tmp_path / "t", schema, batch)
+    target.upsert(batch.take([5]).with_columns(named={"text": DenseColumn.of(np.ones((1, 4)))}))
+    try:
+        verdict = run_verification(source, target, queries=10, k=5)
+    finally:
+        source.close()
+        target.close()
+    assert verdict.check("parity.vectors").details["mismatched"] == [5]
+    assert verdict.check("parity.sparse").status is Status.PASS
+    skipped = [c for c in verdict.checks if c.id.startswith(("quality.", "latency."))]
+    assert skipped and all(c.status is Status.SKIP for c in skipped)
+    assert "no default dense vector" in verdict.check("quality.overlap").message
