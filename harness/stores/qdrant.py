@@ -13,7 +13,9 @@ process, so two handles see the same data; like ``exact://``, a ``:memory:`` col
 as the process.
 
 Named dense vectors and named sparse vectors travel through ``RecordBatch.named`` / ``.sparse``; a
-collection without the unnamed vector describes itself with dimension 0. ``scroll_ids`` scrolls without
+collection without the unnamed vector describes itself with dimension 0. A Qdrant collection holds one
+unnamed dense vector or named ones, not both (vector names must not be empty), so ``create`` refuses a
+schema with both. ``scroll_ids`` scrolls without
 vectors and payloads; ``hybrid_search`` is ``query_points`` with a dense and a sparse prefetch fused by
 RRF or DBSF.
 """
@@ -57,7 +59,6 @@ from harness.model import (
     SparseVectorParams,
 )
 from harness.stores.base import (
-    RRF_K,
     Cursor,
     IdPage,
     SearchParams,
@@ -331,7 +332,14 @@ class QdrantStore:
         )
         vectors: Any = default
         if schema.named_vectors:
-            vectors = {"": default} if default is not None else {}
+            if default is not None:
+                # Qdrant's REST and gRPC APIs take one unnamed vector or a map of named ones, whose names
+                # must not be empty; Qdrant Edge alone holds both.
+                raise UsageError(
+                    f"collection {self.collection!r} at {self._where} cannot hold both an unnamed vector and named "
+                    f"vectors {sorted(schema.named_vectors)}: a Qdrant collection has one or the other"
+                )
+            vectors = {}
             for name, params in schema.named_vectors.items():
                 vectors[name] = _vector_params(params.dimension, params.distance, params.datatype)
         sparse = {
@@ -556,17 +564,14 @@ class QdrantStore:
         params: SearchParams | None = None,
     ) -> SearchResult:
         """One ``query_batch_points``: per query a dense and a sparse prefetch (``prefetch`` candidates each)
-        fused by RRF (``k=RRF_K``) or DBSF. See ``HybridSearch``."""
+        fused by RRF (Qdrant's default constant, ``RRF_K``) or DBSF. See ``HybridSearch``."""
         schema = self._layout()
         name = sparse_vector_name(schema, sparse_name, self.uri)
         q = validate_hybrid(queries, sparse, schema.dimension, k)
         if q.shape[0] == 0:
             return SearchResult(ids=(), scores=())
-        fusion: Any = (
-            models.RrfQuery(rrf=models.Rrf(k=RRF_K))
-            if fusion_of(params) == "rrf"
-            else models.FusionQuery(fusion=models.Fusion.DBSF)
-        )
+        # FusionQuery(RRF) is the form every server version takes; its constant is Qdrant's default, RRF_K.
+        fusion = models.FusionQuery(fusion=models.Fusion.RRF if fusion_of(params) == "rrf" else models.Fusion.DBSF)
         limit = prefetch_limit(k, params)
         requests = []
         for row, entry in zip(q.tolist(), sparse.rows(), strict=True):

@@ -25,14 +25,14 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from harness.errors import DimensionMismatchError, InvalidInputError
+from harness.errors import DimensionMismatchError, HarnessError, InvalidInputError
 from harness.model import Check, CollectionSchema, SearchResult, Status, Verdict
 from harness.records import Comparison
-from harness.redact import redact_uri
+from harness.redact import redact_text, redact_uri
 from harness.stores.base import VectorStore, iter_batches
 from harness.vectormath import prepare
 from harness.verify.findings import ParityFindings
-from harness.verify.hybrid import hybrid_check
+from harness.verify.hybrid import HYBRID_CHECK_ID, hybrid_check
 from harness.verify.latency import concat_results, latency_checks, timed_search
 from harness.verify.parity import DigestTable, DigestTableBuilder, compare_tables
 from harness.verify.quality import (
@@ -261,16 +261,20 @@ class VerificationRun:
             return []
         s = self.scan()
         k = max(1, min(self.k, s.counts[0]))
-        check = hybrid_check(
-            self.source,
-            self.target,
-            self.source_schema,
-            self.target_schema,
-            s.queries,
-            k,
-            self.thresholds,
-            s.comparison.mapping,
-        )
+        try:
+            check = hybrid_check(
+                self.source,
+                self.target,
+                self.source_schema,
+                self.target_schema,
+                s.queries,
+                k,
+                self.thresholds,
+                s.comparison.mapping,
+            )
+        except HarnessError as exc:  # e.g. a store that takes no prefetch + fusion query: this check only
+            reason = f"hybrid queries could not run: {redact_text(str(exc))}"
+            return [Check(HYBRID_CHECK_ID, Status.ERROR, None, None, reason)]
         return [check] if check is not None else []
 
     def quality_data(self) -> QualityData | None:

@@ -111,11 +111,14 @@ def test_non_finite_sparse_values_are_refused(store_factory: Factory, backend: B
 
 
 # -- named dense vectors -----------------------------------------------------------------------------------
+NAMED = {"image": DenseVectorParams(3, Distance.EUCLID), "title": DenseVectorParams(4, Distance.COSINE)}
+QDRANT_CLIENT = ("qdrant-local", "qdrant-local-disk", "qdrant-server", "qdrant-serve")
+
+
 def test_named_vectors_round_trip_and_a_record_may_lack_one(store_factory: Factory, backend: Backend) -> None:
+    # Named vectors only (dimension 0): the layout every Qdrant API holds.
     schema = CollectionSchema(
-        DIMENSION,
-        Distance.DOT,
-        named_vectors={"image": DenseVectorParams(3, Distance.EUCLID), "title": DenseVectorParams(4, Distance.COSINE)},
+        0, Distance.DOT, named_vectors=NAMED, sparse_vectors={QDRANT_SPARSE: SparseVectorParams()}
     )
     if backend.name == "pinecone":
         with pytest.raises(UsageError, match="named vectors"):
@@ -126,32 +129,47 @@ def test_named_vectors_round_trip_and_a_record_may_lack_one(store_factory: Facto
     ids = [str(uuid.UUID(int=i + 1)) for i in range(10)]
     sent = RecordBatch.build(
         ids,
-        rng.normal(size=(10, DIMENSION)),
+        np.zeros((10, 0)),
         named={
             "image": DenseColumn.of(rng.normal(size=(10, 3)), [i % 4 != 0 for i in range(10)]),
             "title": DenseColumn.of(rng.normal(size=(10, 4))),
         },
+        sparse={QDRANT_SPARSE: _sparse_rows(10, 2)},
     )
     store.upsert(sent)
 
     described = store.describe()
-    assert described.named_vectors == {
-        "image": DenseVectorParams(3, Distance.EUCLID),
-        "title": DenseVectorParams(4, Distance.COSINE),
-    }
+    assert described.dimension == 0 and described.named_vectors == NAMED
     comparison = Comparison.for_schemas(schema, described, 1e-5)
     got = store.fetch(ids)
     _assert_same_records(sent, got, comparison)
     assert got.named["image"].present_rows()[[got.ids.index(ids[0]), got.ids.index(ids[1])]].tolist() == [False, True]
+    _assert_same_records(sent, RecordBatch.concat(list(iter_batches(store, 3))), comparison)
+
+
+def test_an_unnamed_and_named_vectors_together_are_held_by_edge_and_refused_by_qdrant_apis(
+    store_factory: Factory, backend: Backend
+) -> None:
+    schema = CollectionSchema(DIMENSION, Distance.DOT, named_vectors=NAMED)
+    if backend.name in QDRANT_CLIENT or backend.name == "pinecone":
+        with pytest.raises(UsageError, match="named vectors"):
+            store_factory(schema)
+        return
+    store = store_factory(schema)
+    sent = RecordBatch.build([str(uuid.UUID(int=1))], np.ones((1, DIMENSION)), named={"title": np.ones((1, 4))})
+    store.upsert(sent)
+    got = store.fetch(list(sent.ids))
+    assert got.vectors.shape == (1, DIMENSION) and got.named["title"].present_rows().tolist() == [True]
+    assert got.named["image"].present_rows().tolist() == [False]
 
 
 def test_named_vectors_of_another_dimension_are_refused(store_factory: Factory, backend: Backend) -> None:
     if backend.name == "pinecone":
         pytest.skip("Pinecone holds no named vectors (refused at create, tested above)")
     store = store_factory(
-        CollectionSchema(DIMENSION, Distance.DOT, named_vectors={"image": DenseVectorParams(3, Distance.DOT)})
+        CollectionSchema(0, Distance.DOT, named_vectors={"image": DenseVectorParams(3, Distance.DOT)})
     )
-    batch = RecordBatch.build([str(uuid.UUID(int=1))], np.ones((1, DIMENSION)), named={"image": np.ones((1, 5))})
+    batch = RecordBatch.build([str(uuid.UUID(int=1))], np.zeros((1, 0)), named={"image": np.ones((1, 5))})
     with pytest.raises(InvalidInputError, match="image"):
         store.upsert(batch)
     assert store.count() == 0
@@ -178,6 +196,8 @@ def test_scroll_ids_lists_what_scroll_lists_in_pages(store_factory: Factory, bac
 
 # -- hybrid search -----------------------------------------------------------------------------------------
 def test_hybrid_search_finds_what_the_backend_semantics_say(store_factory: Factory, backend: Backend) -> None:
+    if backend.name == "qdrant-serve":
+        pytest.skip("ragmig serve-qdrant answers no prefetch + fusion queries (Qdrant and Qdrant Edge do)")
     schema = _hybrid_schema(backend)
     store = store_factory(schema)
     sent = _hybrid_batch(backend, n=30, seed=3)

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness.model import CollectionSchema, Distance, RecordBatch, SparseVectorParams, Status
+from harness.model import CollectionSchema, Distance, RecordBatch, SearchResult, SparseVectorParams, Status
 from harness.stores import open_store
 from harness.stores.base import VectorStore
 from harness.verify import run_verification
@@ -120,3 +120,24 @@ def test_a_collection_without_the_default_vector_gets_parity_and_quality_skips_w
     skipped = [c for c in verdict.checks if c.id.startswith(("quality.", "latency."))]
     assert skipped and all(c.status is Status.SKIP for c in skipped)
     assert "no default dense vector" in verdict.check("quality.overlap").message
+
+
+def test_a_target_that_refuses_hybrid_queries_errors_that_check_only(source: VectorStore) -> None:
+    from harness.errors import StoreError
+    from harness.stores.exact import ExactStore
+
+    class NoFusion(ExactStore):
+        def hybrid_search(self, *args: object, **kwargs: object) -> SearchResult:
+            raise StoreError("unsupported: prefetch")
+
+    target = NoFusion(f"hybrid-nofusion-{uuid.uuid4().hex[:8]}")
+    target.create(SCHEMA)
+    target.upsert(_batch())
+    try:
+        verdict = run_verification(source, target, queries=20, k=10, measure_latency=False)
+    finally:
+        target.drop()
+    hybrid = verdict.check("quality.hybrid")
+    assert hybrid.status is Status.ERROR and "prefetch" in hybrid.message
+    assert verdict.check("quality.overlap").status is Status.PASS
+    assert str(verdict.verdict) == "error"  # a check that could not run is never a pass
