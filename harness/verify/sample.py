@@ -413,7 +413,11 @@ def sample_parity(
                 "mode": "sampled",
                 "missing_count": len(found.missing),
                 "missing": missing_shown,
-                "missing_namespaces": [r.namespace for r in found.missing[:listed]],
+                **(
+                    {"missing_namespaces": [r.namespace for r in found.missing[:listed]]}
+                    if any(r.namespace for r in found.missing[:listed])
+                    else {}
+                ),
                 "compared": compared,
                 "bound": missing_bound.to_dict(),
                 **scope,
