@@ -20,8 +20,9 @@
   ``wait_until_visible`` polls until it does not.
 - Sparse values (a hybrid index) travel as the sparse vector ``records.PINECONE_SPARSE`` of
   ``RecordBatch.sparse``. Pinecone declares no sparse part in a dense index's description, so
-  ``describe()`` declares it when a probe (the first ``list`` page of up to ``PROBE_NAMESPACES``
-  namespaces, fetched) or any read of this store so far met sparse values.
+  ``describe()`` declares it when any read of this store so far met sparse values, or — on a dotproduct
+  index, where Pinecone keeps sparse values — when a probe (once per store: the first ``list`` page of up
+  to ``PROBE_NAMESPACES`` namespaces, fetched) meets them.
 - ``scroll_ids`` is ``list`` alone (no fetch); ``hybrid_search`` sends the dense and the sparse query in
   one request per namespace: Pinecone's blended score (dotproduct indexes only).
 """
@@ -156,6 +157,7 @@ class PineconeStore:
         self._layout_cache: tuple[int, Distance] | None = None
         self._reached = False  # a connection failure before any answer means "unreachable", not "transient"
         self._sparse_seen = False  # a read of this store met sparse values
+        self._probed = False  # describe() looked for sparse values once
         # Fail at open, not at first use, when the key is missing for a remote host.
         self._key_for(host or control_host)
 
@@ -194,7 +196,7 @@ class PineconeStore:
             self._layout_cache = (int(dimension), Distance.parse(str(metric)))
         except ValueError as exc:
             raise StoreError(f"{self.uri}: {exc}") from None
-        sparse = {PINECONE_SPARSE: SparseVectorParams()} if self._holds_sparse() else {}
+        sparse = {PINECONE_SPARSE: SparseVectorParams()} if self._holds_sparse(self._layout_cache[1]) else {}
         return CollectionSchema(
             dimension=int(dimension),
             distance=self._layout_cache[1],
@@ -205,9 +207,11 @@ class PineconeStore:
             sparse_vectors=sparse,
         )
 
-    def _holds_sparse(self) -> bool:
-        """Whether records of this index hold sparse values: seen by a read, or by the probe."""
-        if not self._sparse_seen:
+    def _holds_sparse(self, distance: Distance) -> bool:
+        """Whether records of this index hold sparse values: seen by a read, or by the probe. Only a
+        dotproduct index is probed: Pinecone keeps sparse values (hybrid search) in those alone."""
+        if not self._sparse_seen and distance is Distance.DOT and not self._probed:
+            self._probed = True
             index = self._index()
             for namespace in self._namespaces()[:PROBE_NAMESPACES]:
                 with self._sdk_errors("list"):
