@@ -179,6 +179,16 @@ def certify(
     html: Annotated[Path | None, typer.Option(metavar="PATH", help="Write a self-contained HTML report here.")] = None,
     json: Annotated[Path | None, typer.Option("--json", metavar="PATH", help="Write the JSON verdict here.")] = None,
     junit: Annotated[Path | None, typer.Option(metavar="PATH", help="Write JUnit XML here.")] = None,
+    sample: Annotated[
+        int | None,
+        typer.Option(
+            metavar="N",
+            help="Sampled parity, the CI-speed mode: N uniformly drawn source records fetched from both sides; the "
+            "verdict states the bound it proves (at most x % missing or different, at 99 % confidence). Without "
+            "it parity scans both stores in full, which is what a final gate uses. With --queries 0 quality is "
+            "not measured and neither store is read in full.",
+        ),
+    ] = None,
 ) -> None:
     """Run the certification suite (schema, parity, quality, latency).
 
@@ -197,6 +207,7 @@ def certify(
             html=html,
             json_path=json,
             junit=junit,
+            sample=sample,
         )
 
     _run(body)

@@ -65,6 +65,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--ragmig-k", dest="ragmig_k", metavar="K", type=int, default=10, help="neighbours per query (default 10)"
     )
     group.addoption(
+        "--ragmig-sample",
+        dest="ragmig_sample",
+        metavar="N",
+        type=int,
+        default=None,
+        help="sampled parity: N uniformly drawn source records fetched from both sides, the verdict stating "
+        "the bound it proves (the CI-speed mode; the default full scan is what a final gate uses)",
+    )
+    group.addoption(
         "--ragmig-thresholds",
         dest="ragmig_thresholds",
         metavar="FILE.toml",
@@ -131,6 +140,9 @@ def check_certification_options(config: pytest.Config) -> None:
         raise pytest.UsageError(f"--ragmig-k must be between 1 and {MAX_K}, got {k}")
     if queries < 0:
         raise pytest.UsageError(f"--ragmig-queries must be at least 0, got {queries}")
+    sample = config.getoption("ragmig_sample")
+    if sample is not None and sample < 1:
+        raise pytest.UsageError(f"--ragmig-sample must be at least 1, got {sample}")
     vectors = config.getoption("ragmig_query_vectors")
     if vectors:
         if not str(vectors).endswith(".npy"):

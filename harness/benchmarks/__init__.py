@@ -91,6 +91,7 @@ BENCHMARKS: dict[str, str] = {
     "parity_vs_scroll": "harness.benchmarks.verify:parity_vs_scroll",
     "ground_truth_vs_matmul": "harness.benchmarks.verify:ground_truth_vs_matmul",
     "verify_memory_growth_mb": "harness.benchmarks.verify:verify_memory_growth_mb",
+    "parity_sample_speedup": "harness.benchmarks.verify:parity_sample_speedup",
     "backfill_vs_upsert": "harness.benchmarks.migration:backfill_vs_upsert",
     "gameday_suite_s": "harness.benchmarks.gameday:gameday_suite_s",
     "pinecone_upsert_vps": "harness.benchmarks.pinecone:pinecone_upsert_vps",

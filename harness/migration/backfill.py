@@ -79,10 +79,13 @@ def resolve_mapping(source: VectorStore, target: VectorStore) -> RecordMapping:
 
 def ensure_target_collection(source: VectorStore, target: VectorStore) -> bool:
     """Create the target from the source's schema when it does not exist (the target URI's creation
-    options override the index parameters). Returns True when it created the collection."""
+    options override the index parameters), with every named and sparse vector of the source (Pinecone's
+    ``sparse_values`` as ``records.QDRANT_SPARSE``). Returns True when it created the collection."""
     if target.exists():
         return False
     schema = source.describe()
+    # The source's named and sparse vectors, under the names the mapping writes them as.
+    mapped = resolve_mapping(source, target).target_schema(schema)
     target.create(
         CollectionSchema(
             dimension=schema.dimension,
@@ -91,6 +94,8 @@ def ensure_target_collection(source: VectorStore, target: VectorStore) -> bool:
             hnsw=schema.hnsw,
             quantization=schema.quantization,
             payload_indexes=dict(schema.payload_indexes),
+            named_vectors=dict(mapped.named_vectors),
+            sparse_vectors=dict(mapped.sparse_vectors),
         )
     )
     return True

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from harness.clock import Clock, SystemClock
-from harness.errors import TransientStoreError
+from harness.errors import InvalidInputError, TransientStoreError
 from harness.migration.backfill import resolve_mapping
 from harness.migration.flags import FlagStore, WriteMode
 from harness.migration.journal import Journal
@@ -192,6 +192,13 @@ class DualWriteStore:
         the other side either did too or holds it durably in the outbox."""
         if len(batch) == 0:
             return
+        if batch.named or batch.sparse:
+            # The outbox and the dual-write log keep the default dense vector and the payload only:
+            # writing such a batch would drop its other vectors on the side that replays it.
+            raise InvalidInputError(
+                "dual-write carries the default dense vector and the payload only; a write with named vectors "
+                f"{sorted(batch.named)} or sparse vectors {sorted(batch.sparse)} is refused, not half-written"
+            )
         keys = batch_keys(batch, self.mapping.default_namespace)
         self._write(keys, "upsert", batch, batch.ids, batch.namespaces)
 

@@ -3,7 +3,10 @@ never verify is refused in seconds, not after hours of copying.
 
 - source and target are not the same store (``same_store``: one store spelled two ways included);
 - the target's schema — or, for a target still to be created, the schema it would be created with —
-  is compatible with the source's (``BREAKING_FIELDS``: what verification would fail as breaking drift);
+  is compatible with the source's (``BREAKING_FIELDS``: what verification would fail as breaking drift),
+  named and sparse vectors included: a target that lacks a vector the source's records carry is refused
+  here, before anything is copied, rather than the copy dropping those vectors (Pinecone's
+  ``sparse_values`` are compared under the name the mapping gives them, ``records.mapping_for``);
 - an existing target that already holds records was created by this journal, or the user said
   ``--into-existing`` (the copy overwrites records with the same ids; the verdict names it);
 - ``--resume`` names an existing journal of this same source → target.
@@ -13,6 +16,7 @@ Pure checks over ``VectorStore`` values and journal state: nothing here writes.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +24,7 @@ from typing import Any
 
 from harness.errors import InvalidURIError, UsageError
 from harness.model import CollectionSchema, Distance
+from harness.records import mapping_for
 from harness.stores.base import VectorStore
 from harness.stores.uri import parse_store_uri, same_store, store_identity
 
@@ -33,13 +38,29 @@ __all__ = [
     "schema_mismatches",
 ]
 
+
+def _named_layout(schema: CollectionSchema) -> str:
+    parts = [
+        f"{n} ({p.dimension}, {p.distance}, {p.datatype.lower()})" for n, p in sorted(schema.named_vectors.items())
+    ]
+    return "{" + ", ".join(parts) + "}"
+
+
+def _sparse_layout(schema: CollectionSchema) -> str:
+    parts = [f"{n} (modifier {p.modifier})" for n, p in sorted(schema.sparse_vectors.items())]
+    return "{" + ", ".join(parts) + "}"
+
+
 BREAKING_FIELDS: tuple[tuple[str, Callable[[CollectionSchema], Any]], ...] = (
     ("dimension", lambda s: s.dimension),
     ("distance", lambda s: str(s.distance)),
     ("datatype", lambda s: s.datatype.lower()),
+    ("named vectors", _named_layout),
+    ("sparse vectors", _sparse_layout),
 )
-"""The schema fields a target must share with its source, each (name, how to read it). A field joins
-here when ``CollectionSchema`` carries it (named and sparse vectors next)."""
+"""The schema fields a target must share with its source, each (name, how to read it): the default
+dense vector, and every named dense vector (dimension, distance, datatype) and sparse vector (modifier)
+by name. The source's side is read under the target's names (``RecordMapping.target_schema``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,10 +74,12 @@ class TargetPlan:
 
 
 def schema_mismatches(source: CollectionSchema, target: CollectionSchema) -> list[str]:
-    """``"distance: cosine on the source, dot on the target"`` for every breaking field that differs."""
+    """``"distance: cosine on the source, dot on the target"`` for every breaking field that differs
+    (the source's vectors under the names the mapping gives them on the target)."""
     found = []
+    mapped = mapping_for(source, target).target_schema(source)
     for name, read in BREAKING_FIELDS:
-        theirs, ours = read(source), read(target)
+        theirs, ours = read(mapped), read(target)
         if theirs != ours:
             found.append(f"{name}: {theirs} on the source, {ours} on the target")
     return found
@@ -93,15 +116,18 @@ def check_resume_journal(journal: Path) -> None:
 
 
 def _planned_schema(source: CollectionSchema, target_uri: str) -> CollectionSchema:
-    """The schema a target created from ``source`` would get: its URI's ``distance`` option wins."""
-    option = parse_store_uri(target_uri).options.get("distance")
+    """The schema a target created from ``source`` would get — the source's vectors under the target's
+    names (``ensure_target_collection`` creates it so) — with the URI's ``distance`` option winning."""
+    uri = parse_store_uri(target_uri)
+    planned = dataclasses.replace(mapping_for(source, uri.scheme).target_schema(source), backend=uri.scheme)
+    option = uri.options.get("distance")
     if option is None:
-        return source
+        return planned
     try:
         distance = Distance.parse(option)
     except ValueError as exc:
         raise InvalidURIError(f"{exc} (in the target URI)") from None
-    return CollectionSchema(dimension=source.dimension, distance=distance, datatype=source.datatype)
+    return dataclasses.replace(planned, distance=distance)
 
 
 def check_target(

@@ -12,9 +12,17 @@ Vectors are equal when their canonical forms — unit-normalised when the target
 stores cosine vectors normalised), raw for dot, euclid and manhattan — differ by at most the tolerance
 in every component. A vector holding NaN or ±Inf equals nothing, itself included.
 
+Named dense vectors are compared like the default one, each after its own distance's canonical form
+(the target's distance for that name); a record must hold the same named vectors on both sides.
+
+Sparse vectors are equal when they hold the same indices — in any order — with values within the
+tolerance of each other; a record without a sparse vector equals one whose sparse vector has no entries.
+Pinecone's ``sparse_values`` are compared with the target's ``sparse_vector`` (the mapping's names).
+
 Parity hashes the same canonical forms (``payload_digests``, ``vector_digests``: vectors quantised to
-multiples of the tolerance, a whole batch at a time in numpy), so equal digests imply equal records and
-only records whose digests differ need the exact comparison (``records_equal``).
+multiples of the tolerance, a whole batch at a time in numpy; ``named_digests``, ``sparse_digests``), so
+equal digests imply equal records and only records whose digests differ need the exact comparison
+(``records_equal``).
 """
 
 from __future__ import annotations
@@ -23,19 +31,20 @@ import hashlib
 import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import msgspec
 import numpy as np
 import numpy.typing as npt
 
-from harness.model import CollectionSchema, Distance, Payload, RecordBatch
+from harness.model import CollectionSchema, DenseColumn, Distance, Payload, RecordBatch, SparseColumn
 from harness.records.mapping import IDENTITY, RecordMapping, mapping_for
 
 __all__ = [
     "FLOAT_REL_TOLERANCE",
     "Comparison",
+    "RecordParts",
     "field_diffs",
     "non_finite_rows",
     "record_fingerprints",
@@ -158,24 +167,90 @@ def non_finite_rows(vectors: npt.ArrayLike) -> Bools:
     return ~np.isfinite(v).all(axis=1)
 
 
+SparseRow = tuple[npt.NDArray[np.uint32], npt.NDArray[np.float32]]
+
+
+@dataclass(frozen=True, slots=True)
+class RecordParts:
+    """One record as the comparison sees it: its default vector and payload, the named dense vectors it
+    has and the sparse vectors it holds entries in (each side under its own names)."""
+
+    vector: npt.NDArray[Any]
+    payload: Mapping[str, Any]
+    named: Mapping[str, npt.NDArray[Any]] = field(default_factory=dict)
+    sparse: Mapping[str, SparseRow] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, batch: RecordBatch, row: int) -> RecordParts:
+        """Record ``row`` of ``batch``."""
+        named = {
+            name: column.vectors[row]
+            for name, column in batch.named.items()
+            if column.present is None or column.present[row]
+        }
+        sparse = {}
+        for name, sparse_column in batch.sparse.items():
+            indices, values = sparse_column.row(row)
+            if len(indices):
+                sparse[name] = (indices, values)
+        return cls(batch.vectors[row], batch.payloads[row], named, sparse)
+
+
+def _as_parts(record: RecordParts | tuple[npt.ArrayLike, Mapping[str, Any]]) -> RecordParts:
+    if isinstance(record, RecordParts):
+        return record
+    return RecordParts(np.asarray(record[0]), record[1])
+
+
+def _combine_digests(parts: Sequence[U64], n: int) -> U64:
+    """One (n, 2) digest per row from several (n, w) parts (rows of zeros: nothing there)."""
+    if len(parts) == 1 and parts[0].shape[1] == 2:
+        return parts[0]
+    stacked = np.ascontiguousarray(np.concatenate(parts, axis=1))
+    out = _digests(stacked.view(f"V{stacked.shape[1] * 8}").ravel())
+    out[~stacked.any(axis=1)] = 0  # nothing in any part: the same digest as a batch without them
+    return out
+
+
+def _name_key(name: str) -> npt.NDArray[np.uint64]:
+    """16 bytes standing for a vector name in combined digests."""
+    return np.frombuffer(hashlib.blake2b(name.encode()).digest()[:16], np.uint64)
+
+
 # -- the comparison -------------------------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class Comparison:
     """How the records of one source → target pair are compared (see the module docstring).
 
     ``normalise``: the target ranks by cosine, so vectors are compared unit-normalised. ``tolerance``:
-    the largest difference of one canonical vector component that still counts as equal.
+    the largest difference of one canonical vector component (or sparse value) that still counts as
+    equal. ``named_normalise``: (name, normalise) of each named dense vector either schema declares;
+    ``sparse_names``: the target names of the sparse vectors either schema declares.
     """
 
     mapping: RecordMapping = IDENTITY
     normalise: bool = False
     tolerance: float = 1e-4
+    named_normalise: tuple[tuple[str, bool], ...] = ()
+    sparse_names: tuple[str, ...] = ()
 
     @classmethod
     def for_schemas(cls, source: CollectionSchema, target: CollectionSchema, tolerance: float) -> Comparison:
         """The comparison for this pair: the mapping from the two backends, the target's distance
-        deciding the vectors' canonical form."""
-        return cls(mapping_for(source, target), target.distance is Distance.COSINE, tolerance)
+        deciding each vector's canonical form (the source's for a named vector the target lacks)."""
+        named = tuple(
+            (name, (target.named_vectors.get(name) or source.named_vectors[name]).distance is Distance.COSINE)
+            for name in sorted(set(source.named_vectors) | set(target.named_vectors))
+        )
+        mapping = mapping_for(source, target)
+        sparse = sorted({mapping.target_sparse_name(n) for n in source.sparse_vectors} | set(target.sparse_vectors))
+        return cls(mapping, target.distance is Distance.COSINE, tolerance, named, tuple(sparse))
+
+    def for_named(self, name: str) -> Comparison:
+        """The comparison of named dense vector ``name``: unit-normalised when its distance is cosine; a
+        name neither schema declares is compared raw."""
+        normalise = dict(self.named_normalise).get(name, False)
+        return self if normalise == self.normalise else replace(self, normalise=normalise)
 
     # -- payloads ---------------------------------------------------------------------------------------
     def payload_forms(
@@ -267,6 +342,9 @@ class Comparison:
         out = np.empty((n, 2), dtype=np.uint64)
         if n == 0:
             return out, np.zeros(0, dtype=bool)
+        if v.ndim == 2 and v.shape[1] == 0:  # no default vector (named or sparse vectors only)
+            out[:] = 0
+            return out, np.zeros(n, dtype=bool)
         q, groups, bad = self._quantised(v)
         present = np.unique(groups).tolist()
         for group in present:
@@ -308,13 +386,113 @@ class Comparison:
         same = (qa == qb).all(axis=1)
         return finite & (close | same)
 
+    # -- named dense vectors ----------------------------------------------------------------------------
+    def named_digests(self, named: Mapping[str, DenseColumn], n: int) -> tuple[U64 | None, Bools]:
+        """(n, 2) uint64 per row over every named vector the row has (name and canonical vector), and
+        per row whether one of them holds NaN or ±Inf. None when the batch has no named vectors; a row
+        with none gets zeros, so a side without named vectors compares as zeros."""
+        bad = np.zeros(n, dtype=bool)
+        if not named:
+            return None, bad
+        parts = []
+        for name in sorted(named):
+            column = named[name]
+            digests, non_finite = self.for_named(name).vector_digests(column.vectors)
+            present = column.present_rows()
+            part = np.zeros((n, 4), dtype=np.uint64)
+            part[present, :2] = _name_key(name)
+            part[present, 2:] = digests[present]
+            parts.append(part)
+            bad |= non_finite & present
+        return _combine_digests(parts, n), bad
+
+    def named_differences(self, source: RecordParts, target: RecordParts) -> list[str]:
+        """The named dense vectors that differ between a source record and its target record: held by
+        one side only, or not equal after that vector's canonical form."""
+        out = []
+        for name in sorted(set(source.named) | set(target.named)):
+            a, b = source.named.get(name), target.named.get(name)
+            if a is None or b is None or not bool(self.for_named(name).vectors_equal(a, b)[0]):
+                out.append(name)
+        return out
+
+    # -- sparse vectors ---------------------------------------------------------------------------------
+    def sparse_digests(
+        self, sparse: Mapping[str, SparseColumn], n: int, *, target_side: bool
+    ) -> tuple[U64 | None, Bools]:
+        """(n, 2) uint64 per row over its sparse vectors (target name, indices in ascending order, values
+        quantised to multiples of the tolerance), and per row whether a value is NaN or ±Inf. A row
+        without entries gets zeros; None when the batch has no sparse vectors (zeros for every row)."""
+        bad = np.zeros(n, dtype=bool)
+        if not sparse:
+            return None, bad
+        named = {(name if target_side else self.mapping.target_sparse_name(name)): c for name, c in sparse.items()}
+        parts = []
+        for name in sorted(named):
+            column = named[name].canonical()
+            with np.errstate(invalid="ignore", over="ignore"):
+                quantised = np.rint(column.values.astype(np.float64) / self.tolerance)
+            finite = np.isfinite(quantised)
+            if not finite.all():
+                rows = np.repeat(np.arange(n), column.row_lengths())
+                bad[rows[~finite]] = True
+                quantised[~finite] = 0.0
+            q = quantised.astype(np.int64)
+            ends = column.indptr.tolist()
+            prefix = name.encode() + b"\x00"
+            digests = np.zeros((n, 2), dtype=np.uint64)
+            rows_with = np.flatnonzero(column.row_lengths())
+            if len(rows_with):
+                chunks = [
+                    prefix + column.indices[ends[r] : ends[r + 1]].tobytes() + q[ends[r] : ends[r + 1]].tobytes()
+                    for r in rows_with.tolist()
+                ]
+                digests[rows_with] = _digests(chunks)
+            parts.append(digests)
+        return _combine_digests(parts, n), bad
+
+    def sparse_differences(self, source: RecordParts, target: RecordParts) -> list[str]:
+        """The target names of the sparse vectors that differ between a source record and its target
+        record: not the same indices (order aside), or a value further apart than the tolerance (NaN and
+        ±Inf equal nothing). Absent and without entries are the same."""
+        mapped = {self.mapping.target_sparse_name(name): row for name, row in source.sparse.items()}
+        out = []
+        for name in sorted(set(mapped) | set(target.sparse)):
+            if not _sparse_rows_equal(mapped.get(name), target.sparse.get(name), self.tolerance):
+                out.append(name)
+        return out
+
     # -- records ----------------------------------------------------------------------------------------
     def records_equal(
         self,
-        source: tuple[npt.ArrayLike, Mapping[str, Any]] | None,
-        target: tuple[npt.ArrayLike, Mapping[str, Any]] | None,
+        source: RecordParts | tuple[npt.ArrayLike, Mapping[str, Any]] | None,
+        target: RecordParts | tuple[npt.ArrayLike, Mapping[str, Any]] | None,
     ) -> bool:
-        """(vector, payload) of a source record and of its target record: equal, or both absent."""
+        """A source record and its target record (``RecordParts``, or (vector, payload)): equal in every
+        part — default vector, payload, named and sparse vectors — or both absent."""
         if source is None or target is None:
             return source is None and target is None
-        return bool(self.vectors_equal(source[0], target[0])[0]) and self.payloads_equal(source[1], target[1])
+        a, b = _as_parts(source), _as_parts(target)
+        return (
+            bool(self.vectors_equal(a.vector, b.vector)[0])
+            and self.payloads_equal(a.payload, b.payload)
+            and not self.named_differences(a, b)
+            and not self.sparse_differences(a, b)
+        )
+
+
+def _sparse_rows_equal(a: SparseRow | None, b: SparseRow | None, tolerance: float) -> bool:
+    """Two sparse rows: the same indices in any order, values within ``tolerance``; None is empty."""
+    empty_a, empty_b = a is None or not len(a[0]), b is None or not len(b[0])
+    if empty_a or empty_b:
+        return empty_a and empty_b
+    assert a is not None and b is not None
+    if len(a[0]) != len(b[0]):
+        return False
+    order_a, order_b = np.argsort(a[0], kind="stable"), np.argsort(b[0], kind="stable")
+    if not np.array_equal(np.asarray(a[0])[order_a], np.asarray(b[0])[order_b]):
+        return False
+    va = np.asarray(a[1], dtype=np.float64)[order_a]
+    vb = np.asarray(b[1], dtype=np.float64)[order_b]
+    with np.errstate(invalid="ignore", over="ignore"):
+        return bool(np.isfinite(va).all() and np.isfinite(vb).all() and (np.abs(va - vb) <= tolerance).all())

@@ -6,6 +6,9 @@
 - Pinecone stores every number as float64: integral floats go back to ints, or a Qdrant
   ``MatchValue(2020)`` silently misses ``2020.0``. The mapped payload is what the target must hold.
 - Pinecone's euclidean score is the squared distance; Qdrant's Euclid is the plain distance.
+- Pinecone's ``sparse_values`` (the record model's sparse vector ``PINECONE_SPARSE``) become Qdrant's
+  named sparse vector ``QDRANT_SPARSE`` ("sparse_vector", the name the official migration tool gives
+  them); the dense ``values`` stay Qdrant's unnamed default vector. Pinecone has no named dense vectors.
 
 The uuid5 name (``"{namespace}\\x00{id}"`` under ``ID_NAMESPACE``) is a stored format: every target
 migrated so far holds points named by it, so it never changes.
@@ -13,6 +16,7 @@ migrated so far holds points named by it, so it never changes.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import uuid
 from collections.abc import Mapping, Sequence
@@ -20,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness.errors import InvalidInputError
-from harness.model import CollectionSchema, Distance, PointId, RecordBatch
+from harness.model import CollectionSchema, Distance, PointId, RecordBatch, SparseColumn
 from harness.records.identity import RecordId
 
 __all__ = [
@@ -29,6 +33,8 @@ __all__ = [
     "MAPPING_FIELDS",
     "NAMESPACE_FIELD",
     "ORIGINAL_ID_FIELD",
+    "PINECONE_SPARSE",
+    "QDRANT_SPARSE",
     "RecordMapping",
     "coerce_number",
     "map_pinecone_batch",
@@ -44,6 +50,11 @@ __all__ = [
 ORIGINAL_ID_FIELD = "__id__"
 NAMESPACE_FIELD = "__namespace__"
 MAPPING_FIELDS = (ORIGINAL_ID_FIELD, NAMESPACE_FIELD)
+PINECONE_SPARSE = "sparse_values"
+"""The name of a Pinecone record's sparse vector (its ``sparse_values``) in ``RecordBatch.sparse``."""
+QDRANT_SPARSE = "sparse_vector"
+"""The Qdrant named sparse vector Pinecone's ``sparse_values`` migrate to: the official migration tool's
+default name (qdrant.tech/documentation/migrate-to-qdrant/from-pinecone), so targets agree with it."""
 # A fixed namespace for uuid5, so point ids are the same in every run and every process.
 ID_NAMESPACE = uuid.UUID("6f1b8e4e-6c61-5f0e-9a51-7261676d6967")
 
@@ -82,10 +93,13 @@ def strip_mapping_fields(payload: Mapping[str, Any]) -> dict[str, Any]:
 
 def map_pinecone_batch(batch: RecordBatch, default_namespace: str = "") -> RecordBatch:
     """A Pinecone batch as Qdrant points: uuid5 ids, original id and namespace in the payload,
-    integral floats as ints. The result has no ``namespaces`` (Qdrant has none).
+    integral floats as ints, ``sparse_values`` as the named sparse vector ``QDRANT_SPARSE``. The result
+    has no ``namespaces`` (Qdrant has none).
 
-    ``InvalidInputError`` when a record's metadata already holds one of ``MAPPING_FIELDS``."""
+    ``InvalidInputError`` when a record's metadata already holds one of ``MAPPING_FIELDS``, or the batch
+    carries vectors a Pinecone record cannot have (named dense vectors, another sparse vector)."""
     namespaces = batch.namespaces or (default_namespace,) * len(batch)
+    _check_pinecone_vectors(batch)
     for pid, payload in zip(batch.ids, batch.payloads, strict=True):
         reserved = [f for f in MAPPING_FIELDS if f in payload]
         if reserved:  # overwriting it would lose the user's value silently, and unmap would drop it
@@ -98,7 +112,20 @@ def map_pinecone_batch(batch: RecordBatch, default_namespace: str = "") -> Recor
         {**mapped_payload(p), ORIGINAL_ID_FIELD: str(pid), NAMESPACE_FIELD: ns}
         for p, pid, ns in zip(batch.payloads, batch.ids, namespaces, strict=True)
     )
-    return RecordBatch(ids=ids, vectors=batch.vectors, payloads=payloads, namespaces=None)
+    sparse = {QDRANT_SPARSE: batch.sparse[PINECONE_SPARSE]} if PINECONE_SPARSE in batch.sparse else {}
+    return RecordBatch(ids=ids, vectors=batch.vectors, payloads=payloads, namespaces=None, sparse=sparse)
+
+
+def _check_pinecone_vectors(batch: RecordBatch) -> None:
+    """``InvalidInputError`` for vectors a Pinecone record cannot hold: copying them would drop them."""
+    other = sorted(set(batch.sparse) - {PINECONE_SPARSE})
+    if batch.named or other:
+        what = [f"named dense vectors {sorted(batch.named)}"] if batch.named else []
+        what += [f"sparse vectors {other}"] if other else []
+        raise InvalidInputError(
+            f"the batch carries {' and '.join(what)}; a Pinecone record has only its dense values and "
+            f"{PINECONE_SPARSE!r}"
+        )
 
 
 def unmap_qdrant_batch(batch: RecordBatch) -> RecordBatch:
@@ -112,7 +139,17 @@ def unmap_qdrant_batch(batch: RecordBatch) -> RecordBatch:
         ids.append(str(payload.get(ORIGINAL_ID_FIELD, pid)))
         namespaces.append(str(payload.get(NAMESPACE_FIELD, "")))
     payloads = tuple(strip_mapping_fields(p) for p in batch.payloads)
-    return RecordBatch(ids=tuple(ids), vectors=batch.vectors, payloads=payloads, namespaces=tuple(namespaces))
+    sparse: dict[str, SparseColumn] = {
+        (PINECONE_SPARSE if name == QDRANT_SPARSE else name): column for name, column in batch.sparse.items()
+    }
+    return RecordBatch(
+        ids=tuple(ids),
+        vectors=batch.vectors,
+        payloads=payloads,
+        namespaces=tuple(namespaces),
+        named=batch.named,
+        sparse=sparse,
+    )
 
 
 def pinecone_score_to_qdrant(score: float, distance: Distance) -> float:
@@ -143,6 +180,18 @@ class RecordMapping:
     def records(self, batch: RecordBatch) -> RecordBatch:
         """``batch`` as the target stores it."""
         return map_pinecone_batch(batch, self.default_namespace) if self.pinecone_to_qdrant else batch
+
+    def target_sparse_name(self, name: str) -> str:
+        """The target's name for the source's sparse vector ``name``."""
+        return QDRANT_SPARSE if self.pinecone_to_qdrant and name == PINECONE_SPARSE else name
+
+    def target_schema(self, source: CollectionSchema) -> CollectionSchema:
+        """The vectors the target must have to hold every record of a source with schema ``source``:
+        its dense vectors, and its sparse vectors under their target names (index settings kept)."""
+        if not self.pinecone_to_qdrant or not source.sparse_vectors:
+            return source
+        sparse = {self.target_sparse_name(name): params for name, params in source.sparse_vectors.items()}
+        return dataclasses.replace(source, sparse_vectors=sparse)
 
     def target_ids(self, ids: Sequence[PointId], namespaces: Sequence[str] | None = None) -> list[PointId]:
         """The target's ids for source ``ids`` (in ``namespaces``, default: ``default_namespace``)."""

@@ -57,17 +57,26 @@ def certify_command(
     html: Path | None,
     json_path: Path | None,
     junit: Path | None,
+    sample: int | None = None,
 ) -> int:
     """Certify ``target`` against ``source``: 0 pass, 1 findings, 2 incomplete run (``error``); a bad
     input is a ``UsageError`` (the CLI's one line and exit 2) raised before any work.
 
     ``queries`` / ``k`` default to 200 / 10, fewer when the source holds fewer records; given explicitly,
-    more than the source holds (or ``k`` above 1,000) is a usage error.
+    more than the source holds (or ``k`` above 1,000) is a usage error. ``sample``: sampled parity over that
+    many source records (``harness.verify.sample``) instead of the full scan; with it ``queries`` may be 0
+    (quality not measured, so neither store is read in full).
     """
-    if queries is not None and queries < 1:
-        raise UsageError(f"--queries must be at least 1, got {queries}")
+    if queries is not None and queries < (0 if sample is not None else 1):
+        # With --sample, --queries 0 leaves quality out: neither store is read in full.
+        raise UsageError(
+            f"--queries must be at least 1, got {queries}"
+            + (" (--queries 0 measures no quality: only with --sample)" if queries == 0 else "")
+        )
     if k is not None and not 1 <= k <= MAX_K:
         raise UsageError(f"--k must be between 1 and {MAX_K:,}, got {k:,}")
+    if sample is not None and sample < 1:
+        raise UsageError(f"--sample must be at least 1, got {sample}")
     for uri in (source, target):
         parse_store_uri(uri)  # InvalidURIError names the accepted schemes
     if same_store(source, target):
@@ -107,6 +116,8 @@ def certify_command(
         ]
         if thresholds is not None:
             args += ["--ragmig-thresholds", str(thresholds.resolve())]
+        if sample is not None:
+            args += ["--ragmig-sample", str(sample)]
         if html is not None:
             args += ["--html", str(reports["html"]), "--self-contained-html"]
         if junit is not None:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any, Protocol, TypeAlias, runtime_checkable
+from typing import Any, NamedTuple, Protocol, TypeAlias, runtime_checkable
 
 import numpy as np
 
 from harness.errors import DimensionMismatchError, InvalidInputError
-from harness.model import CollectionSchema, PointId, RecordBatch, SearchResult
+from harness.model import CollectionSchema, PointId, RecordBatch, SearchResult, SparseColumn
 
 Cursor: TypeAlias = str
 """An opaque, JSON-safe pagination cursor (a store's own token, serialised). ``None`` starts a scan."""
@@ -79,6 +79,104 @@ class VectorStore(Protocol):
         ...
 
 
+class IdPage(NamedTuple):
+    """One page of an ids-only scan: the ids, and their namespaces (stores that partition records)."""
+
+    ids: tuple[PointId, ...]
+    namespaces: tuple[str, ...] | None = None
+
+
+@runtime_checkable
+class IdScan(Protocol):
+    """A store that can list its ids without reading vectors or payloads (every adapter in this package).
+
+    ``scroll_ids`` pages like ``scroll`` — the backend's own cursor, every record once — but carries no
+    vectors and no payloads: Qdrant's scroll with ``with_vector=False, with_payload=False``, Pinecone's
+    ``list``. Sampled parity draws its uniform sample of ids from it (``harness.verify.sample``).
+    """
+
+    def scroll_ids(self, batch_size: int = 10_000, cursor: Cursor | None = None) -> tuple[IdPage, Cursor | None]:
+        """One page of at most ``batch_size`` ids and the cursor of the next page (None at the end)."""
+        ...
+
+
+FUSIONS = ("rrf", "dbsf")
+RRF_K = 2
+"""Reciprocal rank fusion's constant: a point at 0-based rank r in one prefetch scores 1 / (r + RRF_K)
+there (qdrant-client's default, ``hybrid/fusion.py``)."""
+
+
+@runtime_checkable
+class HybridSearch(Protocol):
+    """A store that answers hybrid queries: a dense vector and a sparse vector in one query.
+
+    Pinecone blends both into one score on a dotproduct index (dense dot + sparse dot); Qdrant runs one
+    prefetch per vector and fuses the two rankings (``params["fusion"]``: ``rrf``, the default, or
+    ``dbsf``; ``params["prefetch"]``: candidates per prefetch, default ``max(k, 100)``). The scores are
+    not comparable across backends, so hybrid results are compared by the ids they return.
+    """
+
+    def hybrid_search(
+        self,
+        queries: np.ndarray,
+        sparse: SparseColumn,
+        k: int,
+        *,
+        sparse_name: str | None = None,
+        params: SearchParams | None = None,
+    ) -> SearchResult:
+        """The ``k`` best records for each (``queries[i]``, ``sparse`` row i) pair, best first.
+
+        ``sparse_name``: the store's sparse vector to search (default: its only one); ``InvalidInputError``
+        when the store has none, or several and none is named.
+        """
+        ...
+
+
+def sparse_vector_name(schema: CollectionSchema, name: str | None, store: str) -> str:
+    """The sparse vector a hybrid query searches: ``name``, or the schema's only one."""
+    names = sorted(schema.sparse_vectors)
+    if name is None:
+        if len(names) != 1:
+            raise InvalidInputError(
+                f"{store} has sparse vectors {names}; name the one to search"
+                if names
+                else f"{store} has no sparse vectors: hybrid search needs one"
+            )
+        return names[0]
+    if name not in schema.sparse_vectors:
+        raise InvalidInputError(f"{store} has no sparse vector {name!r} (it has {names})")
+    return name
+
+
+def prefetch_limit(k: int, params: SearchParams | None) -> int:
+    """Candidates per prefetch of a fused hybrid query: ``params["prefetch"]`` or ``max(k, 100)``."""
+    value = int((params or {}).get("prefetch", max(k, 100)))
+    if value < k:
+        raise InvalidInputError(f"prefetch ({value}) must be at least k ({k})")
+    return value
+
+
+def fusion_of(params: SearchParams | None) -> str:
+    """``params["fusion"]`` (``rrf`` by default); ``InvalidInputError`` for another."""
+    fusion = str((params or {}).get("fusion", "rrf")).lower()
+    if fusion not in FUSIONS:
+        raise InvalidInputError(f"unknown fusion {fusion!r}; use {' or '.join(FUSIONS)}")
+    return fusion
+
+
+def validate_hybrid(queries: np.ndarray, sparse: SparseColumn, dimension: int, k: int) -> np.ndarray:
+    """Dense queries as ``validate_queries`` returns them, checked against one sparse row each."""
+    if dimension == 0:
+        raise InvalidInputError("the collection has no default dense vector: a hybrid query pairs it with a sparse one")
+    q = validate_queries(queries, dimension, k)
+    if len(sparse) != len(q):
+        raise InvalidInputError(f"{len(q)} dense queries but {len(sparse)} sparse ones")
+    if not np.isfinite(sparse.values).all():
+        raise InvalidInputError("sparse queries contain NaN or infinity")
+    return q
+
+
 def iter_batches(store: VectorStore, batch_size: int = 1000, cursor: Cursor | None = None) -> Iterator[RecordBatch]:
     """Every record of ``store`` in pages of at most ``batch_size`` (empty pages skipped)."""
     while True:
@@ -101,6 +199,38 @@ def validate_batch(batch: RecordBatch, dimension: int) -> None:
     if not finite.all():
         bad = [batch.ids[i] for i in np.flatnonzero(~finite)[:5]]
         raise InvalidInputError(f"vectors contain NaN or infinity (ids {bad})")
+
+
+def validate_vectors(batch: RecordBatch, schema: CollectionSchema) -> None:
+    """Raise ``InvalidInputError`` for named or sparse vectors the collection does not have (writing the
+    rest would drop them silently), a named vector of the wrong dimension, or non-finite values in any."""
+    if not batch.named and not batch.sparse:
+        return
+    unknown = sorted(set(batch.named) - set(schema.named_vectors))
+    unknown_sparse = sorted(set(batch.sparse) - set(schema.sparse_vectors))
+    if unknown or unknown_sparse:
+        what = [f"named vectors {unknown}"] if unknown else []
+        what += [f"sparse vectors {unknown_sparse}"] if unknown_sparse else []
+        raise InvalidInputError(
+            f"the records carry {' and '.join(what)} that the collection does not have (it has named vectors "
+            f"{sorted(schema.named_vectors)}, sparse vectors {sorted(schema.sparse_vectors)}); nothing was written"
+        )
+    for name, column in batch.named.items():
+        expected = schema.named_vectors[name].dimension
+        if column.dimension != expected:
+            raise DimensionMismatchError(
+                f"named vector {name!r} has dimension {column.dimension} but the collection has {expected}"
+            )
+        present = column.present_rows()
+        finite = np.asarray(np.isfinite(column.vectors).all(axis=1))
+        if not finite[present].all():
+            bad = [batch.ids[i] for i in np.flatnonzero(present & ~finite)[:5]]
+            raise InvalidInputError(f"named vector {name!r} contains NaN or infinity (ids {bad})")
+    for name, sparse in batch.sparse.items():
+        if not np.isfinite(sparse.values).all():
+            rows = np.repeat(np.arange(len(sparse)), sparse.row_lengths())[~np.isfinite(sparse.values)]
+            bad = [batch.ids[i] for i in np.unique(rows)[:5]]
+            raise InvalidInputError(f"sparse vector {name!r} contains NaN or infinity (ids {bad})")
 
 
 def validate_queries(queries: np.ndarray, dimension: int, k: int) -> np.ndarray:

@@ -18,6 +18,13 @@
   ``UsageError``, 400 → ``InvalidInputError`` (``DimensionMismatchError`` when it names the dimension).
 - Pinecone is eventually consistent: ``count()`` reads ``describe_index_stats``, which may lag a write;
   ``wait_until_visible`` polls until it does not.
+- Sparse values (a hybrid index) travel as the sparse vector ``records.PINECONE_SPARSE`` of
+  ``RecordBatch.sparse``. Pinecone declares no sparse part in a dense index's description, so
+  ``describe()`` declares it when any read of this store so far met sparse values, or — on a dotproduct
+  index, where Pinecone keeps sparse values — when a probe (once per store: the first ``list`` page of up
+  to ``PROBE_NAMESPACES`` namespaces, fetched) meets them.
+- ``scroll_ids`` is ``list`` alone (no fetch); ``hybrid_search`` sends the dense and the sparse query in
+  one request per namespace: Pinecone's blended score (dotproduct indexes only).
 """
 
 from __future__ import annotations
@@ -58,10 +65,26 @@ from harness.errors import (
     TransientStoreError,
     UsageError,
 )
-from harness.model import CollectionSchema, Distance, PointId, RecordBatch, SearchResult
+from harness.model import (
+    CollectionSchema,
+    Distance,
+    PointId,
+    RecordBatch,
+    SearchResult,
+    SparseColumn,
+    SparseVectorParams,
+)
 from harness.netloc import is_loopback
+from harness.records import PINECONE_SPARSE
 from harness.redact import redact_text
-from harness.stores.base import Cursor, SearchParams, validate_batch, validate_queries
+from harness.stores.base import (
+    Cursor,
+    IdPage,
+    SearchParams,
+    validate_batch,
+    validate_hybrid,
+    validate_queries,
+)
 from harness.stores.uri import StoreURI
 
 __all__ = ["PineconeStore", "from_uri"]
@@ -74,6 +97,7 @@ TOP_K_MAX = 10_000
 ID_MAX_LENGTH = 512
 QUERY_THREADS = 4  # the API has no batch query; a few requests in flight hide the round trips
 UPSERT_IN_FLIGHT = 2  # one request is encoded while the server parses and syncs the previous one
+PROBE_NAMESPACES = 10  # namespaces whose first list page describe() fetches to see sparse values
 PLACEHOLDER_API_KEY = "pinecone-local-placeholder"
 DEFAULT_NAMESPACE_ALIASES = frozenset({"", "__default__"})  # newer API versions name "" __default__
 URI_OPTIONS = frozenset({"host", "namespace"})
@@ -131,6 +155,8 @@ class PineconeStore:
         self._index_client: Index | None = None
         self._layout_cache: tuple[int, Distance] | None = None
         self._reached = False  # a connection failure before any answer means "unreachable", not "transient"
+        self._sparse_seen = False  # a read of this store met sparse values
+        self._probed = False  # describe() looked for sparse values once
         # Fail at open, not at first use, when the key is missing for a remote host.
         self._key_for(host or control_host)
 
@@ -169,6 +195,7 @@ class PineconeStore:
             self._layout_cache = (int(dimension), Distance.parse(str(metric)))
         except ValueError as exc:
             raise StoreError(f"{self.uri}: {exc}") from None
+        sparse = {PINECONE_SPARSE: SparseVectorParams()} if self._holds_sparse(self._layout_cache[1]) else {}
         return CollectionSchema(
             dimension=int(dimension),
             distance=self._layout_cache[1],
@@ -176,7 +203,22 @@ class PineconeStore:
             hnsw=None,
             index_config_reported=False,
             backend="pinecone",
+            sparse_vectors=sparse,
         )
+
+    def _holds_sparse(self, distance: Distance) -> bool:
+        """Whether records of this index hold sparse values: seen by a read, or by the probe. Only a
+        dotproduct index is probed: Pinecone keeps sparse values (hybrid search) in those alone."""
+        if not self._sparse_seen and distance is Distance.DOT and not self._probed:
+            self._probed = True
+            index = self._index()
+            for namespace in self._namespaces()[:PROBE_NAMESPACES]:
+                with self._sdk_errors("list"):
+                    page = index.list_paginated(namespace=namespace, limit=LIST_MAX_LIMIT)
+                ids = [item.id for item in page.vectors if item.id]
+                if ids and self._fetch_from(namespace, ids).sparse:
+                    break
+        return self._sparse_seen
 
     def exists(self) -> bool:
         """True when the index is there: its data plane answers (``host=``), or the control plane knows it."""
@@ -190,10 +232,19 @@ class PineconeStore:
             return bool(self._control().has_index(self._name))
 
     def create(self, schema: CollectionSchema) -> None:
-        """Create a serverless (aws/us-east-1) dense index of ``schema``'s dimension and metric."""
+        """Create a serverless (aws/us-east-1) dense index of ``schema``'s dimension and metric (a hybrid
+        one when the schema has the sparse vector ``PINECONE_SPARSE``: dotproduct only)."""
         metric = _METRIC_OF.get(schema.distance)
         if metric is None:
             raise UsageError(f"Pinecone has no {schema.distance} metric; use cosine, dot or euclid")
+        other = sorted(set(schema.sparse_vectors) - {PINECONE_SPARSE})
+        if schema.named_vectors or other:
+            raise UsageError(
+                f"a Pinecone index holds one dense vector and {PINECONE_SPARSE!r}, not named vectors "
+                f"{sorted(schema.named_vectors)} or sparse vectors {other}"
+            )
+        if schema.sparse_vectors and metric != "dotproduct":
+            raise UsageError(f"Pinecone keeps sparse values in dotproduct indexes only, not {metric}")
         try:
             with self._sdk_errors("create_index"):
                 self._control().create_index(
@@ -250,6 +301,31 @@ class PineconeStore:
         batch = RecordBatch.concat([self._fetch_from(ns, ids) for ns, ids in listed])
         return (batch if len(batch) else self._empty()), next_cursor
 
+    def scroll_ids(self, batch_size: int = 10_000, cursor: Cursor | None = None) -> tuple[IdPage, Cursor | None]:
+        """Ids only: ``list`` pages (≤ 100 ids each, no fetch) until ``batch_size`` ids, with ``scroll``'s
+        cursors; namespaces are walked in sorted order and each id keeps its namespace."""
+        if batch_size < 1:
+            raise InvalidInputError(f"batch_size must be at least 1, got {batch_size}")
+        names = self._namespaces()
+        namespace, token = self._parse_cursor(cursor, names)
+        ids: list[str] = []
+        spaces: list[str] = []
+        index = self._index()
+        while namespace is not None and len(ids) < batch_size:
+            with self._sdk_errors("list"):
+                page = index.list_paginated(
+                    namespace=namespace, limit=min(LIST_MAX_LIMIT, batch_size - len(ids)), pagination_token=token
+                )
+            listed = [item.id for item in page.vectors if item.id]
+            ids += listed
+            spaces += [namespace] * len(listed)
+            token = page.pagination.next if page.pagination is not None else None
+            if not token:
+                token = None
+                namespace = next((n for n in names if n > namespace), None)
+        next_cursor = None if namespace is None else json.dumps({"namespace": namespace, "token": token})
+        return IdPage(tuple(ids), tuple(spaces)), next_cursor
+
     def fetch(self, ids: Sequence[PointId]) -> RecordBatch:
         """The records with these ids, from the URI's namespace or from every namespace."""
         wanted = list(dict.fromkeys(_pinecone_id(i) for i in ids))
@@ -267,6 +343,15 @@ class PineconeStore:
             return
         dimension, _ = self._layout()
         validate_batch(batch, dimension)
+        other = sorted(set(batch.sparse) - {PINECONE_SPARSE})
+        if batch.named or other:
+            raise InvalidInputError(
+                f"{self.uri}: a Pinecone record holds dense values and {PINECONE_SPARSE!r} only, not named vectors "
+                f"{sorted(batch.named)} or sparse vectors {other}; nothing was written"
+            )
+        sparse_rows = batch.sparse[PINECONE_SPARSE].rows() if PINECONE_SPARSE in batch.sparse else None
+        if sparse_rows is not None and not np.isfinite(batch.sparse[PINECONE_SPARSE].values).all():
+            raise InvalidInputError(f"{self.uri}: sparse values contain NaN or infinity; nothing was written")
         ids = [_pinecone_id(i) for i in batch.ids]
         if self._namespace is not None:
             namespaces: Sequence[str] = (self._namespace,) * len(batch)
@@ -280,6 +365,9 @@ class PineconeStore:
             metadata = _metadata(batch.payloads[row], ids[row])
             if metadata:
                 record["metadata"] = metadata
+            if sparse_rows is not None and sparse_rows[row] is not None:
+                indices, sparse_values = sparse_rows[row]  # type: ignore[misc]
+                record["sparse_values"] = {"indices": indices, "values": sparse_values}
             records.setdefault(ns, []).append(record)
         requests = [(ns, chunk) for ns, members in records.items() for chunk in _upsert_requests(members, ns)]
         index = self._index()
@@ -334,6 +422,48 @@ class PineconeStore:
 
         with self._sdk_errors("query"), ThreadPoolExecutor(max_workers=QUERY_THREADS) as pool:
             per_query = list(pool.map(nearest, rows.tolist()))
+        return SearchResult(
+            ids=tuple(tuple(hit[1] for hit in hits) for hits in per_query),
+            scores=tuple(tuple(hit[0] for hit in hits) for hits in per_query),
+            namespaces=tuple(tuple(hit[2] for hit in hits) for hits in per_query),
+        )
+
+    def hybrid_search(
+        self,
+        queries: np.ndarray,
+        sparse: SparseColumn,
+        k: int,
+        *,
+        sparse_name: str | None = None,
+        params: SearchParams | None = None,
+    ) -> SearchResult:
+        """One ``query`` per row and namespace with both ``vector`` and ``sparse_vector``: Pinecone's
+        single blended score (dense dot + sparse dot; dotproduct indexes only), merged best first.
+        ``params["filter"]`` is passed on; fusion options do not apply. See ``HybridSearch``."""
+        dimension, _ = self._layout()
+        if sparse_name not in (None, PINECONE_SPARSE):
+            raise InvalidInputError(f"{self.uri} has one sparse vector, {PINECONE_SPARSE!r}, not {sparse_name!r}")
+        rows = validate_hybrid(queries, sparse, dimension, k)
+        if k > TOP_K_MAX:
+            raise InvalidInputError(f"k must be at most {TOP_K_MAX} for Pinecone, got {k}")
+        metadata_filter = (params or {}).get("filter")
+        names = self._namespaces()
+        index = self._index()
+
+        def blended(item: tuple[list[float], tuple[list[int], list[float]] | None]) -> list[tuple[float, str, str]]:
+            row, entry = item
+            sparse_vector = {"indices": entry[0], "values": entry[1]} if entry is not None else None
+            hits: list[tuple[float, str, str]] = []
+            for ns in names:
+                response = index.query(
+                    top_k=k, vector=row, sparse_vector=sparse_vector, namespace=ns, filter=metadata_filter
+                )
+                hits.extend((float(m.score), m.id, ns) for m in response.matches)
+            hits.sort(key=lambda hit: (-hit[0], hit[2], hit[1]))
+            return hits[:k]
+
+        with self._sdk_errors("query"), ThreadPoolExecutor(max_workers=QUERY_THREADS) as pool:
+            per_query = list(pool.map(blended, zip(rows.tolist(), sparse.rows(), strict=True)))
         return SearchResult(
             ids=tuple(tuple(hit[1] for hit in hits) for hits in per_query),
             scores=tuple(tuple(hit[0] for hit in hits) for hits in per_query),
@@ -485,11 +615,21 @@ class PineconeStore:
         present = [i for i in ids if i in found and found[i].values]
         if not present:
             return self._empty()
+        sparse_of = [getattr(found[i], "sparse_values", None) for i in present]
+        sparse = {}
+        if any(sv is not None for sv in sparse_of):
+            self._sparse_seen = True
+            sparse = {
+                PINECONE_SPARSE: SparseColumn.from_rows(
+                    (list(sv.indices), list(sv.values)) if sv is not None else None for sv in sparse_of
+                )
+            }
         return RecordBatch(
             ids=tuple(present),
             vectors=np.asarray([found[i].values for i in present], dtype=np.float32).reshape(len(present), -1),
             payloads=tuple(dict(found[i].metadata or {}) for i in present),
             namespaces=(namespace,) * len(present),
+            sparse=sparse,
         )
 
     @contextmanager

@@ -11,6 +11,13 @@ defaults, so ``describe()`` says the index config is not reported instead of pas
 One client per directory (it holds a file lock) or per ``:memory:`` is shared by every handle in the
 process, so two handles see the same data; like ``exact://``, a ``:memory:`` collection lives as long
 as the process.
+
+Named dense vectors and named sparse vectors travel through ``RecordBatch.named`` / ``.sparse``; a
+collection without the unnamed vector describes itself with dimension 0. A Qdrant collection holds one
+unnamed dense vector or named ones, not both (vector names must not be empty), so ``create`` refuses a
+schema with both. ``scroll_ids`` scrolls without
+vectors and payloads; ``hybrid_search`` is ``query_points`` with a dense and a sparse prefetch fused by
+RRF or DBSF.
 """
 
 from __future__ import annotations
@@ -40,8 +47,29 @@ from harness.errors import (
     TransientStoreError,
     UsageError,
 )
-from harness.model import CollectionSchema, Distance, HnswConfig, PointId, RecordBatch, SearchResult
-from harness.stores.base import Cursor, SearchParams, validate_batch, validate_queries
+from harness.model import (
+    CollectionSchema,
+    DenseVectorParams,
+    Distance,
+    HnswConfig,
+    PointId,
+    RecordBatch,
+    SearchResult,
+    SparseColumn,
+    SparseVectorParams,
+)
+from harness.stores.base import (
+    Cursor,
+    IdPage,
+    SearchParams,
+    fusion_of,
+    prefetch_limit,
+    sparse_vector_name,
+    validate_batch,
+    validate_hybrid,
+    validate_queries,
+    validate_vectors,
+)
 from harness.stores.qdrant_common import (
     DEFAULT_EF_CONSTRUCT,
     DEFAULT_FULL_SCAN_THRESHOLD_KB,
@@ -55,7 +83,9 @@ from harness.stores.qdrant_common import (
     option_distance,
     option_int,
     option_quantization,
+    point_vectors,
     qdrant_point_id,
+    vector_columns,
 )
 from harness.stores.uri import StoreURI
 
@@ -216,6 +246,7 @@ class QdrantStore:
         self._quantization = quantization
         self._hnsw_ef = hnsw_ef
         self._dimension: int | None = None
+        self._schema: CollectionSchema | None = None
         self._reached = False  # a server answered once: later connection failures are transient
 
     # -- error translation -----------------------------------------------------------------------------
@@ -294,14 +325,36 @@ class QdrantStore:
             raise UsageError(
                 f"collection {self.collection!r} at {self._where} already exists; open it without create()"
             )
-        datatype = _DATATYPES.get(schema.datatype.lower())
-        if datatype is None:
-            raise InvalidInputError(f"datatype {schema.datatype!r} is not one of {', '.join(_DATATYPES)}")
-        vectors = models.VectorParams(
-            size=schema.dimension, distance=_DISTANCES[self._distance or schema.distance], datatype=datatype
+        default = (
+            _vector_params(schema.dimension, self._distance or schema.distance, schema.datatype)
+            if schema.dimension
+            else None
         )
+        vectors: Any = default
+        if schema.named_vectors:
+            if default is not None:
+                # Qdrant's REST and gRPC APIs take one unnamed vector or a map of named ones, whose names
+                # must not be empty; Qdrant Edge alone holds both.
+                raise UsageError(
+                    f"collection {self.collection!r} at {self._where} cannot hold both an unnamed vector and named "
+                    f"vectors {sorted(schema.named_vectors)}: a Qdrant collection has one or the other"
+                )
+            vectors = {}
+            for name, params in schema.named_vectors.items():
+                vectors[name] = _vector_params(params.dimension, params.distance, params.datatype)
+        sparse = {
+            name: models.SparseVectorParams(modifier=models.Modifier.IDF if p.modifier == "idf" else None)
+            for name, p in schema.sparse_vectors.items()
+        } or None
+        if vectors is None and sparse is None:
+            raise InvalidInputError("a collection needs a dense vector (dimension > 0), a named or a sparse vector")
         if self.local:
-            self._call("create_collection", lambda c: c.create_collection(self.collection, vectors_config=vectors))
+            self._call(
+                "create_collection",
+                lambda c: c.create_collection(
+                    self.collection, vectors_config=vectors or {}, sparse_vectors_config=sparse
+                ),
+            )
             return
         hnsw = schema.hnsw
 
@@ -320,7 +373,8 @@ class QdrantStore:
             "create_collection",
             lambda c: c.create_collection(
                 self.collection,
-                vectors_config=vectors,
+                vectors_config=vectors or {},
+                sparse_vectors_config=sparse,
                 hnsw_config=hnsw_config,
                 quantization_config=_quantization_config(self._quantization or schema.quantization),
             ),
@@ -347,21 +401,35 @@ class QdrantStore:
     def describe(self) -> CollectionSchema:
         """The collection's schema; in local mode ``index_config_reported=False`` and no HNSW config."""
         info = self._call("get_collection", lambda c: c.get_collection(self.collection))
-        params = info.config.params.vectors
+        params: Any = info.config.params.vectors
+        named: dict[str, DenseVectorParams] = {}
         if isinstance(params, Mapping):
-            if "" not in params:
-                raise UsageError(
-                    f"collection {self.collection!r} has named vectors {sorted(params)}; the harness works on "
-                    "the unnamed default vector only"
+            named = {
+                name: DenseVectorParams(
+                    dimension=int(p.size),
+                    distance=Distance.parse(str(p.distance.value)),
+                    datatype=str(p.datatype.value) if p.datatype is not None else "float32",
                 )
-            params = params[""]
+                for name, p in sorted(params.items())
+                if name != ""
+            }
+            params = params.get("")
+        sparse = {
+            name: SparseVectorParams(modifier="idf" if p.modifier == models.Modifier.IDF else "none")
+            for name, p in sorted((info.config.params.sparse_vectors or {}).items())
+        }
         if params is None:
-            raise UsageError(f"collection {self.collection!r} has no dense vectors")
-        self._dimension = int(params.size)
-        distance = Distance.parse(str(params.distance.value))
-        datatype = str(params.datatype.value) if params.datatype is not None else "float32"
+            first = next(iter(named.values()), None)
+            if first is None and not sparse:
+                raise UsageError(f"collection {self.collection!r} has no vectors")
+            self._dimension = 0
+            distance, datatype = (first.distance if first else Distance.DOT), "float32"
+        else:
+            self._dimension = int(params.size)
+            distance = Distance.parse(str(params.distance.value))
+            datatype = str(params.datatype.value) if params.datatype is not None else "float32"
         if self.local:
-            return CollectionSchema(
+            schema = CollectionSchema(
                 dimension=self._dimension,
                 distance=distance,
                 datatype=datatype,
@@ -370,9 +438,13 @@ class QdrantStore:
                 payload_indexes={},
                 index_config_reported=False,
                 backend="qdrant-local",
+                named_vectors=named,
+                sparse_vectors=sparse,
             )
+            self._schema = schema
+            return schema
         global_hnsw = info.config.hnsw_config
-        vector_hnsw = params.hnsw_config  # a diff over the collection's config
+        vector_hnsw = params.hnsw_config if params is not None else None  # a diff over the collection's config
 
         def hnsw_value(key: str) -> Any:
             value = getattr(vector_hnsw, key, None) if vector_hnsw is not None else None
@@ -382,7 +454,7 @@ class QdrantStore:
             name: str(getattr(index.data_type, "value", index.data_type))
             for name, index in (info.payload_schema or {}).items()
         }
-        return CollectionSchema(
+        schema = CollectionSchema(
             dimension=self._dimension,
             distance=distance,
             datatype=datatype,
@@ -391,17 +463,29 @@ class QdrantStore:
                 ef_construct=int(hnsw_value("ef_construct")),
                 full_scan_threshold=int(hnsw_value("full_scan_threshold")),
             ),
-            quantization=quantization_kind(params.quantization_config or info.config.quantization_config),
+            quantization=quantization_kind(
+                (params.quantization_config if params is not None else None) or info.config.quantization_config
+            ),
             payload_indexes=payload_indexes,
             index_config_reported=True,
             backend="qdrant",
+            named_vectors=named,
+            sparse_vectors=sparse,
         )
+        self._schema = schema
+        return schema
 
     def _dim(self) -> int:
         if self._dimension is None:
             self.describe()
         assert self._dimension is not None
         return self._dimension
+
+    def _layout(self) -> CollectionSchema:
+        """The schema as last described (described now if never)."""
+        if self._schema is None:
+            return self.describe()
+        return self._schema
 
     def count(self) -> int:
         """Exact number of points."""
@@ -412,24 +496,37 @@ class QdrantStore:
         if batch_size < 1:
             raise InvalidInputError(f"batch_size must be at least 1, got {batch_size}")
         offset = decode_cursor(cursor, self.uri.split(":", 1)[0])
-        dimension = self._dim()
+        schema = self._layout()
         records, next_offset = self._call(
             "scroll",
             lambda c: c.scroll(self.collection, limit=batch_size, offset=offset, with_payload=True, with_vectors=True),
         )
-        return _records_to_batch(records, dimension), encode_cursor(next_offset)
+        return _records_to_batch(records, schema), encode_cursor(next_offset)
+
+    def scroll_ids(self, batch_size: int = 10_000, cursor: Cursor | None = None) -> tuple[IdPage, Cursor | None]:
+        """Ids only (a scroll without vectors and payloads), in ``scroll``'s order and with its cursors."""
+        if batch_size < 1:
+            raise InvalidInputError(f"batch_size must be at least 1, got {batch_size}")
+        offset = decode_cursor(cursor, self.uri.split(":", 1)[0])
+        records, next_offset = self._call(
+            "scroll",
+            lambda c: c.scroll(
+                self.collection, limit=batch_size, offset=offset, with_payload=False, with_vectors=False
+            ),
+        )
+        return IdPage(tuple(from_qdrant_id(r.id) for r in records)), encode_cursor(next_offset)
 
     def fetch(self, ids: Sequence[PointId]) -> RecordBatch:
         """The records with these ids, in the order asked (each once); absent ids are left out."""
         wanted: list[Any] = list(dict.fromkeys(qdrant_point_id(i) for i in ids))
-        dimension = self._dim()
+        schema = self._layout()
         if not wanted:
-            return RecordBatch.empty(dimension)
+            return RecordBatch.empty(schema.dimension)
         records = self._call(
             "retrieve", lambda c: c.retrieve(self.collection, wanted, with_payload=True, with_vectors=True)
         )
         by_key = {id_key(r.id): r for r in records}
-        return _records_to_batch([by_key[k] for k in map(id_key, wanted) if k in by_key], dimension)
+        return _records_to_batch([by_key[k] for k in map(id_key, wanted) if k in by_key], schema)
 
     def search(self, queries: np.ndarray, k: int, params: SearchParams | None = None) -> SearchResult:
         """Top ``k`` per query in one ``query_batch_points`` call, native scores.
@@ -457,6 +554,48 @@ class QdrantStore:
             scores=tuple(tuple(float(p.score) for p in r.points) for r in responses),
         )
 
+    def hybrid_search(
+        self,
+        queries: np.ndarray,
+        sparse: SparseColumn,
+        k: int,
+        *,
+        sparse_name: str | None = None,
+        params: SearchParams | None = None,
+    ) -> SearchResult:
+        """One ``query_batch_points``: per query a dense and a sparse prefetch (``prefetch`` candidates each)
+        fused by RRF (Qdrant's default constant, ``RRF_K``) or DBSF. See ``HybridSearch``."""
+        schema = self._layout()
+        name = sparse_vector_name(schema, sparse_name, self.uri)
+        q = validate_hybrid(queries, sparse, schema.dimension, k)
+        if q.shape[0] == 0:
+            return SearchResult(ids=(), scores=())
+        # FusionQuery(RRF) is the form every server version takes; its constant is Qdrant's default, RRF_K.
+        fusion = models.FusionQuery(fusion=models.Fusion.RRF if fusion_of(params) == "rrf" else models.Fusion.DBSF)
+        limit = prefetch_limit(k, params)
+        requests = []
+        for row, entry in zip(q.tolist(), sparse.rows(), strict=True):
+            indices, values = entry if entry is not None else ([], [])
+            requests.append(
+                models.QueryRequest(
+                    prefetch=[
+                        models.Prefetch(query=row, limit=limit),
+                        models.Prefetch(
+                            query=models.SparseVector(indices=indices, values=values), using=name, limit=limit
+                        ),
+                    ],
+                    query=fusion,
+                    limit=k,
+                    with_payload=False,
+                    with_vector=False,
+                )
+            )
+        responses = self._call("query", lambda c: c.query_batch_points(self.collection, requests))
+        return SearchResult(
+            ids=tuple(tuple(from_qdrant_id(p.id) for p in r.points) for r in responses),
+            scores=tuple(tuple(float(p.score) for p in r.points) for r in responses),
+        )
+
     # -- writes ----------------------------------------------------------------------------------------
     def upsert(self, batch: RecordBatch) -> None:
         """Insert or replace, acknowledged when applied (``wait=True``); large batches go in several requests."""
@@ -464,13 +603,26 @@ class QdrantStore:
             return
         ids: list[Any] = [qdrant_point_id(i) for i in batch.ids]
         validate_batch(batch, self._dim())
-        step = max(1, MAX_FLOATS_PER_REQUEST // max(1, batch.dimension))
+        validate_vectors(batch, self._layout())
+        width = batch.dimension + sum(c.dimension for c in batch.named.values())
+        width += max((2 * c.nnz // max(1, len(c)) for c in batch.sparse.values()), default=0)
+        step = max(1, MAX_FLOATS_PER_REQUEST // max(1, width))
         for start in range(0, len(batch), step):
-            points = models.Batch(
-                ids=ids[start : start + step],
-                vectors=batch.vectors[start : start + step].tolist(),
-                payloads=[dict(p) for p in batch.payloads[start : start + step]],
-            )
+            part = batch.slice(start, start + step)
+            points: Any
+            if part.named or part.sparse:  # vectors by name per point: point structs, not a column batch
+                points = [
+                    models.PointStruct(id=pid, vector=vector, payload=dict(payload))
+                    for pid, vector, payload in zip(
+                        ids[start : start + step], point_vectors(part, _sparse_vector), part.payloads, strict=True
+                    )
+                ]
+            else:
+                points = models.Batch(
+                    ids=ids[start : start + step],
+                    vectors=part.vectors.tolist(),
+                    payloads=[dict(p) for p in part.payloads],
+                )
             with _quiet_large_local_collection():
                 self._call("upsert", partial(_upsert, self.collection, points))
 
@@ -520,19 +672,34 @@ def _create_payload_index(collection: str, field_name: str, kind: str, client: Q
     return client.create_payload_index(collection, field_name, field_schema=models.PayloadSchemaType(kind), wait=True)
 
 
-def _upsert(collection: str, points: models.Batch, client: QdrantClient) -> Any:
+def _upsert(collection: str, points: models.Batch | list[models.PointStruct], client: QdrantClient) -> Any:
     return client.upsert(collection, points=points, wait=True)
 
 
-def _records_to_batch(records: Sequence[Any], dimension: int) -> RecordBatch:
+def _records_to_batch(records: Sequence[Any], schema: CollectionSchema) -> RecordBatch:
+    dimension = schema.dimension
     if not records:
         return RecordBatch.empty(dimension)
-    vectors = np.array([r.vector for r in records], dtype=np.float32).reshape(len(records), dimension)
-    return RecordBatch(
-        ids=tuple(from_qdrant_id(r.id) for r in records),
-        vectors=vectors,
-        payloads=tuple(r.payload or {} for r in records),
-    )
+    ids = tuple(from_qdrant_id(r.id) for r in records)
+    payloads = tuple(r.payload or {} for r in records)
+    if not schema.named_vectors and not schema.sparse_vectors:
+        try:  # the common case: one unnamed dense vector, read as lists
+            vectors = np.array([r.vector for r in records], dtype=np.float32).reshape(len(records), dimension)
+            return RecordBatch(ids=ids, vectors=vectors, payloads=payloads)
+        except (TypeError, ValueError):
+            pass  # a point without its vector: the general path below
+    return RecordBatch(ids=ids, payloads=payloads, **vector_columns([r.vector for r in records], schema))
+
+
+def _sparse_vector(indices: list[int], values: list[float]) -> models.SparseVector:
+    return models.SparseVector(indices=indices, values=values)
+
+
+def _vector_params(dimension: int, distance: Distance, datatype_name: str) -> models.VectorParams:
+    datatype = _DATATYPES.get(datatype_name.lower())
+    if datatype is None:
+        raise InvalidInputError(f"datatype {datatype_name!r} is not one of {', '.join(_DATATYPES)}")
+    return models.VectorParams(size=dimension, distance=_DISTANCES[distance], datatype=datatype)
 
 
 def _server_store(uri: StoreURI) -> QdrantStore:

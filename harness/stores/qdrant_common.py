@@ -1,4 +1,5 @@
-"""What the Qdrant adapters share (Edge and qdrant-client): point ids, scroll cursors, defaults.
+"""What the Qdrant adapters share (Edge and qdrant-client): point ids, scroll cursors, defaults, and how
+named and sparse vectors travel in a point.
 
 Imports no vendor SDK, so either adapter can use it without pulling in the other's.
 """
@@ -7,11 +8,13 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
+import numpy as np
+
 from harness.errors import InvalidInputError, InvalidURIError
-from harness.model import Distance, PointId
+from harness.model import CollectionSchema, DenseColumn, Distance, PointId, RecordBatch, SparseColumn
 from harness.stores.uri import StoreURI
 
 # Qdrant's defaults for a new collection (HnswConfig / HnswIndexConfig::default).
@@ -124,3 +127,54 @@ def option_quantization(uri: StoreURI) -> str | None:
             f"{', '.join(QUANTIZATIONS)} or none"
         )
     return kind
+
+
+# -- named and sparse vectors in a point ---------------------------------------------------------------
+def vector_columns(vectors: Sequence[Any], schema: CollectionSchema) -> dict[str, Any]:
+    """``vectors``/``named``/``sparse`` of a batch from Qdrant's per-point vectors (a list for the unnamed
+    vector alone, else a dict by name holding lists and sparse vectors with ``indices``/``values``; Edge
+    and qdrant-client alike). A point without the default vector gets a NaN row (a finding, never a
+    silent zero)."""
+    n, dimension = len(vectors), schema.dimension
+    as_dicts = [v if isinstance(v, dict) else ({"": v} if v is not None else {}) for v in vectors]
+    default = np.full((n, dimension), np.nan, dtype=np.float32)  # a point without it: NaN (a finding)
+    for row, vec in enumerate(as_dicts):
+        value = vec.get("")
+        if value is not None and dimension:
+            default[row] = value
+    named = {}
+    for name, params in schema.named_vectors.items():
+        values = np.zeros((n, params.dimension), dtype=np.float32)
+        present = np.zeros(n, dtype=bool)
+        for row, vec in enumerate(as_dicts):
+            value = vec.get(name)
+            if value is not None:
+                values[row], present[row] = value, True
+        named[name] = DenseColumn.of(values, present)
+    sparse = {
+        name: SparseColumn.from_rows(
+            (list(vec[name].indices), list(vec[name].values)) if vec.get(name) is not None else None for vec in as_dicts
+        )
+        for name in schema.sparse_vectors
+    }
+    return {"vectors": default, "named": named, "sparse": sparse}
+
+
+def point_vectors(batch: RecordBatch, sparse_vector: Callable[[list[int], list[float]], Any]) -> list[Any]:
+    """Qdrant's per-point vector for each record: a list (only the default vector), else a dict by name
+    (``sparse_vector(indices, values)``: the SDK's sparse vector type)."""
+    default = batch.vectors.tolist() if batch.dimension else None
+    if not batch.named and not batch.sparse:
+        assert default is not None
+        return default
+    out: list[dict[str, Any]] = [{"": row} for row in default] if default is not None else [{} for _ in batch.ids]
+    for name, column in batch.named.items():
+        present = column.present_rows().tolist()
+        for row, (vector, has) in enumerate(zip(column.vectors.tolist(), present, strict=True)):
+            if has:
+                out[row][name] = vector
+    for name, sparse in batch.sparse.items():
+        for row, entry in enumerate(sparse.rows()):
+            if entry is not None:
+                out[row][name] = sparse_vector(entry[0], entry[1])
+    return out

@@ -14,6 +14,12 @@ Edge facts this module is built around (shared/reference/qdrant-notes.md §1):
 - There is no background optimizer: ``optimize()`` builds the HNSW graph. Until then search is brute force.
 - Edge does not release the GIL and serialises calls anyway; one lock per shard keeps them orderly.
 - Cosine vectors are stored normalised, as on the Qdrant server.
+- Named dense vectors and named sparse vectors (``EdgeConfig(vectors={name: ...}, sparse_vectors=...)``)
+  are read and written through ``RecordBatch.named`` / ``RecordBatch.sparse``; a shard without the
+  unnamed default vector describes itself with dimension 0. A point that lacks the default vector of a
+  shard that has one reads as a NaN row (parity reports it; a copy refuses it).
+- ``scroll_ids`` scrolls without vectors and payloads; ``hybrid_search`` is one prefetch per vector
+  (dense, sparse) fused by RRF or DBSF.
 """
 
 from __future__ import annotations
@@ -38,8 +44,30 @@ from harness.errors import (
     StoreError,
     UsageError,
 )
-from harness.model import CollectionSchema, Distance, HnswConfig, PointId, RecordBatch, SearchResult
-from harness.stores.base import Cursor, SearchParams, validate_batch, validate_queries
+from harness.model import (
+    CollectionSchema,
+    DenseVectorParams,
+    Distance,
+    HnswConfig,
+    PointId,
+    RecordBatch,
+    SearchResult,
+    SparseColumn,
+    SparseVectorParams,
+)
+from harness.stores.base import (
+    RRF_K,
+    Cursor,
+    IdPage,
+    SearchParams,
+    fusion_of,
+    prefetch_limit,
+    sparse_vector_name,
+    validate_batch,
+    validate_hybrid,
+    validate_queries,
+    validate_vectors,
+)
 from harness.stores.qdrant_common import (
     DEFAULT_EF_CONSTRUCT,
     DEFAULT_FULL_SCAN_THRESHOLD_KB,
@@ -54,7 +82,9 @@ from harness.stores.qdrant_common import (
     option_distance,
     option_int,
     option_quantization,
+    point_vectors,
     qdrant_point_id,
+    vector_columns,
 )
 from harness.stores.uri import StoreURI
 
@@ -134,6 +164,7 @@ class _OpenShard:
 
     def __init__(self, shard: qe.EdgeShard, schema: CollectionSchema) -> None:
         self.shard = shard
+        self.schema = schema
         self.dimension = schema.dimension
         self.distance = schema.distance
         self.lock = threading.RLock()
@@ -176,22 +207,38 @@ def _read_config(path: Path) -> dict[str, Any]:
 def schema_from_config(config: Mapping[str, Any], payload_indexes: Mapping[str, str]) -> CollectionSchema:
     """The ``CollectionSchema`` of a shard from its persisted ``edge_config.json``.
 
-    Per-vector HNSW / quantization settings take precedence over the shard-wide ones, as in Qdrant;
-    HNSW settings nobody set are Qdrant's defaults (that is what Edge builds with).
+    The unnamed vector ("") is the default dense vector, every other one a named vector; a shard without
+    an unnamed vector has dimension 0 (its distance is then the first named vector's, or dot for a shard
+    of sparse vectors only). Per-vector HNSW / quantization settings of the default vector take precedence
+    over the shard-wide ones, as in Qdrant; HNSW settings nobody set are Qdrant's defaults.
     """
     vectors = config.get("vectors") or {}
-    if "" not in vectors:
-        names = sorted(vectors) or sorted(config.get("sparse_vectors") or {})
-        raise UsageError(
-            f"the shard has named vectors {names}; the harness works on the unnamed default dense vector only"
+    named = {
+        name: DenseVectorParams(
+            dimension=int(p["size"]),
+            distance=Distance.parse(str(p["distance"])),
+            datatype=str(p.get("datatype") or "float32").lower(),
         )
-    params = vectors[""]
+        for name, p in sorted(vectors.items())
+        if name != ""
+    }
+    sparse = {
+        name: SparseVectorParams(modifier=str((p or {}).get("modifier") or "none").lower())
+        for name, p in sorted((config.get("sparse_vectors") or {}).items())
+    }
+    params = vectors.get("") or {}
     hnsw = params.get("hnsw_config") or config.get("hnsw_config") or {}
     quantization = params.get("quantization_config") or config.get("quantization_config")
+    if params:
+        dimension, distance = int(params["size"]), Distance.parse(str(params["distance"]))
+        datatype = str(params.get("datatype") or "float32").lower()
+    else:
+        first = next(iter(named.values()), None)
+        dimension, distance, datatype = 0, first.distance if first else Distance.DOT, "float32"
     return CollectionSchema(
-        dimension=int(params["size"]),
-        distance=Distance.parse(str(params["distance"])),
-        datatype=str(params.get("datatype") or "float32").lower(),
+        dimension=dimension,
+        distance=distance,
+        datatype=datatype,
         hnsw=HnswConfig(
             m=int(hnsw.get("m", DEFAULT_M)),
             ef_construct=int(hnsw.get("ef_construct", DEFAULT_EF_CONSTRUCT)),
@@ -201,6 +248,8 @@ def schema_from_config(config: Mapping[str, Any], payload_indexes: Mapping[str, 
         payload_indexes=dict(payload_indexes),
         index_config_reported=True,
         backend="qdrant-edge",
+        named_vectors=named,
+        sparse_vectors=sparse,
     )
 
 
@@ -221,15 +270,30 @@ def _first(*values: int | None) -> int:
     return next(v for v in values if v is not None)
 
 
-def _records_to_batch(records: Sequence[Any], dimension: int) -> RecordBatch:
+def _records_to_batch(records: Sequence[Any], schema: CollectionSchema) -> RecordBatch:
+    dimension = schema.dimension
     if not records:
         return RecordBatch.empty(dimension)
-    vectors = np.array([r.vector for r in records], dtype=np.float32).reshape(len(records), dimension)
-    return RecordBatch(
-        ids=tuple(from_qdrant_id(r.id) for r in records),
-        vectors=vectors,
-        payloads=tuple(r.payload or {} for r in records),
-    )
+    ids = tuple(from_qdrant_id(r.id) for r in records)
+    payloads = tuple(r.payload or {} for r in records)
+    if not schema.named_vectors and not schema.sparse_vectors:
+        try:  # the common case: one unnamed dense vector, read as lists
+            vectors = np.array([r.vector for r in records], dtype=np.float32).reshape(len(records), dimension)
+            return RecordBatch(ids=ids, vectors=vectors, payloads=payloads)
+        except (TypeError, ValueError):
+            pass  # a point without its vector: the general path below
+    return RecordBatch(ids=ids, payloads=payloads, **vector_columns([r.vector for r in records], schema))
+
+
+def _sparse_config(params: SparseVectorParams) -> qe.EdgeSparseVectorParams:
+    return qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf if params.modifier == "idf" else None)
+
+
+def _dense_config(dimension: int, distance: Distance, datatype_name: str, memory: Any) -> qe.EdgeVectorParams:
+    datatype = _DATATYPES.get(datatype_name.lower())
+    if datatype is None:
+        raise InvalidInputError(f"datatype {datatype_name!r} is not one of {', '.join(_DATATYPES)}")
+    return qe.EdgeVectorParams(size=dimension, distance=_DISTANCES[distance], datatype=datatype, memory=memory)
 
 
 class QdrantEdgeStore:
@@ -285,19 +349,22 @@ class QdrantEdgeStore:
         if self.exists():
             raise UsageError(f"qdrant-edge shard {self.path} already exists; open it without create() or remove it")
         hnsw, distance = schema.hnsw, opts.distance or schema.distance
-        datatype = _DATATYPES.get(schema.datatype.lower())
-        if datatype is None:
-            raise InvalidInputError(f"datatype {schema.datatype!r} is not one of {', '.join(_DATATYPES)}")
         unknown_indexes = sorted(set(schema.payload_indexes.values()) - set(_PAYLOAD_TYPES))
         if unknown_indexes:
             raise InvalidInputError(f"payload index types {unknown_indexes} unknown; use {', '.join(_PAYLOAD_TYPES)}")
+        memory = None if opts.on_disk is None else (qe.Memory.Cold if opts.on_disk else qe.Memory.Cached)
+        default = _dense_config(schema.dimension, distance, schema.datatype, memory) if schema.dimension else None
+        vectors: Any = default
+        if schema.named_vectors:
+            vectors = {"": default} if default is not None else {}
+            for name, params in schema.named_vectors.items():
+                vectors[name] = _dense_config(params.dimension, params.distance, params.datatype, memory)
+        sparse = {name: _sparse_config(p) for name, p in schema.sparse_vectors.items()} or None
+        if vectors is None and sparse is None:
+            raise InvalidInputError("a collection needs a dense vector (dimension > 0), a named or a sparse vector")
         config = qe.EdgeConfig(
-            vectors=qe.EdgeVectorParams(
-                size=schema.dimension,
-                distance=_DISTANCES[distance],
-                datatype=datatype,
-                memory=None if opts.on_disk is None else (qe.Memory.Cold if opts.on_disk else qe.Memory.Cached),
-            ),
+            vectors=vectors,
+            sparse_vectors=sparse,
             hnsw_config=qe.HnswIndexConfig(
                 m=_first(opts.m, hnsw.m if hnsw else None, DEFAULT_M),
                 ef_construct=_first(opts.ef_construct, hnsw.ef_construct if hnsw else None, DEFAULT_EF_CONSTRUCT),
@@ -373,7 +440,17 @@ class QdrantEdgeStore:
         )
         entry = self._open()
         records, next_offset = self._call(lambda s: s.scroll(request))
-        return _records_to_batch(records, entry.dimension), encode_cursor(next_offset)
+        return _records_to_batch(records, entry.schema), encode_cursor(next_offset)
+
+    def scroll_ids(self, batch_size: int = 10_000, cursor: Cursor | None = None) -> tuple[IdPage, Cursor | None]:
+        """Ids only (a scroll without vectors and payloads), in ``scroll``'s order and with its cursors."""
+        if batch_size < 1:
+            raise InvalidInputError(f"batch_size must be at least 1, got {batch_size}")
+        request = qe.ScrollRequest(
+            offset=decode_cursor(cursor, "qdrant-edge"), limit=batch_size, with_payload=False, with_vector=False
+        )
+        records, next_offset = self._call(lambda s: s.scroll(request))
+        return IdPage(tuple(from_qdrant_id(r.id) for r in records)), encode_cursor(next_offset)
 
     def fetch(self, ids: Sequence[PointId]) -> RecordBatch:
         """The records with these ids, in the order asked (each once); absent ids are left out."""
@@ -385,7 +462,7 @@ class QdrantEdgeStore:
         # Edge returns its own order; match on the parsed id (a UUID may be spelled differently).
         by_key = {id_key(r.id): r for r in records}
         ordered = [by_key[key] for key in map(id_key, wanted) if key in by_key]
-        return _records_to_batch(ordered, entry.dimension)
+        return _records_to_batch(ordered, entry.schema)
 
     def search(self, queries: np.ndarray, k: int, params: SearchParams | None = None) -> SearchResult:
         """Top ``k`` per query through one ``query_batch``; HNSW after ``optimize()``, else brute force.
@@ -414,6 +491,50 @@ class QdrantEdgeStore:
             scores=tuple(tuple(float(p.score) for p in row) for row in hits),
         )
 
+    def hybrid_search(
+        self,
+        queries: np.ndarray,
+        sparse: SparseColumn,
+        k: int,
+        *,
+        sparse_name: str | None = None,
+        params: SearchParams | None = None,
+    ) -> SearchResult:
+        """One ``query_batch``: per query a dense prefetch and a sparse prefetch (``prefetch`` candidates
+        each, the dense one with the search's ``hnsw_ef``), fused by ``Fusion.Rrf(k=RRF_K)`` or
+        ``Fusion.Dbsf()``. See ``HybridSearch``."""
+        entry = self._open()
+        name = sparse_vector_name(entry.schema, sparse_name, self.uri)
+        q = validate_hybrid(queries, sparse, entry.dimension, k)
+        fusion: Any = qe.Fusion.Rrf(k=RRF_K) if fusion_of(params) == "rrf" else qe.Fusion.Dbsf()
+        limit = prefetch_limit(k, params)
+        hnsw_ef = (params or {}).get("hnsw_ef", self.options.hnsw_ef)
+        search_params = qe.SearchParams(
+            hnsw_ef=None if hnsw_ef is None else int(hnsw_ef), exact=bool((params or {}).get("exact", False))
+        )
+        requests = []
+        for row, entry_sparse in zip(q.tolist(), sparse.rows(), strict=True):
+            indices, values = entry_sparse if entry_sparse is not None else ([], [])
+            requests.append(
+                qe.QueryRequest(
+                    limit=k,
+                    prefetches=[
+                        qe.Prefetch(limit=limit, query=qe.Query.Nearest(row), params=search_params),
+                        qe.Prefetch(limit=limit, query=qe.Query.Nearest(qe.SparseVector(indices, values), using=name)),
+                    ],
+                    query=fusion,
+                    with_payload=False,
+                    with_vector=False,
+                )
+            )
+        if not requests:
+            return SearchResult(ids=(), scores=())
+        hits = self._call(lambda s: s.query_batch(qe.QueryBatchRequest(requests)))
+        return SearchResult(
+            ids=tuple(tuple(from_qdrant_id(p.id) for p in row) for row in hits),
+            scores=tuple(tuple(float(p.score) for p in row) for row in hits),
+        )
+
     # -- writes ----------------------------------------------------------------------------------------
     def upsert(self, batch: RecordBatch) -> None:
         """Insert or replace the batch's points (applied when this returns; the WAL makes it durable)."""
@@ -422,9 +543,10 @@ class QdrantEdgeStore:
         entry = self._open()
         ids = [qdrant_point_id(i) for i in batch.ids]
         validate_batch(batch, entry.dimension)
+        validate_vectors(batch, entry.schema)
         points = [
             qe.Point(pid, vector, dict(payload))
-            for pid, vector, payload in zip(ids, batch.vectors.tolist(), batch.payloads, strict=True)
+            for pid, vector, payload in zip(ids, point_vectors(batch, qe.SparseVector), batch.payloads, strict=True)
         ]
         self._call(lambda s: s.update(qe.UpdateOperation.upsert_points(points)))
 

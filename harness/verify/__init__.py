@@ -2,7 +2,8 @@
 
 ``run_verification`` verifies once; ``make_verifier`` builds the orchestrator's verification gate (verify,
 then re-check parity's findings: writes in flight settle, real differences stay); ``VerificationRun`` lets
-the certification suite run the check families as separate tests on one scan. Imports neither pytest
+the certification suite run the check families as separate tests on one scan; ``sample_parity`` checks
+a uniform sample of records instead of scanning (the CI-speed mode). Imports neither pytest
 nor any vendor SDK, nor ``harness.migration``.
 """
 
@@ -13,6 +14,7 @@ from harness.verify.parity import PARITY_CHECK_IDS, check_parity
 from harness.verify.quality import QUALITY_CHECK_IDS
 from harness.verify.recheck import ParityRecheck, recheck_parity
 from harness.verify.run import MANDATORY_QUERIES, VerificationRun, run_verification
+from harness.verify.sample import SampleBound, SampleResult, sample_parity
 from harness.verify.schema import SCHEMA_CHECK_IDS, check_schema, recall_affecting
 from harness.verify.thresholds import Thresholds, load_thresholds
 
@@ -29,6 +31,8 @@ __all__ = [
     "Finding",
     "ParityFindings",
     "ParityRecheck",
+    "SampleBound",
+    "SampleResult",
     "Thresholds",
     "VerificationRun",
     "Verifier",
@@ -39,4 +43,5 @@ __all__ = [
     "recall_affecting",
     "recheck_parity",
     "run_verification",
+    "sample_parity",
 ]

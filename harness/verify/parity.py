@@ -5,11 +5,15 @@ blake2b digests, one of the canonical vector and one of the canonical payload, i
 (~56 bytes a record: 1M records take ~56 MB, not the gigabytes of the records). The two tables are
 compared in bulk (sorted keys, ``searchsorted``); only the records whose digests differ — or whose
 vectors hold NaN or ±Inf — are fetched from both stores and compared exactly: the data-diff recipe,
-with the float tolerance data-diff lacked.
+with the float tolerance data-diff lacked. Named dense vectors and sparse vectors get a digest each
+(``Comparison.named_digests`` / ``sparse_digests``) only when a store holds them, so a store of one dense
+vector pays nothing for them.
 
 What "equal" means is ``harness.records.Comparison``'s to decide (README, "Comparison semantics"), for
 the digests and the exact comparison alike: payloads type-exact (5 ≠ 5.0, true ≠ 1), vectors within the
-tolerance after the target distance's canonical form, non-finite vectors a finding of their own.
+tolerance after the target distance's canonical form (named vectors each after their own), non-finite
+vectors a finding of their own, sparse vectors equal with the same indices in any order and values within
+the tolerance (``parity.sparse``; skipped when neither store has sparse vectors).
 Pinecone → Qdrant (``records.mapping_for``): source ids are keyed as the uuid5 point ids the mapping
 gives them, the target must hold the mapped payload, and ``parity.mapping`` checks the mapping fields.
 """
@@ -25,7 +29,15 @@ import numpy as np
 import numpy.typing as npt
 
 from harness.model import Check, PointId, RecordBatch, Status
-from harness.records import Comparison, RecordId, RecordMapping, field_diffs, qdrant_point_id, record_keys64
+from harness.records import (
+    Comparison,
+    RecordId,
+    RecordMapping,
+    RecordParts,
+    field_diffs,
+    qdrant_point_id,
+    record_keys64,
+)
 from harness.stores.base import VectorStore, iter_batches
 from harness.verify.findings import FINDINGS_LIMIT, Finding, ParityFindings
 from harness.verify.mapping_audit import (
@@ -55,7 +67,14 @@ __all__ = [
 U64 = npt.NDArray[np.uint64]
 I64 = npt.NDArray[np.int64]
 
-PARITY_CHECK_IDS = ("parity.count", "parity.ids", "parity.vectors", "parity.payloads", "parity.mapping")
+PARITY_CHECK_IDS = (
+    "parity.count",
+    "parity.ids",
+    "parity.vectors",
+    "parity.payloads",
+    "parity.mapping",
+    "parity.sparse",
+)
 FETCH_CHUNK = 256
 _COMPARE_CHUNK = 65_536  # digest pairs compared at once
 VALUE_CLIP = 200  # characters of a payload value shown in a field diff
@@ -137,8 +156,10 @@ class IdLog:
 class DigestTable:
     """Key and digests of every record of one scan (scan order) plus the key order for lookups.
 
-    ``non_finite``: scan positions of the records whose vector holds NaN or ±Inf. ``audit``: on a
-    Pinecone → Qdrant target, what each point's mapping fields name (``parity.mapping``).
+    ``non_finite``: scan positions of the records whose vector (default or named) holds NaN or ±Inf.
+    ``audit``: on a Pinecone → Qdrant target, what each point's mapping fields name (``parity.mapping``).
+    ``named_digests`` / ``sparse_digests``: per record, of its named dense / sparse vectors (None when
+    the scan met none: every record compares as zeros); ``sparse_entries``: sparse entries the scan met.
     """
 
     keys: U64
@@ -149,6 +170,9 @@ class DigestTable:
     duplicates: int
     non_finite: I64 = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     audit: MappingAudit | None = None
+    named_digests: U64 | None = None
+    sparse_digests: U64 | None = None
+    sparse_entries: int = 0
 
     def __len__(self) -> int:
         return len(self.keys)
@@ -156,7 +180,28 @@ class DigestTable:
     def without_digests(self) -> DigestTable:
         """The same table keeping only what id lookups need (keys, order, ids): parity is done with it."""
         empty = np.empty((0, 2), dtype=np.uint64)
-        return DigestTable(self.keys, empty, empty, self.order, self.ids, self.duplicates, self.non_finite)
+        return DigestTable(
+            self.keys,
+            empty,
+            empty,
+            self.order,
+            self.ids,
+            self.duplicates,
+            self.non_finite,
+            sparse_entries=self.sparse_entries,
+        )
+
+    def named_at(self, positions: I64) -> U64:
+        """Named-vector digests at scan ``positions`` (zeros when the scan met none)."""
+        if self.named_digests is None:
+            return np.zeros((len(positions), 2), dtype=np.uint64)
+        return self.named_digests[positions]
+
+    def sparse_at(self, positions: I64) -> U64:
+        """Sparse-vector digests at scan ``positions`` (zeros when the scan met none)."""
+        if self.sparse_digests is None:
+            return np.zeros((len(positions), 2), dtype=np.uint64)
+        return self.sparse_digests[positions]
 
     def positions(self, keys: U64) -> I64:
         """Scan position of each key, -1 where the key is not in the table."""
@@ -179,6 +224,9 @@ class DigestTableBuilder:
         self._vd = np.empty((len(self._keys), 2), dtype=np.uint64)
         self._pd = np.empty((len(self._keys), 2), dtype=np.uint64)
         self._non_finite: list[I64] = []
+        self._nd: U64 | None = None  # allocated when a batch first carries named / sparse vectors
+        self._sd: U64 | None = None
+        self._sparse_entries = 0
         self.ids = IdLog()
         mapped = comparison.mapping.pinecone_to_qdrant
         self.audit = MappingAudit(comparison.mapping) if mapped and target_side else None
@@ -193,6 +241,8 @@ class DigestTableBuilder:
             self._keys = np.resize(self._keys, grow)
             self._vd = np.resize(self._vd, (grow, 2))
             self._pd = np.resize(self._pd, (grow, 2))
+            self._nd = None if self._nd is None else _grown(self._nd, grow)
+            self._sd = None if self._sd is None else _grown(self._sd, grow)
         end = self._n + n
         self._keys[self._n : end] = keys
         digests, non_finite = self.comparison.vector_digests(batch.vectors)
@@ -200,6 +250,21 @@ class DigestTableBuilder:
         if non_finite.any():
             self._non_finite.append(self._n + np.flatnonzero(non_finite))
         self._pd[self._n : end] = self.comparison.payload_digests(batch.payloads, target_side=self.target_side)
+        if batch.named:
+            named, named_bad = self.comparison.named_digests(batch.named, n)
+            assert named is not None  # the batch has named vectors
+            if self._nd is None:
+                self._nd = np.zeros((len(self._keys), 2), dtype=np.uint64)
+            self._nd[self._n : end] = named
+            if named_bad.any():
+                self._non_finite.append(self._n + np.flatnonzero(named_bad & ~non_finite))
+        if batch.sparse:
+            sparse, _ = self.comparison.sparse_digests(batch.sparse, n, target_side=self.target_side)
+            assert sparse is not None  # the batch has sparse vectors
+            if self._sd is None:
+                self._sd = np.zeros((len(self._keys), 2), dtype=np.uint64)
+            self._sd[self._n : end] = sparse
+            self._sparse_entries += sum(c.nnz for c in batch.sparse.values())
         self.ids.append(batch.ids, batch.namespaces)
         if self.audit is not None:
             self.audit.add(batch)
@@ -210,6 +275,8 @@ class DigestTableBuilder:
         """The table of everything added (the builder must not be used afterwards)."""
         exact = self._n == len(self._keys)  # sized by count(): keep the buffers, do not copy them
         keys = self._keys if exact else self._keys[: self._n].copy()
+        named = None if self._nd is None else (self._nd if exact else self._nd[: self._n].copy())
+        sparse = None if self._sd is None else (self._sd if exact else self._sd[: self._n].copy())
         order = np.argsort(keys, kind="stable")
         first = np.ones(len(order), dtype=bool)
         first[1:] = keys[order[1:]] != keys[order[:-1]]
@@ -220,13 +287,24 @@ class DigestTableBuilder:
             order=order[first],
             ids=self.ids,
             duplicates=int(len(order) - first.sum()),
-            non_finite=np.concatenate(self._non_finite) if self._non_finite else np.zeros(0, dtype=np.int64),
+            non_finite=np.unique(np.concatenate(self._non_finite)) if self._non_finite else np.zeros(0, dtype=np.int64),
             audit=self.audit,
+            named_digests=named,
+            sparse_digests=sparse,
+            sparse_entries=self._sparse_entries,
         )
         # The builder's buffers are not needed any more: free them before the caller builds the next table.
         self._keys = np.empty(0, dtype=np.uint64)
         self._vd = self._pd = np.empty((0, 2), dtype=np.uint64)
+        self._nd = self._sd = None
         return table
+
+
+def _grown(digests: U64, rows: int) -> U64:
+    """``digests`` resized to ``rows`` rows, the new rows zero."""
+    out = np.zeros((rows, 2), dtype=np.uint64)
+    out[: len(digests)] = digests[: min(len(digests), rows)]
+    return out
 
 
 def scan_table(store: VectorStore, comparison: Comparison, *, target_side: bool, batch_size: int = 1000) -> DigestTable:
@@ -248,6 +326,7 @@ class TableDiff:
     common_target: I64
     vector_suspects: npt.NDArray[np.bool_]  # per common pair: vector digests differ, or a vector is non-finite
     payload_suspects: npt.NDArray[np.bool_]
+    sparse_suspects: npt.NDArray[np.bool_]
 
 
 def diff_tables(source: DigestTable, target: DigestTable) -> TableDiff:
@@ -265,11 +344,18 @@ def diff_tables(source: DigestTable, target: DigestTable) -> TableDiff:
     common_target = target.order[idx[found]]
     vector_suspects = np.empty(len(common_source), dtype=bool)
     payload_suspects = np.empty(len(common_source), dtype=bool)
+    sparse_suspects = np.zeros(len(common_source), dtype=bool)
+    named = source.named_digests is not None or target.named_digests is not None
+    sparse = source.sparse_digests is not None or target.sparse_digests is not None
     for start in range(0, len(common_source), _COMPARE_CHUNK):  # bounded temporaries
         s, t = common_source[start : start + _COMPARE_CHUNK], common_target[start : start + _COMPARE_CHUNK]
         end = start + len(s)
         vector_suspects[start:end] = (source.vector_digests[s] != target.vector_digests[t]).any(axis=1)
         payload_suspects[start:end] = (source.payload_digests[s] != target.payload_digests[t]).any(axis=1)
+        if named:
+            vector_suspects[start:end] |= (source.named_at(s) != target.named_at(t)).any(axis=1)
+        if sparse:
+            sparse_suspects[start:end] = (source.sparse_at(s) != target.sparse_at(t)).any(axis=1)
     if len(source.non_finite) or len(target.non_finite):  # a NaN row's digest means nothing
         vector_suspects |= np.isin(common_source, source.non_finite) | np.isin(common_target, target.non_finite)
     return TableDiff(
@@ -279,6 +365,7 @@ def diff_tables(source: DigestTable, target: DigestTable) -> TableDiff:
         common_target=common_target,
         vector_suspects=vector_suspects,
         payload_suspects=payload_suspects,
+        sparse_suspects=sparse_suspects,
     )
 
 
@@ -315,6 +402,8 @@ class _Mismatches:
 
     vector_count: int = 0
     vector_sample: list[dict[str, Any]] = field(default_factory=list)
+    sparse_count: int = 0
+    sparse_sample: list[dict[str, Any]] = field(default_factory=list)
     payload_count: int = 0
     payload_ids: list[Any] = field(default_factory=list)
     payload_sample: list[dict[str, Any]] = field(default_factory=list)
@@ -336,7 +425,7 @@ def confirm_mismatches(
     sample_size: int,
 ) -> _Mismatches:
     """Fetch every pair whose digests differ from both stores and compare exactly (in chunks)."""
-    suspects = diff.vector_suspects | diff.payload_suspects
+    suspects = diff.vector_suspects | diff.payload_suspects | diff.sparse_suspects
     src_pos, tgt_pos = diff.common_source[suspects], diff.common_target[suspects]
     order = np.argsort(src_pos, kind="stable")  # report in source scan order
     src_pos, tgt_pos = src_pos[order], tgt_pos[order]
@@ -345,53 +434,90 @@ def confirm_mismatches(
         src_ids = source_table.ids.records(src_pos[start : start + FETCH_CHUNK])
         tgt_ids = target_table.ids.records(tgt_pos[start : start + FETCH_CHUNK])
         pairs = list(_fetch_pairs(source, target, src_ids, tgt_ids, comparison.mapping))
-        both = [i for i, (_, _, s, t) in enumerate(pairs) if s is not None and t is not None]
-        exact = (
-            exact_diff(
-                comparison,
-                np.array([pairs[i][2][0] for i in both]),
-                [pairs[i][2][1] for i in both],
-                np.array([pairs[i][3][0] for i in both]),
-                [pairs[i][3][1] for i in both],
-            )
-            if both
-            else None
-        )
-        verdicts = {i: j for j, i in enumerate(both)}
-        for i, (sid, tid, src, tgt) in enumerate(pairs):
-            shown = _shown(sid.id, tid.id)
-            j = verdicts.get(i)
-            if j is None or exact is None:  # changed under our feet: cannot compare, count both
-                vector_bad, payload_fields, max_abs = True, [("*", "unavailable")], float("nan")
-            else:
-                vector_bad, payload_fields = not bool(exact.vectors_equal[j]), exact.payload_fields[j]
-                max_abs = float(exact.max_abs_diff[j])
-            if vector_bad:
-                out.vector_count += 1
-                if len(out.vector_sample) < sample_size:
-                    out.vector_sample.append({"id": shown, "max_abs_diff": max_abs})
-                if len(out.findings) < 2 * FINDINGS_LIMIT:
-                    out.findings.append(Finding("parity.vectors", "vectors", sid, tid, shown))
-            if payload_fields:
-                out.payload_count += 1
-                if len(out.payload_ids) < sample_size:
-                    out.payload_ids.append(sid.id)
-                if len(out.findings) < 2 * FINDINGS_LIMIT:
-                    out.findings.append(Finding("parity.payloads", "payloads", sid, tid, sid.id))
-                if src is not None and tgt is not None:
-                    expected, held = comparison.payload_forms(src[1], tgt[1])
-                    for name, change in payload_fields:
-                        if len(out.payload_sample) < sample_size:
-                            out.payload_sample.append(
-                                {
-                                    "id": shown,
-                                    "field": name,
-                                    "change": change,
-                                    "source": _clip(expected.get(name)),
-                                    "target": _clip(held.get(name)),
-                                }
-                            )
+        _judge_pairs(pairs, comparison, sample_size, out)
     return out
+
+
+def _judge_pairs(
+    pairs: list[tuple[RecordId, RecordId, RecordParts | None, RecordParts | None]],
+    comparison: Comparison,
+    sample_size: int,
+    out: _Mismatches,
+) -> None:
+    """Compare fetched record pairs exactly, adding what differs to ``out``."""
+    both = [(i, s, t) for i, (_, _, s, t) in enumerate(pairs) if s is not None and t is not None]
+    exact = (
+        exact_diff(
+            comparison,
+            np.array([s.vector for _, s, _ in both]),
+            [s.payload for _, s, _ in both],
+            np.array([t.vector for _, _, t in both]),
+            [t.payload for _, _, t in both],
+        )
+        if both
+        else None
+    )
+    verdicts = {i: j for j, (i, _, _) in enumerate(both)}
+    for i, (sid, tid, src, tgt) in enumerate(pairs):
+        shown = _shown(sid.id, tid.id)
+        j = verdicts.get(i)
+        named: list[str] = []
+        sparse: list[str] = []
+        if j is None or exact is None or src is None or tgt is None:  # changed under our feet: count both
+            vector_bad, payload_fields, max_abs = True, [("*", "unavailable")], float("nan")
+            sparse = ["*"] if comparison.sparse_names else []
+        else:
+            named = comparison.named_differences(src, tgt)
+            sparse = comparison.sparse_differences(src, tgt)
+            vector_bad = not bool(exact.vectors_equal[j]) or bool(named)
+            payload_fields = exact.payload_fields[j]
+            max_abs = float(exact.max_abs_diff[j])
+        if vector_bad:
+            out.vector_count += 1
+            if len(out.vector_sample) < sample_size:
+                entry: dict[str, Any] = {"id": shown, "max_abs_diff": max_abs}
+                if named:
+                    entry["named_vectors"] = named
+                out.vector_sample.append(entry)
+            if len(out.findings) < 3 * FINDINGS_LIMIT:
+                out.findings.append(Finding("parity.vectors", "vectors", sid, tid, shown))
+        if sparse:
+            out.sparse_count += 1
+            if len(out.sparse_sample) < sample_size:
+                out.sparse_sample.append(
+                    {
+                        "id": shown,
+                        "vectors": sparse,
+                        "source_entries": _entries(src),
+                        "target_entries": _entries(tgt),
+                    }
+                )
+            if len(out.findings) < 3 * FINDINGS_LIMIT:
+                out.findings.append(Finding("parity.sparse", "sparse", sid, tid, shown))
+        if payload_fields:
+            out.payload_count += 1
+            if len(out.payload_ids) < sample_size:
+                out.payload_ids.append(sid.id)
+            if len(out.findings) < 3 * FINDINGS_LIMIT:
+                out.findings.append(Finding("parity.payloads", "payloads", sid, tid, sid.id))
+            if src is not None and tgt is not None:
+                expected, held = comparison.payload_forms(src.payload, tgt.payload)
+                for name, change in payload_fields:
+                    if len(out.payload_sample) < sample_size:
+                        out.payload_sample.append(
+                            {
+                                "id": shown,
+                                "field": name,
+                                "change": change,
+                                "source": _clip(expected.get(name)),
+                                "target": _clip(held.get(name)),
+                            }
+                        )
+
+
+def _entries(record: RecordParts | None) -> int | None:
+    """Sparse entries of a record (None: the record could not be read)."""
+    return None if record is None else sum(len(row[0]) for row in record.sparse.values())
 
 
 def _fetch_pairs(
@@ -400,8 +526,8 @@ def _fetch_pairs(
     src_ids: list[RecordId],
     tgt_ids: list[RecordId],
     mapping: RecordMapping,
-) -> Iterator[tuple[RecordId, RecordId, Any, Any]]:
-    """Yield each (source record, target record, (vector, payload) | None, (vector, payload) | None)."""
+) -> Iterator[tuple[RecordId, RecordId, RecordParts | None, RecordParts | None]]:
+    """Yield each (source record, target record, its parts on the source | None, on the target | None)."""
     src_batch = source.fetch([r.id for r in src_ids])
     tgt_batch = target.fetch([r.id for r in tgt_ids])
     mapped = mapping.pinecone_to_qdrant
@@ -415,8 +541,8 @@ def _fetch_pairs(
         yield (
             sid,
             tid,
-            None if s is None else (src_batch.vectors[s], src_batch.payloads[s]),
-            None if t is None else (tgt_batch.vectors[t], tgt_batch.payloads[t]),
+            None if s is None else RecordParts.of(src_batch, s),
+            None if t is None else RecordParts.of(tgt_batch, t),
         )
 
 
@@ -451,7 +577,7 @@ def compare_tables(
     thresholds: Thresholds,
     counts: tuple[int, int],
 ) -> ParityOutcome:
-    """The five ``parity.*`` checks from two scanned tables, and their findings.
+    """The six ``parity.*`` checks from two scanned tables, and their findings.
 
     ``counts`` are the stores' own exact counts (source, target).
     """
@@ -529,7 +655,86 @@ def compare_tables(
         )
     )
     checks.append(_mapping_check(source, target, source_table, target_table, n, findings, unrecheckable))
+    checks.append(_sparse_check(mism, diff, source_table, target_table, comparison, findings, unrecheckable))
     return ParityOutcome(checks, ParityFindings(comparison, tuple(findings), unrecheckable, counts))
+
+
+def _sparse_check(
+    mism: _Mismatches,
+    diff: TableDiff,
+    source_table: DigestTable,
+    target_table: DigestTable,
+    comparison: Comparison,
+    findings: list[Finding],
+    unrecheckable: dict[str, str],
+) -> Check:
+    """``parity.sparse``: records whose sparse vectors differ (skipped when neither side has any)."""
+    return sparse_check(
+        mism.sparse_count,
+        len(diff.common_source),
+        mism.sparse_sample,
+        comparison,
+        has_sparse=bool(comparison.sparse_names or source_table.sparse_entries or target_table.sparse_entries),
+        findings=findings,
+        found=[f for f in mism.findings if f.check == "parity.sparse"],
+        unrecheckable=unrecheckable,
+    )
+
+
+def sparse_check(
+    mismatches: int,
+    compared: int,
+    sample: list[dict[str, Any]],
+    comparison: Comparison,
+    *,
+    has_sparse: bool,
+    findings: list[Finding],
+    found: list[Finding],
+    unrecheckable: dict[str, str],
+    scope: str = "common records",
+) -> Check:
+    """The ``parity.sparse`` check from its counts (full and sampled parity share it)."""
+    if not has_sparse:
+        return Check(
+            "parity.sparse",
+            Status.SKIP,
+            None,
+            None,
+            "neither store has sparse vectors: nothing to compare",
+            {"sparse_vectors": []},
+        )
+    findings += found[:FINDINGS_LIMIT]
+    if mismatches > FINDINGS_LIMIT:
+        unrecheckable["parity.sparse"] = f"more than {FINDINGS_LIMIT} sparse vectors differ"
+    names = list(comparison.sparse_names)
+    mapped = (
+        " (Pinecone's sparse_values compared with the target's " + ", ".join(repr(n) for n in names) + ")"
+        if comparison.mapping.pinecone_to_qdrant
+        else ""
+    )
+    rule = f"same indices in any order, values within {comparison.tolerance:g}; absent equals no entries"
+    ids = [entry["id"] for entry in sample]
+    details: dict[str, Any] = {
+        "mismatch_count": mismatches,
+        "mismatched": ids,
+        "sample": sample,
+        "compared": compared,
+        "tolerance": comparison.tolerance,
+        "sparse_vectors": names,
+    }
+    if mismatches:
+        message = (
+            f"{mismatches} of {compared} {scope} have sparse vectors that differ{mapped}: ids {_named(ids)} ({rule})"
+        )
+        return Check("parity.sparse", Status.FAIL, mismatches, 0, message, details)
+    return Check(
+        "parity.sparse",
+        Status.PASS,
+        0,
+        0,
+        f"the sparse vectors of all {compared} {scope} are equal{mapped} ({rule})",
+        details,
+    )
 
 
 def _vectors_check(
@@ -623,14 +828,14 @@ def parity_checks(
     thresholds: Thresholds,
     counts: tuple[int, int],
 ) -> list[Check]:
-    """The five ``parity.*`` checks from two scanned tables (``compare_tables`` without the findings)."""
+    """The six ``parity.*`` checks from two scanned tables (``compare_tables`` without the findings)."""
     return compare_tables(source, target, source_table, target_table, comparison, thresholds, counts).checks
 
 
 def check_parity(
     source: VectorStore, target: VectorStore, thresholds: Thresholds | None = None, batch_size: int = 1000
 ) -> list[Check]:
-    """Scroll both stores once each and return the five parity checks (see ``compare_tables``)."""
+    """Scroll both stores once each and return the six parity checks (see ``compare_tables``)."""
     return parity_outcome(source, target, thresholds, batch_size).checks
 
 

@@ -26,11 +26,9 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, TypeVar
 
-import numpy as np
-
 from harness.clock import Clock, SystemClock
 from harness.model import Check, PointId, RecordBatch, Status, Verdict
-from harness.records import Comparison, RecordId, batch_record_ids
+from harness.records import Comparison, RecordId, RecordParts, batch_record_ids
 from harness.stores.base import VectorStore
 from harness.verify.findings import Finding, ParityFindings
 
@@ -40,7 +38,7 @@ T = TypeVar("T")
 Call = Callable[[Callable[[], T]], T]
 FETCH_CHUNK = 256
 LISTED = 100  # ids a re-checked check lists (counts stay exact)
-_Record = tuple[np.ndarray, dict[str, Any]]
+_Record = RecordParts
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,10 +87,8 @@ class _Comparer:
         out: dict[RecordId, _Record] = {}
         for start in range(0, len(unique), FETCH_CHUNK):
             batch: RecordBatch = self.call(partial(store.fetch, unique[start : start + FETCH_CHUNK]))
-            for rid, vector, payload in zip(
-                batch_record_ids(batch, default), batch.vectors, batch.payloads, strict=True
-            ):
-                out[rid] = (vector, payload)
+            for row, rid in enumerate(batch_record_ids(batch, default)):
+                out[rid] = RecordParts.of(batch, row)  # every part: vectors, payload, named and sparse
         return out
 
     def _source_of(self, findings: Sequence[Finding]) -> list[RecordId | None]:
@@ -105,7 +101,7 @@ class _Comparer:
             if f.source is not None:
                 out.append(f.source)
             elif f.target is not None and f.target in held:
-                out.append(self.mapping.source_record(f.target, held[f.target][1]))
+                out.append(self.mapping.source_record(f.target, held[f.target].payload))
             else:
                 out.append(None)
         return out

@@ -5,6 +5,10 @@ the query sample, the spilled vectors for ground truth) and the target once (par
 searches run once and serve quality and latency. The pytest suite runs the families as separate tests
 on one run; ``run_verification`` returns its ``Verdict``, and the orchestrator's gate (``make_verifier``)
 re-checks its ``parity_findings()`` after it.
+
+With ``sample=N`` parity is sampled (``harness.verify.sample``: N source records fetched from both sides,
+the verdict stating the bound it proves) and the target is not scanned; the source is scanned only when
+quality needs its ground truth. The full scan stays the default: it is what a final gate uses.
 """
 
 from __future__ import annotations
@@ -21,13 +25,14 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from harness.errors import DimensionMismatchError, InvalidInputError
+from harness.errors import DimensionMismatchError, HarnessError, InvalidInputError
 from harness.model import Check, CollectionSchema, SearchResult, Status, Verdict
 from harness.records import Comparison
-from harness.redact import redact_uri
+from harness.redact import redact_text, redact_uri
 from harness.stores.base import VectorStore, iter_batches
 from harness.vectormath import prepare
 from harness.verify.findings import ParityFindings
+from harness.verify.hybrid import HYBRID_CHECK_ID, hybrid_check
 from harness.verify.latency import concat_results, latency_checks, timed_search
 from harness.verify.parity import DigestTable, DigestTableBuilder, compare_tables
 from harness.verify.quality import (
@@ -44,6 +49,7 @@ from harness.verify.quality import (
     user_queries,
     worst_queries,
 )
+from harness.verify.sample import sample_parity
 from harness.verify.schema import check_schema, recall_affecting
 from harness.verify.thresholds import Thresholds
 
@@ -94,11 +100,14 @@ class VerificationRun:
         batch_size: int = 1000,
         spill_dir: str | None = None,
         timer: Callable[[], float] = time.perf_counter,
+        sample: int | None = None,
     ) -> None:
         if not 1 <= k <= MAX_K or queries < 0 or batch_size < 1:
             raise InvalidInputError(
                 f"need 1 <= k <= {MAX_K}, queries >= 0 and batch_size >= 1 (got {k}, {queries}, {batch_size})"
             )
+        if sample is not None and sample < 1:
+            raise InvalidInputError(f"a parity sample needs at least 1 record, got {sample}")
         self.source = source
         self.target = target
         self.queries = queries
@@ -110,6 +119,7 @@ class VerificationRun:
         self.batch_size = batch_size
         self.spill_dir = spill_dir
         self.timer = timer
+        self.sample = sample
         self.started = time.monotonic()
         self._scan: Scan | None = None
 
@@ -170,14 +180,17 @@ class VerificationRun:
         spill = VectorSpill(self.spill_dir)
         weakref.finalize(self, spill.close)  # a run nobody closed still deletes its file
         distance = self.source_schema.distance
-        source_digests = DigestTableBuilder(comparison, target_side=False, capacity=counts[0])
+        sampled = self.sample is not None
+        # Sampled parity reads neither store in full: the source is scanned only for quality's ground truth.
+        scan_source = not sampled or wanted > 0 or self.query_vectors is not None
+        source_digests = DigestTableBuilder(comparison, target_side=False, capacity=counts[0] if scan_source else 0)
+        target_digests = DigestTableBuilder(comparison, target_side=True, capacity=0 if sampled else counts[1])
         try:
-            for batch in iter_batches(self.source, self.batch_size):
+            for batch in iter_batches(self.source, self.batch_size) if scan_source else ():
                 source_digests.add(batch)
                 spill.append(prepare(batch.vectors, distance))
                 reservoir.add(batch.vectors, batch.ids)
-            target_digests = DigestTableBuilder(comparison, target_side=True, capacity=counts[1])
-            for batch in iter_batches(self.target, self.batch_size):
+            for batch in iter_batches(self.target, self.batch_size) if not sampled else ():
                 target_digests.add(batch)
         except BaseException:
             spill.close()
@@ -192,7 +205,7 @@ class VerificationRun:
         )
 
     def parity_checks(self) -> list[Check]:
-        """The five ``parity.*`` checks."""
+        """The six ``parity.*`` checks (sampled ones with ``sample``)."""
         return self._parity[0]
 
     def parity_findings(self) -> ParityFindings:
@@ -201,6 +214,9 @@ class VerificationRun:
 
     @cached_property
     def _parity(self) -> tuple[list[Check], ParityFindings]:
+        if self.sample is not None:
+            result = sample_parity(self.source, self.target, self.sample, seed=self.seed, thresholds=self.thresholds)
+            return result.checks, result.findings
         s = self.scan()
         outcome = compare_tables(
             self.source, self.target, s.source_table, s.target_table, s.comparison, self.thresholds, s.counts
@@ -235,8 +251,31 @@ class VerificationRun:
         return Searches(source, target, source_again, source_ms, target_ms, error)
 
     def quality_checks(self) -> list[Check]:
-        """The four ``quality.*`` checks."""
-        return self._quality[0]
+        """The four ``quality.*`` checks, and ``quality.hybrid`` when the source has sparse vectors."""
+        return self._quality[0] + self._hybrid
+
+    @cached_property
+    def _hybrid(self) -> list[Check]:
+        """``quality.hybrid`` (``harness.verify.hybrid``), or nothing for a source without sparse vectors."""
+        if not self.source_schema.sparse_vectors:
+            return []
+        s = self.scan()
+        k = max(1, min(self.k, s.counts[0]))
+        try:
+            check = hybrid_check(
+                self.source,
+                self.target,
+                self.source_schema,
+                self.target_schema,
+                s.queries,
+                k,
+                self.thresholds,
+                s.comparison.mapping,
+            )
+        except HarnessError as exc:  # e.g. a store that takes no prefetch + fusion query: this check only
+            reason = f"hybrid queries could not run: {redact_text(str(exc))}"
+            return [Check(HYBRID_CHECK_ID, Status.ERROR, None, None, reason)]
+        return [check] if check is not None else []
 
     def quality_data(self) -> QualityData | None:
         """Per-query recall / overlap / noise arrays (None when quality was not measured)."""
@@ -244,6 +283,8 @@ class VerificationRun:
 
     @cached_property
     def _quality(self) -> tuple[list[Check], QualityData | None]:
+        if self.source_schema.dimension == 0:
+            return skipped_quality("the source has no default dense vector (only named or sparse ones) to search"), None
         s = self.scan()
         if len(s.queries) == 0:
             why = "no records in the source to sample queries from" if self.queries else "quality not requested"
@@ -295,7 +336,7 @@ class VerificationRun:
 
     def latency_checks(self) -> list[Check]:
         """``latency.p50`` and ``latency.p99`` (skipped when latency is not measured)."""
-        if len(self.scan().queries) == 0:
+        if self.source_schema.dimension == 0 or len(self.scan().queries) == 0:
             return latency_checks(None, None, self.thresholds)
         return latency_checks(self.searches.source_ms, self.searches.target_ms, self.thresholds)
 

@@ -13,6 +13,12 @@ Each message says what changed, in which direction, and what it means for the an
   (no HNSW of its own) holds the target to Qdrant's default HNSW settings (``REFERENCE_HNSW``).
 - ``schema.payload_indexes``: an index missing on the target → warn (filters get slow, and Qdrant's
   strict mode can reject filters on unindexed fields).
+- Named dense vectors and sparse vectors join the checks of their kind: a named or sparse vector the
+  source has and the target lacks, or a named vector of another dimension, fails ``schema.dimension``
+  (the target cannot hold those vectors); another distance of a named vector, or another sparse modifier
+  (IDF weighting changes sparse scores), fails ``schema.distance``; another datatype of a named vector
+  is judged like the default one's by ``schema.datatype``. Pinecone's ``sparse_values`` are compared
+  with the name the mapping gives them on a Qdrant target (``records.mapping_for``).
 
 A backend that cannot report its index config (Pinecone, qdrant-client local mode) makes those checks
 "not comparable" (warn) — never a false "equal". Vendor distance names are mapped by ``Distance.parse``
@@ -25,6 +31,7 @@ from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 
 from harness.model import Check, CollectionSchema, Distance, HnswConfig, Status
+from harness.records import mapping_for
 from harness.stores.qdrant_common import DEFAULT_EF_CONSTRUCT, DEFAULT_FULL_SCAN_THRESHOLD_KB, DEFAULT_M
 
 SCHEMA_CHECK_IDS = (
@@ -52,10 +59,11 @@ def check_schema(source: CollectionSchema, target: CollectionSchema, accept: Col
     A failing or warning check whose id is in ``accept`` (ids of ``ACCEPTABLE_CHECK_IDS``) becomes an
     accepted ``warn``: its message names the acceptance and ``details["accepted"]`` is True.
     """
+    mapped = mapping_for(source, target).target_schema(source)  # the source's vectors under the target's names
     checks = [
-        _dimension(source, target),
-        _distance(source, target),
-        _datatype(source, target),
+        _with_vector_layout(_dimension(source, target), *_layout_drift(mapped, target)),
+        _with_vector_layout(_distance(source, target), *_scoring_drift(mapped, target)),
+        _with_vector_layout(_datatype(source, target), *_datatype_drift(mapped, target)),
         _hnsw(source, target),
         _quantization(source, target),
         _payload_indexes(source, target),
@@ -101,6 +109,93 @@ def _dimension(source: CollectionSchema, target: CollectionSchema) -> Check:
         f"vector dimension differs: source {expected}, target {observed} — the target cannot hold the source's "
         "vectors or answer its queries",
     )
+
+
+def _with_vector_layout(check: Check, problems: list[str], notes: list[str], details: dict[str, Any]) -> Check:
+    """``check`` (about the default vector) extended by what differs in the named and sparse vectors:
+    ``problems`` fail it, ``notes`` are mentioned (a thresholds file's ``accept`` applies to the whole
+    check afterwards)."""
+    if not problems and not notes and not details:
+        return check
+    merged = {**check.details, **details}
+    parts = [check.message]
+    if problems:
+        parts.append("; ".join(problems))
+    if notes:
+        parts.append("; ".join(notes))
+    status = Status.FAIL if problems else check.status
+    return Check(check.id, status, check.observed, check.expected, " — ".join(parts), merged)
+
+
+def _layout_drift(source: CollectionSchema, target: CollectionSchema) -> tuple[list[str], list[str], dict[str, Any]]:
+    """Named and sparse vectors the target lacks or holds at another dimension (problems), extra ones
+    on the target (notes)."""
+    problems: list[str] = []
+    notes: list[str] = []
+    details: dict[str, Any] = {}
+    missing = sorted(set(source.named_vectors) - set(target.named_vectors))
+    resized = {
+        name: {"source": p.dimension, "target": target.named_vectors[name].dimension}
+        for name, p in source.named_vectors.items()
+        if name in target.named_vectors and target.named_vectors[name].dimension != p.dimension
+    }
+    missing_sparse = sorted(set(source.sparse_vectors) - set(target.sparse_vectors))
+    extra = sorted(set(target.named_vectors) - set(source.named_vectors))
+    extra_sparse = sorted(set(target.sparse_vectors) - set(source.sparse_vectors))
+    if missing:
+        problems.append(f"named vectors {missing} of the source are missing on the target: it cannot hold them")
+    if resized:
+        problems.append(
+            "named vectors of another dimension: "
+            + ", ".join(f"{n} {c['source']} → {c['target']}" for n, c in resized.items())
+        )
+    if missing_sparse:
+        problems.append(f"sparse vectors {missing_sparse} of the source are missing on the target: it cannot hold them")
+    if extra or extra_sparse:
+        notes.append(f"the target also has {', '.join(map(repr, extra + extra_sparse))}")
+    if source.named_vectors or target.named_vectors or source.sparse_vectors or target.sparse_vectors:
+        details["named_vectors"] = {
+            "source": {n: p.dimension for n, p in source.named_vectors.items()},
+            "target": {n: p.dimension for n, p in target.named_vectors.items()},
+        }
+        details["sparse_vectors"] = {"source": sorted(source.sparse_vectors), "target": sorted(target.sparse_vectors)}
+    return problems, notes, details
+
+
+def _scoring_drift(source: CollectionSchema, target: CollectionSchema) -> tuple[list[str], list[str], dict[str, Any]]:
+    """Named vectors with another distance and sparse vectors with another modifier."""
+    problems = [
+        f"named vector {name!r}: distance {p.distance} → {target.named_vectors[name].distance} "
+        f"({_ranking_note(p.distance, target.named_vectors[name].distance)})"
+        for name, p in sorted(source.named_vectors.items())
+        if name in target.named_vectors and target.named_vectors[name].distance is not p.distance
+    ]
+    problems += [
+        f"sparse vector {name!r}: modifier {p.modifier} → {target.sparse_vectors[name].modifier} (IDF weighting "
+        "changes sparse and hybrid scores and rankings)"
+        for name, p in sorted(source.sparse_vectors.items())
+        if name in target.sparse_vectors and target.sparse_vectors[name].modifier != p.modifier
+    ]
+    details: dict[str, Any] = {"recall_affecting": True} if problems else {}
+    return problems, [], details
+
+
+def _datatype_drift(source: CollectionSchema, target: CollectionSchema) -> tuple[list[str], list[str], dict[str, Any]]:
+    """Named vectors stored with fewer bits per component (more bits is noted, not a problem)."""
+    problems: list[str] = []
+    notes: list[str] = []
+    for name, p in sorted(source.named_vectors.items()):
+        theirs = target.named_vectors.get(name)
+        if theirs is None or theirs.datatype.lower() == p.datatype.lower():
+            continue
+        before, after = DATATYPE_BITS.get(p.datatype.lower()), DATATYPE_BITS.get(theirs.datatype.lower())
+        change = f"named vector {name!r}: datatype {p.datatype} → {theirs.datatype}"
+        if before is not None and after is not None and after > before:
+            notes.append(f"{change} (more bits: nothing is lost)")
+        else:
+            problems.append(f"{change} (the target may hold those vectors less precisely)")
+    details: dict[str, Any] = {"recall_affecting": True} if problems or notes else {}
+    return problems, notes, details
 
 
 def _ranking_note(a: Distance, b: Distance) -> str:

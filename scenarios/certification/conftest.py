@@ -2,7 +2,7 @@
 
 ``verification_run`` is built once per session from the plugin's ``ragmig_source_store`` /
 ``ragmig_target_store`` and the ``--ragmig-queries`` / ``--ragmig-query-vectors`` / ``--ragmig-k`` /
-``--ragmig-thresholds`` options. Each family test is marked ``ragmig_certification(checks=...)`` with the
+``--ragmig-thresholds`` / ``--ragmig-sample`` options. Each family test is marked ``ragmig_certification(checks=...)`` with the
 check ids it promises; its checks are computed in the ``family`` fixture, so an exception there
 is a setup error (JUnit ``<error>``) and the plugin turns every promised id into an ``error`` check. The
 HTML report (pytest-html) gets the verdict, every check and the plots at the top.
@@ -55,6 +55,7 @@ def verification_run(
         k=config.getoption("ragmig_k"),
         thresholds=load_thresholds(path) if path else None,
         query_vectors=query_vectors_option(config),
+        sample=config.getoption("ragmig_sample"),
     )
     config.stash[RUN_KEY] = run
     yield run

@@ -19,6 +19,7 @@ OPTIONS = (
     "--ragmig-queries",
     "--ragmig-query-vectors",
     "--ragmig-k",
+    "--ragmig-sample",
     "--ragmig-thresholds",
     "--ragmig-verdict-json",
 )

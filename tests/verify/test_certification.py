@@ -27,10 +27,11 @@ def test_identical_copies_pass_every_check(exact_cosine: ExactStore, edge_copy: 
     target = edge_copy("identical")
     verdict = run_verification(exact_cosine, target, queries=40, k=10, seed=3)
     assert [c.id for c in verdict.checks] == list(CHECK_IDS)
-    # parity.mapping: no id mapping between two Qdrant-like stores, so nothing to check
+    # parity.mapping: no id mapping between two Qdrant-like stores; parity.sparse: no sparse vectors
     assert {c.id: str(c.status) for c in verdict.checks} == {
         **dict.fromkeys(CHECK_IDS, "pass"),
         "parity.mapping": "skip",
+        "parity.sparse": "skip",
     }
     assert verdict.passed
     assert verdict.check("parity.vectors").details["compared"] == N
