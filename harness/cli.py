@@ -411,20 +411,29 @@ def serve_pinecone(
 
 @app.command("serve-qdrant")
 def serve_qdrant(
-    data_dir: Annotated[Path, typer.Option(help="One Qdrant Edge shard directory per collection lives here.")],
-    host: Annotated[str, typer.Option(help="Interface to bind (loopback by default; others need --api-key).")] = (
-        "127.0.0.1"
-    ),
-    port: Annotated[int, typer.Option(help="Port of the REST API (Qdrant's default).")] = 6333,
+    data_dir: Annotated[
+        Path, typer.Option(metavar="DIR", help="One Qdrant Edge shard directory per collection lives here.")
+    ],
+    host: Annotated[
+        str, typer.Option(metavar="HOST", help="Interface to bind (loopback by default; others need --api-key).")
+    ] = ("127.0.0.1"),
+    port: Annotated[int, typer.Option(metavar="PORT", help="Port of the REST API (Qdrant's default).")] = 6333,
     api_key: Annotated[
-        str | None, typer.Option(envvar="RAGMIG_QDRANT_SERVER_KEY", help="Require this key (api-key header).")
+        str | None,
+        typer.Option(metavar="KEY", envvar="RAGMIG_QDRANT_SERVER_KEY", help="Require this key (api-key header)."),
     ] = None,
     read_only_api_key: Annotated[
-        str | None, typer.Option(envvar="RAGMIG_QDRANT_SERVER_READ_ONLY_KEY", help="Also accept this key for reads.")
+        str | None,
+        typer.Option(
+            metavar="KEY", envvar="RAGMIG_QDRANT_SERVER_READ_ONLY_KEY", help="Also accept this key for reads."
+        ),
     ] = None,
     optimize_after: Annotated[
         float,
-        typer.Option(help="Build a collection's HNSW graph after its writes are quiet this long (s; 0: on request)."),
+        typer.Option(
+            metavar="SECONDS",
+            help="Build a collection's HNSW graph after its writes are quiet this long (s; 0: on request).",
+        ),
     ] = 1.0,
 ) -> None:
     """A Qdrant-compatible REST server over Qdrant Edge, so several processes can share collections."""
