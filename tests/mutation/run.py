@@ -31,6 +31,7 @@ import subprocess
 import sys
 import time
 import tomllib
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -119,12 +120,16 @@ def load_equivalents(path: Path = EQUIVALENT) -> list[Equivalent]:
 
 # -- mutants ---------------------------------------------------------------------------------------------
 def changed_lines(diff: str) -> list[str]:
-    """The removed and added lines of a unified diff (headers and context left out), stripped."""
-    return [
-        line[0] + line[1:].strip()
-        for line in diff.splitlines()
-        if line[:1] in "+-" and not line.startswith(("+++", "---"))
-    ]
+    """The removed and added lines of a unified diff, stripped, with the nearest context line before and
+    after them (two identical edits in one function, e.g. ``observed`` → ``None`` in two ``Check(...)``
+    calls, differ in their neighbours); headers and the rest of the context are left out."""
+    body = [line for line in diff.splitlines() if not line.startswith(("+++", "---", "@@"))]
+    changed = [i for i, line in enumerate(body) if line[:1] in "+-"]
+    if not changed:
+        return []
+    before = [body[changed[0] - 1]] if changed[0] > 0 else []
+    after = [body[changed[-1] + 1]] if changed[-1] + 1 < len(body) else []
+    return [line[:1] + line[1:].strip() for line in before + body[changed[0] : changed[-1] + 1] + after]
 
 
 def function_of(mutant: str) -> str:
@@ -178,12 +183,21 @@ class Outcome:
 
 
 def mark_equivalents(outcome: Outcome, equivalents: Sequence[Equivalent]) -> None:
-    """Flag the outcome's surviving mutants listed in ``equivalents`` (a killed one is not equivalent)."""
+    """Flag the outcome's surviving mutants listed in ``equivalents`` (a killed one is not equivalent).
+
+    A patch hash two survivors share cannot tell them apart: neither is excluded, and the report says so.
+    """
     listed = {(e.module, e.patch): e for e in equivalents}
     for mutant in outcome.mutants:
         mutant["patch"] = patch_hash(outcome.module.path, mutant["name"], mutant["diff"]) if mutant["diff"] else ""
+    shared = Counter(m["patch"] for m in outcome.mutants if m["patch"])
+    for mutant in outcome.mutants:
         entry = listed.get((outcome.module.path, mutant["patch"]))
-        if entry is not None and mutant["status"] not in KILLED:
+        if entry is None or mutant["status"] in KILLED:
+            continue
+        if shared[mutant["patch"]] > 1:
+            mutant["ambiguous"] = True
+        else:
             mutant["equivalent"] = entry.reason
 
 
@@ -330,7 +344,15 @@ def render(outcomes: Sequence[Outcome], equivalents: Sequence[Equivalent], start
             continue
         lines += [f"### `{o.module.path}` ({len(o.survivors)})", ""]
         for m in o.survivors:
-            lines += [f"#### `{m['name']}` — {m['status']}, patch `{m['patch']}`", "", "```diff", m["diff"], "```", ""]
+            note = " (listed as equivalent, but another mutant has the same patch hash)" if m.get("ambiguous") else ""
+            lines += [
+                f"#### `{m['name']}` — {m['status']}, patch `{m['patch']}`{note}",
+                "",
+                "```diff",
+                m["diff"],
+                "```",
+                "",
+            ]
     if not any(o.survivors for o in outcomes):
         lines += ["None.", ""]
     lines += ["## Equivalent mutants (excluded from the score)", ""]

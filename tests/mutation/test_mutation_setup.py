@@ -50,6 +50,7 @@ def test_every_equivalent_mutant_names_a_configured_module_and_a_reason() -> Non
 
 def test_a_patch_hash_depends_on_what_changed_not_where() -> None:
     assert changed_lines(DIFF) == [
+        ' def bucket_of(user_id: str, salt: str = "ragmig") -> int:',
         '-return int.from_bytes(digest, "big") % BUCKETS',
         "+return int.from_bytes(digest, ) % BUCKETS",
     ]
