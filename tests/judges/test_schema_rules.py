@@ -81,7 +81,11 @@ CASES: dict[str, tuple[CollectionSchema, CollectionSchema, tuple[str, ...]]] = {
         (),
     ),
     "payload indexes retyped twice": (QDRANT, target(payload_indexes={"doc_id": "text", "year": "float"}), ()),
-    "payload index extra only": (QDRANT, target(payload_indexes={**QDRANT.payload_indexes, "tag": "keyword", "lang": "keyword"}), ()),
+    "payload index extra only": (
+        QDRANT,
+        target(payload_indexes={**QDRANT.payload_indexes, "tag": "keyword", "lang": "keyword"}),
+        (),
+    ),
     "payload index missing, accepted": (
         QDRANT,
         target(payload_indexes={}),

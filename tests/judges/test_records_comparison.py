@@ -1,0 +1,95 @@
+"""The record comparison at its edges, where a careless change would go unnoticed by the data the other
+tests use: vectors of another shape, rows with no components, one side non-finite, overflow, 1-D input;
+payloads that JSON cannot sort or encode; values of types outside JSON. (pytest turns every floating-point warning into an error here: overflow and
+0/0 on hostile vectors must be handled, never printed.)"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import numpy as np
+import pytest
+
+from harness.model import RecordBatch
+from harness.records import Comparison, record_fingerprints, values_equal
+
+RAW = Comparison(normalise=False, tolerance=1e-3)
+UNIT = Comparison(normalise=True, tolerance=1e-3)
+
+
+def test_vectors_of_another_shape_differ_by_infinity_and_are_never_equal() -> None:
+    a, b = np.ones((2, 4)), np.ones((3, 4))
+    assert RAW.vector_differences(a, b).tolist() == [np.inf] * 3
+    assert RAW.vector_differences(b, a).tolist() == [np.inf] * 3
+    assert RAW.vector_differences(np.ones((2, 4)), np.ones((2, 5))).tolist() == [np.inf] * 2
+    equal = RAW.vectors_equal(a, b)
+    assert equal.dtype == np.bool_ and equal.tolist() == [False] * 3
+
+
+def test_rows_without_components_are_equal_with_no_difference() -> None:
+    empty = np.zeros((3, 0))
+    assert RAW.vector_differences(empty, empty).tolist() == [0.0, 0.0, 0.0]
+
+
+def test_one_dimensional_input_is_one_row() -> None:
+    assert RAW.vector_differences(np.array([1.0, 2.0]), np.array([1.0, 2.5])).tolist() == [0.5]
+    assert RAW.vector_differences(np.array([[1.0, 2.0]]), np.array([1.0, 2.5])).tolist() == [0.5]
+    assert RAW.vector_differences(np.array([1.0, 2.0]), np.array([[1.0, 2.5]])).tolist() == [0.5]
+    assert UNIT.canonical_vectors(np.array([3.0, 4.0])).tolist() == [[0.6, 0.8]]
+    assert RAW.canonical_vectors(np.array([3.0, 4.0])).tolist() == [[3.0, 4.0]]
+
+
+def test_each_row_gets_its_own_largest_difference() -> None:
+    a = np.array([[0.0, 0.0], [0.0, 0.0], [1.0, 1.0]])
+    b = np.array([[0.1, 0.0], [0.0, 0.3], [1.0, 1.0]])
+    assert RAW.vector_differences(a, b) == pytest.approx([0.1, 0.3, 0.0])
+
+
+def test_a_non_finite_row_on_one_side_has_no_difference_and_is_never_equal() -> None:
+    a = np.array([[np.nan, 1.0], [1.0, 1.0], [2.0, 2.0]])
+    b = np.array([[1.0, 1.0], [np.inf, 1.0], [2.0, 2.0]])
+    for comparison in (RAW, UNIT):
+        diff = comparison.vector_differences(a, b)
+        assert np.isnan(diff[:2]).all() and diff[2] == 0.0
+        assert comparison.vectors_equal(a, b).tolist() == [False, False, True]
+
+
+def test_huge_and_infinite_vectors_are_handled_without_floating_point_warnings() -> None:
+    huge = np.array([[1e200, -1e200, 0.0]])
+    assert np.isfinite(UNIT.canonical_vectors(huge)).all()  # the norm overflows: no warning, no crash
+    assert not np.isfinite(UNIT.canonical_vectors(np.array([[np.inf, 1.0, 0.0]]))).all()  # inf / inf
+    opposite = np.array([[1e308, 0.0]]), np.array([[-1e308, 0.0]])
+    assert RAW.vector_differences(*opposite).tolist() == [np.inf]  # overflow in the difference
+    assert RAW.vectors_equal(*opposite).tolist() == [False]
+
+
+def test_a_zero_vector_stays_zero_when_normalised() -> None:
+    assert UNIT.canonical_vectors(np.zeros((1, 3))).tolist() == [[0.0, 0.0, 0.0]]
+    assert UNIT.vectors_equal(np.zeros((1, 3)), np.zeros((1, 3))).tolist() == [True]
+
+
+# -- payloads outside plain JSON ----------------------------------------------------------------------------
+def test_payloads_json_cannot_sort_are_digested_in_key_order_all_the_same() -> None:
+    # Mixed int and str keys: json.dumps(sort_keys=True) raises, the fallback sorts by the key's text.
+    a = {1: "x", "b": "x"}
+    b = {"b": "x", 1: "x"}
+    digests = RAW.payload_digests(
+        [a, b, {1: "x", "b": "y"}, {1: "y", "b": "x"}, {"1": "x", "b": "x"}], target_side=False
+    )
+    rows = [tuple(row) for row in digests.tolist()]
+    assert rows[0] == rows[1]
+    assert len(set(rows[1:])) == 4
+
+
+def test_values_of_types_outside_json_compare_by_their_text() -> None:
+    assert values_equal(Decimal("1.5"), Decimal("1.5"))
+    assert not values_equal(Decimal("1.5"), Decimal("1.50"))
+    assert not values_equal(Decimal("1.5"), 1.5) and not values_equal(1.5, Decimal("1.5"))
+
+
+def test_fingerprints_take_values_outside_json_and_change_with_them() -> None:
+    vector = np.array([[0.5, -1.0]], dtype=np.float32)
+    one, two = (
+        record_fingerprints(RecordBatch.build([1], vector, [{"when": Decimal(text)}])) for text in ("2020.1", "2020.2")
+    )
+    assert one != two
