@@ -93,3 +93,49 @@ def test_fingerprints_take_values_outside_json_and_change_with_them() -> None:
         record_fingerprints(RecordBatch.build([1], vector, [{"when": Decimal(text)}])) for text in ("2020.1", "2020.2")
     )
     assert one != two
+
+
+# -- digests: equal digests must mean equal vectors -----------------------------------------------------------
+def digests_alone(comparison: Comparison, rows: np.ndarray) -> list[tuple[int, int]]:
+    return [tuple(comparison.vector_digests(row[None])[0][0].tolist()) for row in rows]
+
+
+@pytest.mark.parametrize("comparison", [RAW, UNIT], ids=["raw", "unit"])
+def test_a_rows_digest_is_the_same_alone_or_in_any_batch(comparison: Comparison) -> None:
+    # Rows whose quantised values need int16, int32, int64 and float64 hash types, a NaN row, a zero row.
+    rows = np.array(
+        [[0.5, -0.25, 0.0], [40.0, 1.0, 2.0], [3e6, -1.0, 0.0], [1e16, 1.0, 0.0], [np.nan, 0.0, 1.0], [0.0, 0.0, 0.0]]
+    )
+    together, bad = comparison.vector_digests(rows)
+    assert together.dtype == np.uint64 and together.shape == (6, 2)
+    assert [tuple(row) for row in together.tolist()] == digests_alone(comparison, rows)
+    assert bad.tolist() == [False, False, False, False, True, False]
+    # A NaN row hashes as a zero row (its digest means nothing: it is compared exactly); normalised, the
+    # two rows along e0 are one direction.
+    distinct = {tuple(row) for row in together.tolist()}
+    assert len(distinct) == (4 if comparison is UNIT else 5)
+
+
+def test_digests_of_a_batch_of_nothing() -> None:
+    digests, bad = RAW.vector_digests(np.zeros((0, 4), dtype=np.float32))
+    assert digests.shape == (0, 2) and digests.dtype == np.uint64
+    assert bad.shape == (0,) and bad.dtype == np.bool_
+
+
+def test_opposite_unit_vectors_never_share_a_digest_at_the_int16_edge() -> None:
+    # 1 / tolerance just above 32,767: a quantised component of ±1 needs more than int16.
+    edge = Comparison(normalise=True, tolerance=1 / 32_767.6)
+    digests, _ = edge.vector_digests(np.array([[1.0, 0.0], [-1.0, 0.0], [1.0, 0.0]], dtype=np.float32))
+    rows = [tuple(row) for row in digests.tolist()]
+    assert rows[0] != rows[1] and rows[0] == rows[2]
+    assert edge.vectors_equal(np.array([[1.0, 0.0]]), np.array([[-1.0, 0.0]])).tolist() == [False]
+
+
+def test_non_finite_rows_of_any_shape() -> None:
+    from harness.records import non_finite_rows
+
+    assert non_finite_rows(np.array([[1.0, np.nan], [1.0, 2.0]])).tolist() == [True, False]
+    assert non_finite_rows(np.array([1.0, np.inf, 2.0])).tolist() == [False, True, False]  # one value a row
+    cube = np.ones((3, 2, 2))
+    cube[1, 1, 0] = -np.inf
+    assert non_finite_rows(cube).tolist() == [False, True, False]
