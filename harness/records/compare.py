@@ -274,7 +274,8 @@ class Comparison:
         for group in present:
             rows = slice(None) if len(present) == 1 else np.flatnonzero(groups == group)
             part = np.ascontiguousarray(q[rows].astype(_QUANT_TYPES[group]))
-            out[rows] = _digests(part.view(f"V{part.shape[1] * part.itemsize}").ravel())
+            chunks = part.view(f"V{part.shape[1] * part.itemsize}").ravel() if part.shape[1] else [b""] * len(part)
+            out[rows] = _digests(chunks)
         return out, bad
 
     def vector_differences(self, source: npt.ArrayLike, target: npt.ArrayLike) -> F64:
