@@ -15,6 +15,7 @@ from harness.records import Comparison, record_fingerprints, values_equal
 
 RAW = Comparison(normalise=False, tolerance=1e-3)
 UNIT = Comparison(normalise=True, tolerance=1e-3)
+UNIT_FINE = Comparison(normalise=True, tolerance=1e-6)  # unit components need more than int16
 
 
 def test_vectors_of_another_shape_differ_by_infinity_and_are_never_equal() -> None:
@@ -100,8 +101,10 @@ def digests_alone(comparison: Comparison, rows: np.ndarray) -> list[tuple[int, i
     return [tuple(comparison.vector_digests(row[None])[0][0].tolist()) for row in rows]
 
 
-@pytest.mark.parametrize("comparison", [RAW, UNIT], ids=["raw", "unit"])
-def test_a_rows_digest_is_the_same_alone_or_in_any_batch(comparison: Comparison) -> None:
+@pytest.mark.parametrize(
+    ("comparison", "distinct"), [(RAW, 5), (UNIT, 4), (UNIT_FINE, 4)], ids=["raw", "unit", "unit-fine"]
+)
+def test_a_rows_digest_is_the_same_alone_or_in_any_batch(comparison: Comparison, distinct: int) -> None:
     # Rows whose quantised values need int16, int32, int64 and float64 hash types, a NaN row, a zero row.
     rows = np.array(
         [[0.5, -0.25, 0.0], [40.0, 1.0, 2.0], [3e6, -1.0, 0.0], [1e16, 1.0, 0.0], [np.nan, 0.0, 1.0], [0.0, 0.0, 0.0]]
@@ -112,8 +115,9 @@ def test_a_rows_digest_is_the_same_alone_or_in_any_batch(comparison: Comparison)
     assert bad.tolist() == [False, False, False, False, True, False]
     # A NaN row hashes as a zero row (its digest means nothing: it is compared exactly); normalised, the
     # two rows along e0 are one direction.
-    distinct = {tuple(row) for row in together.tolist()}
-    assert len(distinct) == (4 if comparison is UNIT else 5)
+    assert len({tuple(row) for row in together.tolist()}) == distinct
+    pair = rows[[0, 5]]  # a unit row and a zero row: two hash types in one batch
+    assert [tuple(r) for r in comparison.vector_digests(pair)[0].tolist()] == digests_alone(comparison, pair)
 
 
 def test_digests_of_a_batch_of_nothing() -> None:
@@ -139,3 +143,33 @@ def test_non_finite_rows_of_any_shape() -> None:
     cube = np.ones((3, 2, 2))
     cube[1, 1, 0] = -np.inf
     assert non_finite_rows(cube).tolist() == [False, True, False]
+
+
+@pytest.mark.parametrize("comparison", [RAW, UNIT, UNIT_FINE], ids=["raw", "unit", "unit-fine"])
+def test_digests_of_vectors_without_components(comparison: Comparison) -> None:
+    digests, bad = comparison.vector_digests(np.zeros((2, 0), dtype=np.float32))
+    assert digests.shape == (2, 2) and (digests[0] == digests[1]).all() and bad.tolist() == [False, False]
+
+
+def test_large_raw_components_are_quantised_in_double_precision() -> None:
+    # Adjacent float32 values 0.0078 apart: divided by the tolerance in float32 they round to one value,
+    # and equal digests would hide a difference 7.8 times the tolerance.
+    a, b = np.float32(100000.3), np.float32(100000.305)
+    rows = np.array([[a, 0.0], [b, 0.0]], dtype=np.float32)
+    digests, _ = RAW.vector_digests(rows)
+    assert (digests[0] != digests[1]).any()
+    assert RAW.vectors_equal(rows[:1], rows[1:]).tolist() == [False]
+
+
+def test_a_difference_of_exactly_the_tolerance_is_equal() -> None:
+    half = Comparison(normalise=False, tolerance=0.5)
+    assert half.vectors_equal(np.array([[0.0, 1.0]]), np.array([[0.5, 1.0]])).tolist() == [True]
+    assert half.vectors_equal(np.array([[0.0, 1.0]]), np.array([[0.5000001, 1.0]])).tolist() == [False]
+
+
+def test_a_payloads_digest_does_not_depend_on_its_batch() -> None:
+    # A null sends a payload through the general JSON encoder; its neighbours must not follow it there.
+    payloads = [{"note": None}, {"text": "café"}, {"n": 1.5}]
+    together = [tuple(row) for row in RAW.payload_digests(payloads, target_side=False).tolist()]
+    alone = [tuple(RAW.payload_digests([p], target_side=False)[0].tolist()) for p in payloads]
+    assert together == alone

@@ -50,7 +50,11 @@ def test_a_batch_without_namespaces_is_mapped_in_the_default_one() -> None:
 
 def test_metadata_holding_a_mapping_field_is_refused_with_the_fields_name() -> None:
     batch = RecordBatch.build(["a"], np.eye(1), [{"__namespace__": "x"}])
-    with pytest.raises(InvalidInputError, match=r"'__namespace__'.*rename that field before migrating"):
+    with pytest.raises(
+        InvalidInputError,
+        match=r"'__namespace__', which the Pinecone → Qdrant mapping reserves for the original id and namespace; "
+        r"rename that field before migrating$",
+    ):
         map_pinecone_batch(batch)
 
 
@@ -74,6 +78,8 @@ def test_target_ids_follow_the_mapping() -> None:
     assert IDENTITY.target_ids([1, "a"]) == [1, "a"]
     assert MAPPED.target_ids(["a", "b"]) == [qdrant_point_id("a"), qdrant_point_id("b")]
     assert MAPPED.target_ids(["a", "b"], ["x", ""]) == [qdrant_point_id("a", "x"), qdrant_point_id("b", "")]
+    with pytest.raises(ValueError):
+        MAPPED.target_ids(["a", "b"], ["x"])  # one namespace per id, never silently fewer ids
     tenant = mapping_for("pinecone", "qdrant", default_namespace="t")
     assert tenant.target_ids(["a"]) == [qdrant_point_id("a", "t")]
 
