@@ -173,3 +173,11 @@ def test_a_payloads_digest_does_not_depend_on_its_batch() -> None:
     together = [tuple(row) for row in RAW.payload_digests(payloads, target_side=False).tolist()]
     alone = [tuple(RAW.payload_digests([p], target_side=False)[0].tolist()) for p in payloads]
     assert together == alone
+
+
+def test_fingerprints_hash_float32_bytes_whatever_the_batch_holds() -> None:
+    # A stored format: the orphan watch compares fingerprints journaled by earlier runs.
+    vectors = np.array([[0.1, -2.5, 1e-3]])
+    as_double = RecordBatch((1,), vectors.astype(np.float64), ({"a": 1},))
+    as_single = RecordBatch((1,), vectors.astype(np.float32), ({"a": 1},))
+    assert record_fingerprints(as_double) == record_fingerprints(as_single)
