@@ -311,15 +311,16 @@ def _pct(score: float | None) -> str:
     return "—" if score is None else f"{100 * score:.1f} %"
 
 
-def render(outcomes: Sequence[Outcome], equivalents: Sequence[Equivalent], started: datetime) -> str:
-    """REPORT.md: the per-module table, every survivor with its diff, the equivalent mutants."""
-    from importlib.metadata import version
+def render(outcomes: Sequence[Outcome], equivalents: Sequence[Equivalent], started: datetime, tool: str) -> str:
+    """REPORT.md: the per-module table, every survivor with its diff, the equivalent mutants.
 
+    ``tool`` names the mutation tool and its version (``mutmut 3.3.1``), as the run found it installed.
+    """
     total = sum(o.seconds for o in outcomes)
     lines = [
         "# Mutation report",
         "",
-        f"mutmut {version('mutmut')}, started {started:%Y-%m-%d %H:%M} UTC, {total / 60:.1f} min in all. "
+        f"{tool}, started {started:%Y-%m-%d %H:%M} UTC, {total / 60:.1f} min in all. "
         "Score = killed ÷ (mutants − equivalent); a timeout counts as killed.",
         "",
         "| module | mutants | killed | survived | no tests | equivalent | score | floor | time |",
@@ -412,6 +413,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     missing = [t for m in chosen for t in m.tests if not (ROOT / t.split("::")[0]).exists()]
     if missing:
         parser.error(f"test paths in {CONFIG.relative_to(ROOT)} that do not exist: {', '.join(missing)}")
+    from importlib.metadata import version
+
     equivalents = load_equivalents()
     started = datetime.now(UTC)
     outcomes = []
@@ -428,7 +431,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             flush=True,
         )
         args.report_dir.mkdir(parents=True, exist_ok=True)  # written after each module: a long run shows progress
-        write_text_atomic(args.report_dir / "REPORT.md", render(outcomes, equivalents, started))
+        write_text_atomic(
+            args.report_dir / "REPORT.md", render(outcomes, equivalents, started, f"mutmut {version('mutmut')}")
+        )
         write_text_atomic(args.report_dir / "results.json", results_json(outcomes) + "\n")
     print(f"report: {args.report_dir / 'REPORT.md'}")
     return 0 if all(o.ok for o in outcomes) else 1

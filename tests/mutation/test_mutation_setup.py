@@ -78,10 +78,12 @@ def test_the_score_leaves_out_equivalent_mutants_and_the_report_shows_every_surv
     mark_equivalents(outcome, [Equivalent(module.path, equivalent, "byteorder defaults to big")])
     assert (outcome.killed, outcome.counted, [m["name"] for m in outcome.survivors]) == (9, 10, [name.format(9)])
     assert outcome.score == 0.9 and outcome.ok
-    report = render([outcome], [Equivalent(module.path, "f" * 12, "gone", "old change")], datetime.now(UTC))
+    report = render(
+        [outcome], [Equivalent(module.path, "f" * 12, "gone", "old change")], datetime.now(UTC), "mutmut 9.9"
+    )
     assert "| `harness/migration/router.py` | 11 | 9 | 0 | 1 | 1 | 90.0 % |" in report
     assert "x_bucket_of__mutmut_9` — no tests" in report and "BUCKETS + 1" in report
-    assert "byteorder defaults to big" in report
+    assert "byteorder defaults to big" in report and report.count("mutmut 9.9, started") == 1
     assert "no longer generated" in report and "old change" in report
 
 
