@@ -9,6 +9,7 @@ import numpy as np
 
 from harness.errors import DimensionMismatchError, InvalidInputError
 from harness.model import CollectionSchema, PointId, RecordBatch, SearchResult
+from harness.records.filters import Filter
 
 Cursor: TypeAlias = str
 """An opaque, JSON-safe pagination cursor (a store's own token, serialised). ``None`` starts a scan."""
@@ -26,6 +27,13 @@ class VectorStore(Protocol):
     - ``scroll`` pages with the backend's own cursor (never numeric offsets); pages cover every record
       once, and a deleted record is not returned after its delete was acknowledged.
     - ``upsert`` is idempotent and acknowledged when it returns (``wait=true`` semantics).
+    - ``search_filtered`` / ``count_filtered`` take one filter representation, ``records.filters.Filter``,
+      and render it in the backend's own language (Qdrant: ``to_qdrant``; Pinecone: ``to_pinecone``; the
+      exact store evaluates it with Qdrant's semantics), so each store answers as its own applications
+      see it: a filter means the same *condition* everywhere, and the stores' semantic differences
+      (``records.filters.KNOWN_DIFFERENCES``) stay visible. ``namespace`` scopes a store that partitions
+      records (Pinecone; the exact store for records that carry one); elsewhere any namespace but None
+      raises ``InvalidInputError`` (a migrated Pinecone namespace is a payload field there: filter on it).
     - Bad input (wrong dimension, NaN, an id the backend cannot hold) raises ``InvalidInputError``;
       a missing collection raises ``CollectionNotFoundError``; retryable failures raise
       ``TransientStoreError``.
@@ -68,6 +76,22 @@ class VectorStore(Protocol):
 
     def search(self, queries: np.ndarray, k: int, params: SearchParams | None = None) -> SearchResult:
         """The ``k`` nearest records to each row of ``queries`` (2-D), best first, native scores."""
+        ...
+
+    def search_filtered(
+        self,
+        queries: np.ndarray,
+        k: int,
+        where: Filter | None,
+        *,
+        namespace: str | None = None,
+        params: SearchParams | None = None,
+    ) -> SearchResult:
+        """As ``search``, among only the records ``where`` admits (None: all) in ``namespace`` (None: all)."""
+        ...
+
+    def count_filtered(self, where: Filter | None, *, namespace: str | None = None) -> int:
+        """Exact number of records ``where`` admits (None: all) in ``namespace`` (None: all)."""
         ...
 
     def optimize(self) -> None:

@@ -17,6 +17,7 @@ import numpy as np
 
 from harness.errors import CollectionNotFoundError, InvalidInputError
 from harness.model import CollectionSchema, Distance, PointId, RecordBatch, SearchResult
+from harness.records.filters import Filter, matches
 from harness.stores.base import Cursor, SearchParams, validate_batch, validate_queries
 from harness.stores.uri import StoreURI
 from harness.vectormath import exact_top_k, prepare
@@ -112,6 +113,19 @@ class _Collection:
         self.namespaces = [self.namespaces[r] for r in live]
         self.size = len(live)
         self.row_of = {pid: row for row, pid in enumerate(self.ids) if pid is not None}
+
+    def admitted(self, where: Filter | None, namespace: str | None) -> np.ndarray:
+        """Rows (of ``size``) that are live, in ``namespace`` and pass ``where`` with Qdrant's semantics; an
+        integer payload index in the schema converts stored integral floats, as Qdrant's does."""
+        with self.lock:
+            mask = self.valid[: self.size].copy()
+            if namespace is not None:
+                mask &= np.fromiter(((ns or "") == namespace for ns in self.namespaces), dtype=bool, count=self.size)
+            if where is not None:
+                indexed = [f for f, kind in self.schema.payload_indexes.items() if kind == "integer"]
+                for row in np.flatnonzero(mask).tolist():
+                    mask[row] = matches(where, self.payloads[row], "qdrant", integer_indexed=indexed)
+            return mask
 
     def sorted_keys(self) -> list[_SortKey]:
         with self.lock:
@@ -228,6 +242,33 @@ class ExactStore:
             rows, scores = exact_top_k(q, vectors, k_eff, coll.schema.distance, valid=valid)
             ids = tuple(tuple(coll.ids[r] for r in row) for row in rows.tolist())
         return SearchResult(ids=ids, scores=tuple(tuple(s) for s in scores.tolist()))
+
+    def search_filtered(
+        self,
+        queries: np.ndarray,
+        k: int,
+        where: Filter | None,
+        *,
+        namespace: str | None = None,
+        params: SearchParams | None = None,
+    ) -> SearchResult:
+        """Exact top-k among the records ``where`` admits (Qdrant's semantics) in ``namespace`` (records
+        upserted without one are in "")."""
+        coll = self._collection()
+        q = validate_queries(queries, coll.schema.dimension, k)
+        with coll.lock:
+            admitted = coll.admitted(where, namespace)
+            k_eff = min(k, int(admitted.sum()))
+            if q.shape[0] == 0 or k_eff == 0:
+                empty = tuple(() for _ in range(q.shape[0]))
+                return SearchResult(ids=empty, scores=empty)
+            rows, scores = exact_top_k(q, coll.vectors[: coll.size], k_eff, coll.schema.distance, valid=admitted)
+            ids = tuple(tuple(coll.ids[r] for r in row) for row in rows.tolist())
+        return SearchResult(ids=ids, scores=tuple(tuple(s) for s in scores.tolist()))
+
+    def count_filtered(self, where: Filter | None, *, namespace: str | None = None) -> int:
+        """Exact number of records ``where`` admits (Qdrant's semantics) in ``namespace``."""
+        return int(self._collection().admitted(where, namespace).sum())
 
     # -- writes ----------------------------------------------------------------------------------------
     def upsert(self, batch: RecordBatch) -> None:
