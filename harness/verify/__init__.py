@@ -10,7 +10,7 @@ from harness.verify.findings import Finding, ParityFindings
 from harness.verify.gate import Verifier, make_verifier
 from harness.verify.latency import LATENCY_CHECK_IDS
 from harness.verify.parity import PARITY_CHECK_IDS, check_parity
-from harness.verify.quality import QUALITY_CHECK_IDS
+from harness.verify.policy import QUALITY_CHECK_IDS
 from harness.verify.recheck import ParityRecheck, recheck_parity
 from harness.verify.run import MANDATORY_QUERIES, VerificationRun, run_verification
 from harness.verify.schema import SCHEMA_CHECK_IDS, check_schema, recall_affecting

@@ -9,7 +9,7 @@ and ``scenarios`` sit outside every layer: nothing in ``harness`` imports them.
 | layer | units | why there |
 |---|---|---|
 | 0 | ``_version``, ``errors`` | facts with no dependencies |
-| 1 | ``model``, ``clock``, ``redact``, ``outputs``, ``console``, ``schemas`` | value types and small seams everyone shares; terminal verbosity; the shipped JSON Schemas |
+| 1 | ``model``, ``clock``, ``redact``, ``outputs``, ``console``, ``progress``, ``schemas`` | value types and small seams everyone shares; terminal verbosity and progress; the shipped JSON Schemas |
 | 2 | ``records``, ``vectormath``, ``datasets`` | the one record model; vector maths; corpora (value types only) |
 | 3 | ``stores`` | the ``VectorStore`` protocol and its adapters |
 | 4 | ``pinecone_local``, ``migration``, ``verify`` | peers: the Pinecone-compatible server, the orchestrator, the checks |
@@ -42,6 +42,7 @@ LAYERS: dict[str, int] = {
     "redact": 1,
     "outputs": 1,
     "console": 1,
+    "progress": 1,
     "schemas": 1,
     "records": 2,
     "vectormath": 2,
