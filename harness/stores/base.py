@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any, Protocol, TypeAlias, runtime_checkable
+from typing import Any, Literal, Protocol, TypeAlias, get_args, runtime_checkable
 
 import numpy as np
 
-from harness.errors import DimensionMismatchError, InvalidInputError
+from harness.errors import DimensionMismatchError, InvalidInputError, UsageError
 from harness.model import CollectionSchema, PointId, RecordBatch, SearchResult
 from harness.records.filters import Filter
 
 Cursor: TypeAlias = str
 """An opaque, JSON-safe pagination cursor (a store's own token, serialised). ``None`` starts a scan."""
+
+PayloadIndexType: TypeAlias = Literal["keyword", "integer", "float", "bool", "geo", "text", "datetime", "uuid"]
+"""A payload index type, as Qdrant's ``PayloadSchemaType`` names it (``CollectionSchema.payload_indexes``)."""
+PAYLOAD_INDEX_TYPES: tuple[str, ...] = get_args(PayloadIndexType)
 
 SearchParams: TypeAlias = Mapping[str, Any]
 """Backend search options, e.g. ``{"hnsw_ef": 128}`` or ``{"exact": True}``; unknown keys are ignored."""
@@ -139,3 +143,15 @@ def validate_queries(queries: np.ndarray, dimension: int, k: int) -> np.ndarray:
     if not np.isfinite(q).all():
         raise InvalidInputError("queries contain NaN or infinity")
     return np.ascontiguousarray(q)
+
+
+def parse_payload_index(text: str) -> tuple[str, str]:
+    """``FIELD=TYPE`` (``ragmig migrate --payload-index``) as (field, type); ``UsageError`` otherwise."""
+    field, sep, kind = text.partition("=")
+    field, kind = field.strip(), kind.strip().lower()
+    if not sep or not field or kind not in PAYLOAD_INDEX_TYPES:
+        raise UsageError(
+            f"--payload-index {text!r}: write FIELD=TYPE with TYPE one of {', '.join(PAYLOAD_INDEX_TYPES)} "
+            "(e.g. year=integer)"
+        )
+    return field, kind

@@ -8,7 +8,8 @@ target through the translator (``verify/scoped.target_scope``). Per filter:
 
 - **match counts** (``count_filtered`` on each side) must be equal: parity says the records are the
   same, so a different count means the filter *means* something else on the target;
-- **top-k overlap** of the filtered results must reach the quality gate ``min(overlap_min, noise −
+- **top-k overlap** of the filtered results — over the records both stores hold: a record parity finds
+  missing or extra is parity's finding — must reach the quality gate ``min(overlap_min, noise −
   noise_slack)``; when it does not, the target's exact filtered search (``{"exact": true}``) is the
   ground truth, and a target clearly better than the source (``policy``'s margin) warns instead of failing.
 
@@ -16,8 +17,9 @@ A difference the stores' semantics explain is reported by name (``records.filter
 not as noise: ``exists_empty_list`` (Pinecone's ``$exists`` on a field holding ``[]``) warns — it is the
 target store's meaning, the data are the same; ``int_as_float`` (an integer exact match against a
 target that holds ``5.0`` where the source held ``5``, without an integer payload index) fails — the
-target's data changed type, and its applications' filters now miss those records. Anything else that
-differs fails. A filter one store cannot run at all (qdrant-edge's booleans) warns with the reason, and a
+target's data changed type, and its applications' filters now miss those records. A count that differs by
+no more than the records parity found missing, extra or changed is parity's finding, not the filter's
+(warn, pointing at ``parity.*``). Anything else that differs fails. A filter one store cannot run at all (qdrant-edge's booleans) warns with the reason, and a
 filter on a field whose payload index the thresholds ask for (``payload_indexes``) warns when the target
 lacks it.
 """
@@ -50,6 +52,7 @@ from harness.verify.queries import QuerySet
 from harness.verify.scoped import Scope, target_scope
 from harness.verify.thresholds import Thresholds
 
+MAX_EXTRA_DEPTH = 100  # results asked beyond k to make up for records parity finds on one side only
 F32 = npt.NDArray[np.float32]
 I64 = npt.NDArray[np.int64]
 U64 = npt.NDArray[np.uint64]
@@ -149,6 +152,9 @@ class FilterContext:
     source_stats: FieldStats
     target_stats: FieldStats
     target_indexes: Mapping[str, str]
+    records_differing: int = 0  # records parity found missing, extra or with another payload
+    records_one_side: int = 0  # of those, the ones only one store holds (missing or extra)
+    held_by_both: Callable[[U64], npt.NDArray[np.bool_]] | None = None  # keys (target space) on both sides
 
 
 def run_filters(
@@ -170,14 +176,16 @@ def _run_case(case: FilterCase, ctx: FilterContext) -> FilterOutcome:
     try:
         out.source_count = ctx.source.count_filtered(source_scope.where, namespace=source_scope.namespace)
         out.target_count = ctx.target.count_filtered(goal.where, namespace=goal.namespace)
+        # More than k: the query's own record (leave-one-out) and records one store lacks are dropped.
+        deep = ctx.k + min(ctx.records_one_side, MAX_EXTRA_DEPTH)
         extra = 1 if ctx.own_keys is not None else 0
         vectors = ctx.queries.vectors[case.rows]
         exclude = None if ctx.own_keys is None else [ctx.own_keys[q] for q in case.rows.tolist()]
         mapped = ctx.mapping.pinecone_to_qdrant
-        src = ctx.source.search_filtered(vectors, ctx.k + extra, source_scope.where, namespace=source_scope.namespace)
-        tgt = ctx.target.search_filtered(vectors, ctx.k + extra, goal.where, namespace=goal.namespace)
-        source_ranked = Ranked.of(src, ctx.k, pinecone_to_qdrant=mapped, exclude=exclude)
-        target_ranked = Ranked.of(tgt, ctx.k, exclude=exclude)
+        src = ctx.source.search_filtered(vectors, deep + extra, source_scope.where, namespace=source_scope.namespace)
+        tgt = ctx.target.search_filtered(vectors, deep + extra, goal.where, namespace=goal.namespace)
+        source_ranked = _common(Ranked.of(src, deep, pinecone_to_qdrant=mapped, exclude=exclude), ctx, ctx.k)
+        target_ranked = _common(Ranked.of(tgt, deep, exclude=exclude), ctx, ctx.k)
     except InvalidInputError as exc:
         out.status = Status.WARN
         out.notes.append(f"could not run: {exc}")
@@ -204,9 +212,25 @@ def _run_case(case: FilterCase, ctx: FilterContext) -> FilterOutcome:
         out.known_difference = name
         out.notes.append(f"known difference {name}: {why}")
         out.status = Status.FAIL if blocking else Status.WARN
+    elif overlap_ok and abs((out.source_count or 0) - (out.target_count or 0)) <= ctx.records_differing:
+        out.notes.append(
+            f"within the {ctx.records_differing} records parity finds missing, extra or changed (parity.* judges them)"
+        )
+        out.status = Status.WARN
     else:
         out.status = Status.FAIL
     return out
+
+
+def _common(ranked: Ranked, ctx: FilterContext, k: int) -> Ranked:
+    """The first ``k`` of ``ranked`` that both stores hold (a record only one holds is parity's finding)."""
+    keys_out, ids_out = [], []
+    for keys, ids in zip(ranked.keys, ranked.ids, strict=True):
+        held = ctx.held_by_both(keys) if ctx.held_by_both is not None else np.ones(len(keys), dtype=bool)
+        keep = np.flatnonzero(held)[:k]
+        keys_out.append(keys[keep])
+        ids_out.append(tuple(ids[i] for i in keep.tolist()))
+    return Ranked(tuple(keys_out), tuple(ids_out), ranked.pinecone_to_qdrant)
 
 
 def _mean_overlap(a: Ranked, b: Ranked, k: int) -> float:
@@ -230,10 +254,11 @@ def _clearly_better(
 ) -> bool:
     """Recall of both sides against the target's exact filtered search; True for a clear upgrade."""
     extra = 1 if exclude is not None else 0
+    deep = ctx.k + min(ctx.records_one_side, MAX_EXTRA_DEPTH)
     exact = ctx.target.search_filtered(
-        vectors, ctx.k + extra, goal.where, namespace=goal.namespace, params={"exact": True}
+        vectors, deep + extra, goal.where, namespace=goal.namespace, params={"exact": True}
     )
-    truth = Ranked.of(exact, ctx.k, exclude=exclude)
+    truth = _common(Ranked.of(exact, deep, exclude=exclude), ctx, ctx.k)
     out.recall_source = _mean_overlap(source_ranked, truth, ctx.k)
     out.recall_target = _mean_overlap(target_ranked, truth, ctx.k)
     margin = max(ctx.thresholds.upgrade_margin, 1.0 - ctx.noise)
@@ -265,7 +290,7 @@ def _diagnose(case: FilterCase, goal: Scope, out: FilterOutcome, ctx: FilterCont
         source_tally, target_tally = ctx.source_stats.fields.get(name), ctx.target_stats.fields.get(name)
         if ctx.target_indexes.get(name) == "integer" or source_tally is None or target_tally is None:
             continue
-        if target_tally.integral_floats and sum(source_tally.ints.values()):
+        if target_tally.integral_floats and source_tally.true_ints:
             return (
                 "int_as_float",
                 True,
@@ -273,7 +298,7 @@ def _diagnose(case: FilterCase, goal: Scope, out: FilterOutcome, ctx: FilterCont
                 f"values like 5.0) where the source holds integers, and has no integer payload index on it: "
                 f"{KNOWN_DIFFERENCES['int_as_float']}. Migrate the values as integers (or index {name!r} as integer)",
             )
-        if source_tally.integral_floats and sum(target_tally.ints.values()):
+        if source_tally.integral_floats and target_tally.true_ints and ctx.source_backend != "pinecone":
             return (
                 "int_as_float",
                 False,

@@ -36,8 +36,9 @@ class FieldTally:
 
     present: int = 0
     strings: Counter[str] = field(default_factory=Counter)
-    ints: Counter[int] = field(default_factory=Counter)
-    integral_floats: int = 0
+    ints: Counter[int] = field(default_factory=Counter)  # integral values, stored as int or as x.0
+    true_ints: int = 0  # values stored as integers
+    integral_floats: int = 0  # values stored as floats with no fraction (5.0)
     floats: int = 0
     bools: int = 0
     string_lists: int = 0
@@ -62,11 +63,13 @@ class FieldTally:
         elif isinstance(value, bool):
             self.bools += 1
         elif isinstance(value, int):
+            self.true_ints += 1
             self._count(self.ints, value)
             self.numbers.append(float(value))
         elif isinstance(value, float):
-            if value.is_integer():
+            if value.is_integer() and abs(value) < 2**63:
                 self.integral_floats += 1
+                self._count(self.ints, int(value))
             else:
                 self.floats += 1
             self.numbers.append(value)
@@ -86,12 +89,13 @@ class FieldTally:
 
     @property
     def kind(self) -> str:
-        """The field's one kind: ``keyword``, ``keyword_list``, ``integer``, ``number``, or ``mixed``."""
+        """The field's one kind: ``keyword``, ``keyword_list``, ``integer`` (whole numbers, however stored:
+        Pinecone keeps every number as a float), ``number``, or ``mixed``."""
         kinds = {
             "keyword": sum(self.strings.values()),
             "keyword_list": self.string_lists,
-            "integer": sum(self.ints.values()),
-            "float": self.integral_floats + self.floats,
+            "integer": self.true_ints + self.integral_floats,
+            "float": self.floats,
             "bool": self.bools,
             "other": self.other,
         }

@@ -423,6 +423,19 @@ class VerificationRun:
         checks.append(self._filtered_check(truth, float(noise.mean()), about))
         return checks, data
 
+    def _records_differing(self, *, one_side: bool = False) -> int:
+        """Records parity found missing, extra or (unless ``one_side``) with another payload: they change
+        filtered counts."""
+        checks = {c.id: c for c in self.parity_checks()}
+        ids = checks.get("parity.ids")
+        payloads = checks.get("parity.payloads")
+        count = 0
+        if ids is not None:
+            count += int(ids.details.get("missing_count") or 0) + int(ids.details.get("extra_count") or 0)
+        if payloads is not None and not one_side:
+            count += int(payloads.details.get("mismatch_count") or 0)
+        return count
+
     def _filtered_check(self, truth: Truth, noise: float, about: str) -> Check:
         s = self.scan()
         cases, left_out = plan_filters(truth.queries, s.source_fields, self.thresholds)
@@ -449,6 +462,9 @@ class VerificationRun:
             source_stats=s.source_fields,
             target_stats=s.target_fields,
             target_indexes=dict(self.target_schema.payload_indexes),
+            records_differing=self._records_differing(),
+            records_one_side=self._records_differing(one_side=True),
+            held_by_both=lambda keys: (s.source_table.positions(keys) >= 0) & (s.target_table.positions(keys) >= 0),
         )
         with self.progress.phase("filtered searches", len(cases), "filters") as advance:
             outcomes = run_filters(cases, ctx, advance)

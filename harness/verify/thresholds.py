@@ -22,15 +22,13 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from harness.errors import ConfigError
+from harness.stores.base import PayloadIndexType
 from harness.verify.schema import ACCEPTABLE_CHECK_IDS
-
-PayloadIndexType = Literal["keyword", "integer", "float", "bool", "geo", "text", "datetime", "uuid"]
-"""Qdrant's payload index types, as ``PayloadSchemaType`` names them."""
 
 
 class Thresholds(BaseModel):

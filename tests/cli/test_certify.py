@@ -86,7 +86,8 @@ def test_identical_copy_exits_0_with_a_passing_verdict(stores: dict[str, str], t
     verdict = json.loads((tmp_path / "v.json").read_text())
     assert verdict["verdict"] == "pass"
     statuses = {c["id"]: c["status"] for c in verdict["checks"]}
-    assert statuses == {**dict.fromkeys(CHECK_IDS, "pass"), "parity.mapping": "skip"}  # no id mapping: Edge → Edge
+    # No id mapping and no namespaces on Edge → Edge.
+    assert statuses == {**dict.fromkeys(CHECK_IDS, "pass"), "parity.mapping": "skip", "quality.namespaces": "skip"}
     assert "verdict: PASS" in stdout
 
 
