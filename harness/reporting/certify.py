@@ -178,12 +178,13 @@ def _run_with_progress(args: list[str], workdir: Path) -> ChildRun:
 
 def _check_queries(query_set: QuerySet, source: str) -> None:
     """``UsageError`` when the source cannot answer the query file's queries (``check_against_source``)."""
-    from harness.verify.queries import check_against_source
+    from harness.verify.queries import check_against_source, check_namespaces_hold_records
 
     store = open_store(source)
     try:
         confined = parse_store_uri(source).options.get("namespace")
         check_against_source(query_set, store.describe(), store.uri, confined_to=confined)
+        check_namespaces_hold_records(query_set, store)
     finally:
         store.close()
 

@@ -80,7 +80,7 @@ class Judgement:
     @property
     def upgrade(self) -> bool:
         """The target is clearly better than the source (gain above the margin)."""
-        return self.gain > self.margin
+        return self.gain > self.margin + EPS
 
     @property
     def recall_ok(self) -> bool:
@@ -105,7 +105,7 @@ class Judgement:
         """Which way the target's answers moved, in words."""
         if self.upgrade:
             return f"toward the exact answers (recall {self.recall_source:.3f} → {self.recall_target:.3f}, +{self.gain:.3f})"
-        if self.gain < -self.margin:
+        if self.gain < -self.margin - EPS:
             return f"away from the exact answers (recall {self.recall_source:.3f} → {self.recall_target:.3f}, {self.gain:.3f})"
         return f"neither way (recall {self.recall_source:.3f} → {self.recall_target:.3f}, within ±{self.margin:.3f})"
 

@@ -19,7 +19,6 @@ its URI excludes. Both ``ragmig certify`` and the pytest plugin use these two fu
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,6 +29,7 @@ import numpy.typing as npt
 from harness.errors import DimensionMismatchError, InvalidInputError, UsageError
 from harness.model import CollectionSchema, PointId
 from harness.records.filters import Filter, parse_pinecone
+from harness.stores.base import VectorStore
 
 F32 = npt.NDArray[np.float32]
 I64 = npt.NDArray[np.int64]
@@ -289,11 +289,13 @@ def subset(queries: QuerySet, rows: I64) -> QuerySet:
     )
 
 
-def rows_by_scope(namespaces: Sequence[str | None] | None, n: int) -> dict[str | None, I64]:
-    """Query rows grouped by namespace (None: unscoped), groups in first-seen order."""
-    if namespaces is None:
-        return {None: np.arange(n, dtype=np.int64)}
-    groups: dict[str | None, list[int]] = {}
-    for row, ns in enumerate(namespaces):
-        groups.setdefault(ns, []).append(row)
-    return {ns: np.asarray(rows, dtype=np.int64) for ns, rows in groups.items()}
+def check_namespaces_hold_records(queries: QuerySet, store: VectorStore) -> None:
+    """``UsageError`` when a query asks a namespace in which ``store`` (the source) holds no record."""
+    if not queries.scoped or queries.namespaces is None:
+        return
+    for namespace in sorted({ns for ns in queries.namespaces if ns is not None}):
+        if store.count_filtered(None, namespace=namespace) == 0:
+            raise UsageError(
+                f"the queries ({queries.origin}) ask namespace {namespace!r}, which holds no records on the source "
+                f"{store.uri}"
+            )

@@ -339,7 +339,7 @@ def _payload_indexes(
     source: CollectionSchema, target: CollectionSchema, required: Mapping[str, str], pinecone_to_qdrant: bool
 ) -> Check:
     observed: dict[str, str] = dict(target.payload_indexes)
-    wanted: dict[str, tuple[str, str]] = {f: (kind, "the thresholds ask for it") for f, kind in required.items()}
+    wanted: dict[str, tuple[str, str]] = {f: (kind, "payload_indexes asks for it") for f, kind in required.items()}
     if pinecone_to_qdrant and NAMESPACE_FIELD not in wanted:
         wanted[NAMESPACE_FIELD] = ("keyword", "queries per Pinecone namespace filter on it")
     source_blind = not source.index_config_reported and source.backend != "pinecone"

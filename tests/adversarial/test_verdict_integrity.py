@@ -274,7 +274,10 @@ def test_an_accepted_change_is_listed_and_the_other_checks_still_judge(edge_runs
     assert outcome.verdict is not None
     assert outcome.verdict["accepted"] == ["schema.datatype"]
     assert outcome.check("schema.datatype")["status"] == "warn"
-    assert outcome.statuses("pass") >= PARITY | QUALITY  # float16 holds these vectors within tolerance
+    # float16 holds these vectors within tolerance; Edge → Edge has no id mapping and no namespaces.
+    unmapped = {"parity.mapping", "quality.namespaces"}
+    assert outcome.statuses("pass") >= (PARITY | QUALITY) - unmapped
+    assert outcome.statuses("skip") >= unmapped
 
 
 def aimed(row: Row, pair_: PineconePair) -> Fault:
