@@ -17,7 +17,8 @@ import numpy as np
 
 from harness.errors import CollectionNotFoundError, InvalidInputError
 from harness.model import CollectionSchema, Distance, PointId, RecordBatch, SearchResult
-from harness.records.filters import Filter, matches
+from harness.records.filters import Filter
+from harness.stores._exact_columns import FilterColumns
 from harness.stores.base import Cursor, SearchParams, validate_batch, validate_queries
 from harness.stores.uri import StoreURI
 from harness.vectormath import exact_top_k, prepare
@@ -54,6 +55,7 @@ class _Collection:
         self.size = 0  # rows used (live + deleted)
         self.row_of: dict[PointId, int] = {}
         self._sorted: list[_SortKey] | None = None
+        self._columns: FilterColumns | None = None  # filter columns, rebuilt after any write
 
     def _grow(self, needed: int) -> None:
         cap = self.vectors.shape[0]
@@ -91,6 +93,7 @@ class _Collection:
                 self.namespaces[row] = batch.namespaces[pos] if batch.namespaces is not None else None
             if new_ids:
                 self._sorted = None
+            self._columns = None
 
     def delete(self, ids: Sequence[PointId]) -> None:
         with self.lock:
@@ -101,6 +104,7 @@ class _Collection:
                     self.ids[row] = None
                     self.payloads[row] = {}
                     self._sorted = None
+                    self._columns = None
             if self.size > 4096 and len(self.row_of) < self.size // 2:
                 self._compact()
 
@@ -113,6 +117,7 @@ class _Collection:
         self.namespaces = [self.namespaces[r] for r in live]
         self.size = len(live)
         self.row_of = {pid: row for row, pid in enumerate(self.ids) if pid is not None}
+        self._columns = None
 
     def admitted(self, where: Filter | None, namespace: str | None) -> np.ndarray:
         """Rows (of ``size``) that are live, in ``namespace`` and pass ``where`` with Qdrant's semantics; an
@@ -122,9 +127,10 @@ class _Collection:
             if namespace is not None:
                 mask &= np.fromiter(((ns or "") == namespace for ns in self.namespaces), dtype=bool, count=self.size)
             if where is not None:
-                indexed = [f for f, kind in self.schema.payload_indexes.items() if kind == "integer"]
-                for row in np.flatnonzero(mask).tolist():
-                    mask[row] = matches(where, self.payloads[row], "qdrant", integer_indexed=indexed)
+                if self._columns is None:
+                    indexed = [f for f, kind in self.schema.payload_indexes.items() if kind == "integer"]
+                    self._columns = FilterColumns(self.payloads[: self.size], indexed)
+                mask &= self._columns.mask(where)
             return mask
 
     def sorted_keys(self) -> list[_SortKey]:

@@ -19,9 +19,10 @@ target store's meaning, the data are the same; ``int_as_float`` (an integer exac
 target that holds ``5.0`` where the source held ``5``, without an integer payload index) fails — the
 target's data changed type, and its applications' filters now miss those records. A count that differs by
 no more than the records parity found missing, extra or changed is parity's finding, not the filter's
-(warn, pointing at ``parity.*``). Anything else that differs fails. A filter one store cannot run at all (qdrant-edge's booleans) warns with the reason, and a
-filter on a field whose payload index the thresholds ask for (``payload_indexes``) warns when the target
-lacks it.
+(warn, pointing at ``parity.*``). Anything else that differs fails. A store failing mid-run makes the
+check ``error`` (never a pass). A filter one store cannot run at all (qdrant-edge's booleans) warns with
+the reason, and a filter on a field whose payload index the thresholds ask for (``payload_indexes``)
+warns when the target lacks it.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from harness.errors import InvalidInputError
+from harness.errors import HarnessError, InvalidInputError
 from harness.model import Check, Status
 from harness.records import RecordMapping
 from harness.records.filters import (
@@ -44,6 +45,7 @@ from harness.records.filters import (
     filter_text,
     integer_match_fields,
 )
+from harness.redact import redact_text
 from harness.stores.base import VectorStore
 from harness.verify.payload_fields import FieldStats, generate_filters
 from harness.verify.policy import EPS
@@ -186,9 +188,13 @@ def _run_case(case: FilterCase, ctx: FilterContext) -> FilterOutcome:
         tgt = ctx.target.search_filtered(vectors, deep + extra, goal.where, namespace=goal.namespace)
         source_ranked = _common(Ranked.of(src, deep, pinecone_to_qdrant=mapped, exclude=exclude), ctx, ctx.k)
         target_ranked = _common(Ranked.of(tgt, deep, exclude=exclude), ctx, ctx.k)
-    except InvalidInputError as exc:
+    except InvalidInputError as exc:  # a filter this store cannot say (qdrant-edge's booleans)
         out.status = Status.WARN
         out.notes.append(f"could not run: {exc}")
+        return out
+    except HarnessError as exc:  # the store failed: this filter was not judged, which is not a pass
+        out.status = Status.ERROR
+        out.notes.append(f"did not complete: {type(exc).__name__}: {redact_text(str(exc))}")
         return out
     out.overlap = _mean_overlap(source_ranked, target_ranked, ctx.k)
     required = min(ctx.thresholds.overlap_min, ctx.noise - ctx.thresholds.noise_slack)
@@ -324,13 +330,14 @@ def filtered_check(outcomes: Sequence[FilterOutcome], left_out: int, ctx: Filter
             if o.status is Status.PASS:
                 o.status = Status.WARN
     statuses = [o.status for o in outcomes]
-    status = Status.FAIL if Status.FAIL in statuses else Status.WARN if Status.WARN in statuses else Status.PASS
-    bad = [o for o in outcomes if o.status is Status.FAIL]
+    status = next((s for s in (Status.ERROR, Status.FAIL, Status.WARN) if s in statuses), Status.PASS)
+    bad = [o for o in outcomes if o.status in (Status.FAIL, Status.ERROR)]
     known = sorted({o.known_difference for o in outcomes if o.known_difference})
     first = bad[0] if bad else next((o for o in outcomes if o.status is Status.WARN), None)
     parts = [f"{len(outcomes)} filters ({about}): {statuses.count(Status.PASS)} agree"]
     if bad:
-        parts.append(f"{len(bad)} differ")
+        errors = statuses.count(Status.ERROR)
+        parts.append(f"{len(bad) - errors} differ" + (f", {errors} did not complete" if errors else ""))
     warned = statuses.count(Status.WARN)
     if warned:
         parts.append(f"{warned} warn")

@@ -7,13 +7,12 @@ import json
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
 
 from harness.datasets import synthetic_corpus
-from harness.model import Check, CollectionSchema, Distance, RecordBatch, Status
+from harness.model import CollectionSchema, Distance, RecordBatch, Status
 from harness.pinecone_local.testing import PineconeServer
 from harness.records import map_pinecone_batch
 from harness.stores import iter_batches, open_store
@@ -49,11 +48,6 @@ def source(tmp_path: Path, corpus: list[RecordBatch]) -> Iterator[VectorStore]:
     store = edge(tmp_path / "source", corpus)
     yield store
     store.close()
-
-
-def filtered(verdict_or_run: Any) -> Check:
-    checks = verdict_or_run.checks if hasattr(verdict_or_run, "checks") else verdict_or_run.quality_checks()
-    return next(c for c in checks if c.id == "quality.filtered")
 
 
 def test_integers_turned_floats_fail_quality_filtered_by_name(
@@ -251,3 +245,26 @@ def test_query_file_filters_run_in_their_namespace_on_both_sides(
     assert rows[""]["source_count"] == rows[""]["target_count"] == wiki_2003 > 0
     assert checks["quality.recall_target"].details["query_origin"] == "query file asked.jsonl"
     assert checks["quality.namespaces"].status is Status.SKIP  # fewer than 10 queries in each namespace
+
+
+def test_a_store_failing_during_the_filters_is_error_never_pass(
+    source: VectorStore, corpus: list[RecordBatch], tmp_path: Path
+) -> None:
+    from harness.clock import ManualClock
+    from harness.faults.store import FaultPlan, FaultyStore
+
+    target = edge(tmp_path / "target", corpus)
+    faulty = FaultyStore(target, clock=ManualClock())
+    try:
+        with VerificationRun(source, faulty, queries=20, measure_latency=False) as run:
+            run.parity_checks()  # the suite's order: parity, then quality
+            _ = run.searches  # ground truth and the unfiltered searches, before the fault
+            faulty.set_faults(FaultPlan(read_error_rate=1.0, search_error_rate=1.0))
+            checks = {c.id: c for c in run.quality_checks()}
+    finally:
+        target.close()
+    check = checks["quality.filtered"]
+    assert check.status is Status.ERROR
+    assert "did not complete: TransientStoreError" in check.message
+    # The unfiltered quality checks ran before the fault and still stand.
+    assert checks["quality.recall_target"].status is Status.PASS
