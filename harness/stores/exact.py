@@ -55,7 +55,7 @@ class _Collection:
         self.size = 0  # rows used (live + deleted)
         self.row_of: dict[PointId, int] = {}
         self._sorted: list[_SortKey] | None = None
-        self._columns: FilterColumns | None = None  # filter columns, rebuilt after any write
+        self._admitted: tuple[tuple[Filter | None, str | None], np.ndarray] | None = None  # the last filter's rows
 
     def _grow(self, needed: int) -> None:
         cap = self.vectors.shape[0]
@@ -93,7 +93,7 @@ class _Collection:
                 self.namespaces[row] = batch.namespaces[pos] if batch.namespaces is not None else None
             if new_ids:
                 self._sorted = None
-            self._columns = None
+            self._admitted = None
 
     def delete(self, ids: Sequence[PointId]) -> None:
         with self.lock:
@@ -104,7 +104,7 @@ class _Collection:
                     self.ids[row] = None
                     self.payloads[row] = {}
                     self._sorted = None
-                    self._columns = None
+                    self._admitted = None
             if self.size > 4096 and len(self.row_of) < self.size // 2:
                 self._compact()
 
@@ -117,21 +117,24 @@ class _Collection:
         self.namespaces = [self.namespaces[r] for r in live]
         self.size = len(live)
         self.row_of = {pid: row for row, pid in enumerate(self.ids) if pid is not None}
-        self._columns = None
+        self._admitted = None
 
     def admitted(self, where: Filter | None, namespace: str | None) -> np.ndarray:
         """Rows (of ``size``) that are live, in ``namespace`` and pass ``where`` with Qdrant's semantics; an
-        integer payload index in the schema converts stored integral floats, as Qdrant's does."""
+        integer payload index in the schema converts stored integral floats, as Qdrant's does. The last
+        answer is kept until the next write (a count and a search with one filter judge it once)."""
         with self.lock:
+            key = (where, namespace)
+            if self._admitted is not None and self._admitted[0] == key:
+                return self._admitted[1].copy()
             mask = self.valid[: self.size].copy()
             if namespace is not None:
                 mask &= np.fromiter(((ns or "") == namespace for ns in self.namespaces), dtype=bool, count=self.size)
             if where is not None:
-                if self._columns is None:
-                    indexed = [f for f, kind in self.schema.payload_indexes.items() if kind == "integer"]
-                    self._columns = FilterColumns(self.payloads[: self.size], indexed)
-                mask &= self._columns.mask(where)
-            return mask
+                indexed = [f for f, kind in self.schema.payload_indexes.items() if kind == "integer"]
+                mask &= FilterColumns(self.payloads[: self.size], indexed).mask(where)
+            self._admitted = (key, mask)
+            return mask.copy()
 
     def sorted_keys(self) -> list[_SortKey]:
         with self.lock:
