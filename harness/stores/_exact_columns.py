@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from harness.records.filters import And, Exists, Filter, Match, MatchAny, Not, Or, Range, matches
+from harness.records.filters import And, Exists, Filter, Match, Not, Or, Range, matches
 
 Mask = npt.NDArray[np.bool_]
 
