@@ -139,7 +139,5 @@ class FilterColumns:
             for value in wanted:
                 mask |= column.equals(value, indexed)
         for row in np.flatnonzero(column.kind == OTHER_LIST).tolist():  # numbers or booleans in a list
-            mask[row] = matches(
-                where, {where.field: column.value[row]}, "qdrant", integer_indexed=self.integer_indexed
-            )
+            mask[row] = matches(where, {where.field: column.value[row]}, "qdrant", integer_indexed=self.integer_indexed)
         return mask
