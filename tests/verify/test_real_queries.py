@@ -7,8 +7,10 @@
 - An upgrade (weak source → strong target) passes with a warning that says the results moved toward
   the exact answers; the downgrade fails.
 
-HNSW graphs on Qdrant Edge are built by several threads, so recall moves a little from one build to
-the next (±0.01 at recall 0.95 measured here); the margins below are chosen wider than that.
+Qdrant Edge draws HNSW levels at random, so recall moves from one build to the next, single-threaded
+builds included (sampled recall 0.970–0.996 over three builds of m=16, ef_construct=40). The case below
+(m=16, ef_construct=64) measured 0.994–1.000 sampled and 0.943–0.946 with the questions over three
+builds: the margins to the 0.98 gate are wider than that spread.
 """
 
 from __future__ import annotations
@@ -30,8 +32,8 @@ from harness.verify import VerificationRun, run_verification
 from harness.verify.queries import load_query_file
 from tests.verify.conftest import DIM, SEED, build_edge
 
-WEAK_BUT_PLAUSIBLE = "?m=16&ef_construct=40&full_scan_threshold=1"  # full_scan_threshold=1: the graph is used
-OFF_MANIFOLD = 0.75  # noise added to each question, relative to a unit vector
+PLAUSIBLE = "?m=16&ef_construct=64&full_scan_threshold=1"  # full_scan_threshold=1: the graph is really used
+OFF_MANIFOLD = 1.25  # noise added to each question, relative to a unit vector
 
 
 def quality(run: VerificationRun) -> dict[str, Check]:
@@ -40,7 +42,7 @@ def quality(run: VerificationRun) -> dict[str, Check]:
 
 @pytest.fixture(scope="module")
 def plausible_edge(tmp_path_factory: pytest.TempPathFactory, corpus: list[RecordBatch]) -> Iterator[VectorStore]:
-    directory = build_edge(tmp_path_factory.mktemp("edge") / "plausible", corpus, WEAK_BUT_PLAUSIBLE, optimize=True)
+    directory = build_edge(tmp_path_factory.mktemp("edge") / "plausible", corpus, PLAUSIBLE, optimize=True)
     store = open_store(f"qdrant-edge://{directory}")
     yield store
     store.close()
