@@ -62,6 +62,7 @@ def build_verifier(config: MigrationConfig, clock: Clock) -> Verifier:
         clock=clock,
         rounds=cfg.recheck_rounds,
         settle_s=cfg.recheck_settle_s,
+        payload_indexes=config.target_payload_indexes,
     )
 
 
@@ -202,7 +203,7 @@ def build_migration(
         raw_source = source
         if wrap is not None:
             source, target = wrap("source", source), wrap("target", target)
-        ensure_target_collection(source, target)
+        ensure_target_collection(source, target, config.target_payload_indexes)
         mapping = resolve_mapping(raw_source, target)
         if journal is None:
             journal = Journal(config.journal)

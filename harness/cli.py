@@ -176,6 +176,15 @@ def certify(
     thresholds: Annotated[
         Path | None, typer.Option(metavar="FILE.toml", help="TOML file overriding the default gates.")
     ] = None,
+    query_vectors: Annotated[
+        Path | None,
+        typer.Option(
+            "--query-vectors",
+            metavar="FILE",
+            help="Your users' queries instead of sampled ones: a .npy array (a vector a row) or .jsonl lines with "
+            '"vector" and optionally "id", "namespace", "filter" (Pinecone syntax), "sparse".',
+        ),
+    ] = None,
     html: Annotated[Path | None, typer.Option(metavar="PATH", help="Write a self-contained HTML report here.")] = None,
     json: Annotated[Path | None, typer.Option("--json", metavar="PATH", help="Write the JSON verdict here.")] = None,
     junit: Annotated[Path | None, typer.Option(metavar="PATH", help="Write JUnit XML here.")] = None,
@@ -208,6 +217,7 @@ def certify(
             json_path=json,
             junit=junit,
             sample=sample,
+            query_vectors=query_vectors,
         )
 
     _run(body)
@@ -235,6 +245,15 @@ def migrate(
             help="Copy into a target that already holds records this journal did not write (same ids are overwritten).",
         ),
     ] = False,
+    payload_index: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--payload-index",
+            metavar="FIELD=TYPE",
+            help="Create this payload index on a target the copy creates (repeatable; TYPE keyword, integer, "
+            "float, bool, geo, text, datetime or uuid). A Pinecone → Qdrant target always gets __namespace__=keyword.",
+        ),
+    ] = None,
     html: Annotated[Path | None, typer.Option(metavar="PATH", help="Write a self-contained HTML report here.")] = None,
     json: Annotated[Path | None, typer.Option("--json", metavar="PATH", help="Write the JSON verdict here.")] = None,
     junit: Annotated[Path | None, typer.Option(metavar="PATH", help="Write JUnit XML here.")] = None,
@@ -242,10 +261,17 @@ def migrate(
     """Preflight, dual-write-safe backfill with a durable checkpoint, then verification. Exit 0 verified, 1 failed, 2 error."""
 
     def body() -> int:
+        from functools import partial
+
         from harness.migration.run import Renderer, migrate_command
         from harness.reporting.migrate import migrate_html, migrate_junit
-        from harness.verify import run_verification
+        from harness.stores.base import parse_payload_index
+        from harness.verify import Thresholds, run_verification
 
+        indexes = dict(parse_payload_index(text) for text in payload_index or ())
+        verifier = None
+        if indexes:  # the verification checks that the target holds them (schema.payload_indexes)
+            verifier = partial(run_verification, thresholds=Thresholds.model_validate({"payload_indexes": indexes}))
         reports: dict[Path, Renderer] = {}
         if html is not None:
             reports[html] = migrate_html
@@ -258,9 +284,10 @@ def migrate(
             batch_size=batch_size,
             resume=resume,
             json_path=json,
-            verifier=run_verification,
+            verifier=verifier or run_verification,
             into_existing=into_existing,
             reports=reports,
+            payload_indexes=indexes,
         )
 
     _run(body)

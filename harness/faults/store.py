@@ -54,6 +54,7 @@ from harness.clock import Clock
 from harness.errors import ConfigError, TransientStoreError
 from harness.faults.events import FaultEvent, FaultKind
 from harness.model import CollectionSchema, PointId, RecordBatch, SearchResult
+from harness.records.filters import Filter
 from harness.stores.base import Cursor, SearchParams, VectorStore
 
 __all__ = ["FaultEvent", "FaultKind", "FaultPlan", "FaultyStore", "OpKind"]
@@ -381,6 +382,26 @@ class FaultyStore:
         self._note_stale_read("search")
         self._cold_wait(plan, np.asarray(queries, dtype=np.float32))
         return self.inner.search(queries, k, params)
+
+    def search_filtered(
+        self,
+        queries: np.ndarray,
+        k: int,
+        where: Filter | None,
+        *,
+        namespace: str | None = None,
+        params: SearchParams | None = None,
+    ) -> SearchResult:
+        """Inner filtered search after search faults and read lag (the cold-start model is unfiltered only)."""
+        self._enter("search", OpKind.SEARCH)
+        self._note_stale_read("search")
+        return self.inner.search_filtered(queries, k, where, namespace=namespace, params=params)
+
+    def count_filtered(self, where: Filter | None, *, namespace: str | None = None) -> int:
+        """The inner filtered count (read faults and lag apply)."""
+        self._enter("count", OpKind.READ)
+        self._note_stale_read("count")
+        return self.inner.count_filtered(where, namespace=namespace)
 
     def _cold_wait(self, plan: FaultPlan, queries: np.ndarray) -> None:
         rows = queries.reshape(1, -1) if queries.ndim == 1 else queries

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationIn
 
 from harness.errors import ConfigError, InvalidURIError
 from harness.records import RecordMapping, mapping_for
+from harness.stores.base import PayloadIndexType
 from harness.stores.uri import parse_store_uri, same_store
 
 __all__ = [
@@ -255,11 +256,26 @@ class RunbookConfig(_Section):
     escalation: str = "<on-call rotation / pager>"
 
 
+TARGET_TABLE_KEYS = ("uri", "payload_indexes")
+
+
 class MigrationConfig(_Section):
-    """The whole migration: stores, copy, gates, canary, alerts (see ``examples/*.toml``)."""
+    """The whole migration: stores, copy, gates, canary, alerts (see ``examples/*.toml``).
+
+    The target is ``target = "URI"``, or a table when it needs payload indexes::
+
+        [target]
+        uri = "qdrant-edge:///data/target"
+        payload_indexes = { year = "integer", source = "keyword" }
+
+    (the same FIELD = TYPE pairs as ``ragmig migrate --payload-index FIELD=TYPE``); they are created with
+    the target, and the verification gate's ``schema.payload_indexes`` checks they exist.
+    """
 
     source: str
     target: str
+    target_payload_indexes: dict[str, PayloadIndexType] = Field(default_factory=dict)
+    """``[target] payload_indexes``: payload indexes (field → type) the target is created with and must hold."""
     name: str | None = None
     """The migration's name in alerts (labels, dedup keys); default: the journal file's stem."""
     journal: str = "ragmig-journal.sqlite"
@@ -276,6 +292,25 @@ class MigrationConfig(_Section):
     flags: FlagsConfig = Field(default_factory=FlagsConfig)
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
     runbook: RunbookConfig = Field(default_factory=RunbookConfig)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _target_table(cls, data: Any) -> Any:
+        """``[target]`` (uri, payload_indexes) → ``target`` and ``target_payload_indexes``."""
+        if not isinstance(data, dict):
+            return data
+        if "target_payload_indexes" in data:
+            raise ValueError("unknown key 'target_payload_indexes'; write payload_indexes inside [target]")
+        table = data.get("target")
+        if not isinstance(table, dict):
+            return data
+        unknown = sorted(set(table) - set(TARGET_TABLE_KEYS))
+        if unknown:
+            raise ValueError(f"[target] has unknown key(s) {unknown}; it takes {', '.join(TARGET_TABLE_KEYS)}")
+        if "uri" not in table:
+            raise ValueError('[target] needs uri (the target store URI, e.g. uri = "qdrant-edge:///data/target")')
+        rest = {k: v for k, v in data.items() if k != "target"}
+        return {**rest, "target": table["uri"], "target_payload_indexes": table.get("payload_indexes", {})}
 
     @field_validator("source", "target")
     @classmethod
@@ -315,7 +350,8 @@ class MigrationConfig(_Section):
 
 
 def _key_of(loc: Sequence[Any]) -> str:
-    return ".".join(str(part) for part in loc if not isinstance(part, int)) or "<top level>"
+    key = ".".join(str(part) for part in loc if not isinstance(part, int)) or "<top level>"
+    return key.replace("target_payload_indexes", "target.payload_indexes", 1)
 
 
 def config_error(path: Path | str, exc: ValidationError) -> ConfigError:
@@ -327,7 +363,7 @@ def config_error(path: Path | str, exc: ValidationError) -> ConfigError:
     if err["type"] == "missing":
         return ConfigError(f"{path}: missing required key {key!r}")
     message = str(err["msg"]).removeprefix("Value error, ")
-    return ConfigError(f"{path}: {key}: {message}")
+    return ConfigError(f"{path}: {message}" if not err["loc"] else f"{path}: {key}: {message}")
 
 
 def parse_config(data: dict[str, Any], origin: Path | str = "<config>") -> MigrationConfig:

@@ -35,6 +35,7 @@ from harness.migration.flags import FlagStore, WriteMode
 from harness.migration.journal import Journal
 from harness.model import CollectionSchema, PointId, RecordBatch, SearchResult
 from harness.records import RecordMapping, batch_keys, key_parts, record_fingerprints, record_key
+from harness.records.filters import Filter
 from harness.redact import redact_text
 from harness.stores.base import Cursor, SearchParams, VectorStore, iter_batches
 
@@ -177,6 +178,22 @@ class DualWriteStore:
     def search(self, queries: np.ndarray, k: int, params: SearchParams | None = None) -> SearchResult:
         """Nearest records on the read side."""
         return self._read_store().search(queries, k, params)
+
+    def search_filtered(
+        self,
+        queries: np.ndarray,
+        k: int,
+        where: Filter | None,
+        *,
+        namespace: str | None = None,
+        params: SearchParams | None = None,
+    ) -> SearchResult:
+        """Filtered nearest records on the read side."""
+        return self._read_store().search_filtered(queries, k, where, namespace=namespace, params=params)
+
+    def count_filtered(self, where: Filter | None, *, namespace: str | None = None) -> int:
+        """The read side's filtered count."""
+        return self._read_store().count_filtered(where, namespace=namespace)
 
     def optimize(self) -> None:
         """Optimize both stores."""

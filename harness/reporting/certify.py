@@ -3,8 +3,14 @@
 Everything a user can get wrong is checked here first, in this process, so it ends as one line and
 exit 2 before any work: a bad URI, the same store on both sides, a thresholds file that does not
 validate, an output path that cannot be written, a collection that does not exist, a host that does not
-answer, ``--k`` above 1,000 or above what the source holds, ``--queries`` above what the source holds.
-Only then does the suite run.
+answer, ``--k`` above 1,000 or above what the source holds, ``--queries`` above what the source holds,
+a query file (``--query-vectors``) that does not parse or that the source cannot answer (another
+dimension, sparse queries without sparse vectors, namespaces it does not have). Only then does the
+suite run.
+
+Progress: the child's stderr is pytest's to capture, so the suite reports its phases (scans, ground
+truth, queries) as events on an inherited pipe (``harness.progress``); this process shows them on its
+stderr — bars on a terminal, a plain line every few seconds otherwise, nothing with ``-q``.
 
 The suite runs in a child ``python -m pytest`` rather than ``pytest.main`` in this process:
 - a clean interpreter: no pytest state, warning filters or imported conftests left over from a caller
@@ -27,21 +33,26 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import signal
 import sys
 import tempfile
+import threading
 import xml.etree.ElementTree as ET
 from datetime import UTC, datetime
 from pathlib import Path
 
+from harness import console
 from harness.errors import HarnessError, StoreUnreachableError, UsageError
 from harness.model import Check, Status, Verdict
 from harness.outputs import check_writable, write_bytes_atomic, write_text_atomic
+from harness.progress import PROGRESS_FD_ENV, progress_for, relay
 from harness.redact import redact_text, redact_uri
 from harness.reporting.html import report_page
 from harness.reporting.session import ChildRun, child_env, child_pytest_args, run_child
 from harness.stores import open_store, parse_store_uri, same_store
 from harness.verify import CHECK_IDS, load_thresholds
+from harness.verify.queries import QuerySet
 from harness.verify.run import MAX_K
 
 DEFAULT_QUERIES = 200
@@ -58,6 +69,7 @@ def certify_command(
     json_path: Path | None,
     junit: Path | None,
     sample: int | None = None,
+    query_vectors: Path | None = None,
 ) -> int:
     """Certify ``target`` against ``source``: 0 pass, 1 findings, 2 incomplete run (``error``); a bad
     input is a ``UsageError`` (the CLI's one line and exit 2) raised before any work.
@@ -65,8 +77,11 @@ def certify_command(
     ``queries`` / ``k`` default to 200 / 10, fewer when the source holds fewer records; given explicitly,
     more than the source holds (or ``k`` above 1,000) is a usage error. ``sample``: sampled parity over that
     many source records (``harness.verify.sample``) instead of the full scan; with it ``queries`` may be 0
-    (quality not measured, so neither store is read in full).
+    (quality not measured, so neither store is read in full). ``query_vectors``: a query file
+    (``harness.verify.queries``) asked instead of sampled queries.
     """
+    if query_vectors is not None and queries is not None:
+        raise UsageError("--queries samples queries from the source and --query-vectors gives them: give one")
     if queries is not None and queries < (0 if sample is not None else 1):
         # With --sample, --queries 0 leaves quality out: neither store is read in full.
         raise UsageError(
@@ -89,8 +104,15 @@ def certify_command(
     for what, path in outputs.items():
         if path is not None:
             check_writable(path, f"--{what}")
+    query_set = None
+    if query_vectors is not None:
+        from harness.verify.queries import load_query_file
+
+        query_set = load_query_file(query_vectors)  # a bad file fails before any store is opened
     source_count = check_store(source, "source")
     check_store(target, "target")
+    if query_set is not None:
+        _check_queries(query_set, source)
     queries, k = _bounded(queries, k, source_count)
 
     started_at = _utc_now()
@@ -118,11 +140,13 @@ def certify_command(
             args += ["--ragmig-thresholds", str(thresholds.resolve())]
         if sample is not None:
             args += ["--ragmig-sample", str(sample)]
+        if query_vectors is not None:
+            args += ["--ragmig-query-vectors", str(query_vectors.resolve())]
         if html is not None:
             args += ["--html", str(reports["html"]), "--self-contained-html"]
         if junit is not None:
             args += ["--junitxml", str(reports["junit"])]
-        child = run_child(args, cwd=workdir, env=child_env())
+        child = _run_with_progress(args, workdir)
         recorded = _read_verdict(reports["json"])
         verdict = _final_verdict(recorded, child, source, target, started_at)
         # The child's own HTML and JUnit tell the same story only when its verdict is the final one.
@@ -144,6 +168,36 @@ def certify_command(
             raise KeyboardInterrupt
         raise SystemExit(128 + child.signal)
     return verdict.exit_code
+
+
+def _run_with_progress(args: list[str], workdir: Path) -> ChildRun:
+    """Run the suite; its progress events (an inherited pipe) are shown on stderr unless ``-q``."""
+    env = child_env()
+    if console.verbosity() <= console.QUIET:
+        return run_child(args, cwd=workdir, env=env)
+    read_fd, write_fd = os.pipe()
+    reader = os.fdopen(read_fd, encoding="utf-8", errors="replace")
+    shower = threading.Thread(target=relay, args=(reader, progress_for(sys.stderr)), daemon=True)
+    shower.start()
+    try:
+        return run_child(args, cwd=workdir, env={**env, PROGRESS_FD_ENV: str(write_fd)}, pass_fds=(write_fd,))
+    finally:
+        os.close(write_fd)  # the child has exited: the reader sees the end of the events
+        shower.join(timeout=5)
+        reader.close()
+
+
+def _check_queries(query_set: QuerySet, source: str) -> None:
+    """``UsageError`` when the source cannot answer the query file's queries (``check_against_source``)."""
+    from harness.verify.queries import check_against_source, check_namespaces_hold_records
+
+    store = open_store(source)
+    try:
+        confined = parse_store_uri(source).options.get("namespace")
+        check_against_source(query_set, store.describe(), store.uri, confined_to=confined)
+        check_namespaces_hold_records(query_set, store)
+    finally:
+        store.close()
 
 
 def _bounded(queries: int | None, k: int | None, source_count: int) -> tuple[int, int]:

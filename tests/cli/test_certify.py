@@ -86,8 +86,13 @@ def test_identical_copy_exits_0_with_a_passing_verdict(stores: dict[str, str], t
     verdict = json.loads((tmp_path / "v.json").read_text())
     assert verdict["verdict"] == "pass"
     statuses = {c["id"]: c["status"] for c in verdict["checks"]}
-    # Edge → Edge: no id mapping, no sparse vectors
-    assert statuses == {**dict.fromkeys(CHECK_IDS, "pass"), "parity.mapping": "skip", "parity.sparse": "skip"}
+    # Edge → Edge: no id mapping, no sparse vectors, no namespaces
+    assert statuses == {
+        **dict.fromkeys(CHECK_IDS, "pass"),
+        "parity.mapping": "skip",
+        "parity.sparse": "skip",
+        "quality.namespaces": "skip",
+    }
     assert "verdict: PASS" in stdout
 
 

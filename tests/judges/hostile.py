@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from harness.model import CollectionSchema, PointId, RecordBatch, SearchResult
+from harness.records.filters import Filter
 from harness.stores.base import Cursor, SearchParams, VectorStore
 
 __all__ = [
@@ -75,6 +76,21 @@ class Forwarding:
 
     def search(self, queries: np.ndarray, k: int, params: SearchParams | None = None) -> SearchResult:
         return self.inner.search(queries, k, params)
+
+    def search_filtered(
+        self,
+        queries: np.ndarray,
+        k: int,
+        where: Filter | None,
+        *,
+        namespace: str | None = None,
+        params: SearchParams | None = None,
+    ) -> SearchResult:
+        """Forwarded as it is: the wrappers lie in unfiltered searches only (``quality.filtered`` sees the truth)."""
+        return self.inner.search_filtered(queries, k, where, namespace=namespace, params=params)
+
+    def count_filtered(self, where: Filter | None, *, namespace: str | None = None) -> int:
+        return self.inner.count_filtered(where, namespace=namespace)
 
     def optimize(self) -> None:
         self.inner.optimize()

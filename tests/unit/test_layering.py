@@ -9,7 +9,7 @@ and ``scenarios`` sit outside every layer: nothing in ``harness`` imports them.
 | layer | units | why there |
 |---|---|---|
 | 0 | ``_version``, ``errors`` | facts with no dependencies |
-| 1 | ``model``, ``clock``, ``redact``, ``outputs``, ``console``, ``schemas``, ``netloc`` | value types and small seams everyone shares; terminal verbosity; the shipped JSON Schemas; loopback and listening sockets |
+| 1 | ``model``, ``clock``, ``redact``, ``outputs``, ``console``, ``progress``, ``schemas``, ``netloc`` | value types and small seams everyone shares; terminal verbosity and progress; the shipped JSON Schemas; loopback and listening sockets |
 | 2 | ``records``, ``vectormath``, ``datasets`` | the one record model; vector maths; corpora (value types only) |
 | 3 | ``stores`` | the ``VectorStore`` protocol and its adapters |
 | 4 | ``pinecone_local``, ``qdrant_server``, ``migration``, ``verify`` | peers: the Pinecone- and Qdrant-compatible servers, the orchestrator, the checks |
@@ -42,6 +42,7 @@ LAYERS: dict[str, int] = {
     "redact": 1,
     "outputs": 1,
     "console": 1,
+    "progress": 1,
     "schemas": 1,
     "netloc": 1,
     "records": 2,
