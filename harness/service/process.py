@@ -31,7 +31,17 @@ __all__ = ["main"]
 class _NoRecorder:
     """The process exports Prometheus metrics only (an in-process window recorder would grow forever)."""
 
-    def record(self, cohort: str, at: float, latency_ms: float, error: bool = False, cache_hit: bool = False) -> None:
+    def record(
+        self,
+        cohort: str,
+        at: float,
+        latency_ms: float,
+        error: bool = False,
+        cache_hit: bool = False,
+        *,
+        backend_ms: float | None = None,
+        backend_error: bool = False,
+    ) -> None:
         """Drop it."""
 
 
