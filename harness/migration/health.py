@@ -49,6 +49,7 @@ __all__ = [
     "evaluate_window",
     "percent",
     "rate_test",
+    "requests_to_pass",
 ]
 
 LATENCY_SAMPLE_CAP = 2000
@@ -67,13 +68,18 @@ class Outcome(StrEnum):
     NO_DATA = "no_data"
 
 
-def percent(rate: float) -> str:
-    """A rate as a short percentage: 0.034 → "3.4 %", 0.01 → "1 %", 0.00042 → "0.042 %"."""
+def percent(rate: float, significant: int = 2) -> str:
+    """A rate as a short percentage with ``significant`` digits: 0.034 → "3.4 %", 0.01 → "1 %",
+    0.00042 → "0.042 %", 0.5 → "50 %"; a confidence keeps its digits (0.999 → "99.9 %")."""
     value = rate * 100.0
     if value == 0:
         return "0 %"
-    digits = max(0, 1 - math.floor(math.log10(abs(value))))
-    return f"{round(value, digits):,.{digits}f}".rstrip("0").rstrip(".") + " %"
+    if rate < 1.0 and round(value, 0) == 100.0:  # 0.999 is not 100 %
+        significant = max(significant, len(f"{value:.10g}".replace(".", "")))
+    shown = f"{value:.{max(significant, len(str(int(abs(value)))))}g}"
+    if "e" in shown:
+        shown = f"{value:.10f}".rstrip("0").rstrip(".")
+    return shown + " %"
 
 
 def _count(n: int) -> str:
@@ -173,6 +179,20 @@ def rate_test(
     else:
         result = "fail" if below <= alpha else "pass" if above <= alpha else "undecided"
     return RateTest(metric, count, trials, gate, confidence, fail_when, result, lower, upper, unit)
+
+
+def requests_to_pass(gate: float, confidence: float, true_rate: float, power: float = 0.9) -> int | None:
+    """The fewest requests at which a target whose errors run at ``true_rate`` passes the error gate
+    (below ``gate`` with ``confidence``) with probability at least ``power``; None beyond 200 / gate."""
+    from scipy.stats import binom
+
+    alpha = 1.0 - confidence
+    ns = np.arange(1, int(200 / gate) + 1)
+    k = binom.ppf(alpha, ns, gate)  # smallest k with P(X <= k) >= alpha under the gate
+    k = np.where(binom.cdf(k, ns, gate) <= alpha, k, k - 1)  # the largest count that still passes
+    chance = np.where(k >= 0, binom.cdf(k, ns, true_rate), 0.0)
+    enough = np.flatnonzero(chance >= power)
+    return int(ns[enough[0]]) if enough.size else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -465,9 +485,9 @@ def evaluate_window(
         cache = tests.get("cache_hit_rate")
         if cache is not None and cache.result != "pass":
             missing.append(cache.describe())
-        backend = tests.get("backend_error_rate")
-        if thresholds.backend_errors == "gate" and backend is not None and backend.result != "pass":
-            missing.append(backend.describe())
+        calls = tests.get("backend_error_rate")
+        if thresholds.backend_errors == "gate" and calls is not None and calls.result != "pass":
+            missing.append(calls.describe())
         evidence = Outcome.UNDECIDED if missing else Outcome.PASS
         reasons.extend(missing if missing else [tests["error_rate"].describe()])
     outcome = evidence
