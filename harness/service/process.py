@@ -97,6 +97,7 @@ def _serve(args: argparse.Namespace) -> int:
         journal = Journal(args.journal)
         stack.callback(journal.close)
         flags = FlagdFileReader(args.flags, poll_ms=args.flag_poll_ms)
+        stack.callback(flags.close)
         writer = DualWriteStore(source, target, journal, flags, clock, mapping=resolve_mapping(source, target))
         service = QueryService(
             source,

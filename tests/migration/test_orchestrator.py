@@ -129,6 +129,8 @@ class Setup:
             "alerts": [SnoopingSink()],
             "verifier": lambda s, t: verdict(self.verifier_passes),
             "traffic": self.traffic,
+            # A warm target on the harness clock: the default warm-up times real searches (wall clock).
+            "warm_up": lambda n: WindowStats("target", 0.0, 1.0, n, 0, int(0.9 * n), np.full(n, 20.0)),
         }
         kwargs.update(overrides)
         return Orchestrator(self.config, self.source, self.target, self.journal, **kwargs)
@@ -175,7 +177,9 @@ def test_healthy_migration_is_promoted_step_by_step_to_completed(setup: Any) -> 
     deciding = [next(e for e in reversed(events[:i]) if e.kind == "health") for i in promotions]
     assert len(deciding) == 4
     assert all(h.data["counted_as"] == "pass" for h in deciding)
-    assert all(h.data["requests"] >= s.config.thresholds.error_min_requests for h in deciding)
+    assert all(h.data["requests"] >= s.config.thresholds.error_min_requests for h in deciding), [
+        (h.at, h.data["check"], h.data["requests"], h.data["window"], h.data["reasons"]) for h in deciding
+    ]
     assert s.sink.alerts == []
     assert s.inner_target.count() == s.source.count()  # every dual-written record is on both sides
 
