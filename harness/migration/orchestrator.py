@@ -958,9 +958,13 @@ class Orchestrator:
         except TransientStoreError as exc:
             return self._unavailable(Phase(self.phase), exc)
         dropped = list(found.dropped)
+        extra_points: list[RecordId] = []
         if collection is not None:
-            dropped += [r for r in (*collection.missing, *collection.different) if r not in set(dropped)]
-        extra_points = list(collection.extra) if collection is not None else []
+            # A write still queued in the outbox for the target is known, not silent: the outbox replays it.
+            listed = [*collection.missing, *collection.different]
+            queued = self._pending_for_target(listed)
+            dropped += [r for r in dict.fromkeys(listed) if r not in set(dropped) and r not in queued]
+            extra_points = list(collection.extra)
         figures: dict[str, Any] = {
             "before": before,
             "trigger": trigger or None,
@@ -1011,17 +1015,24 @@ class Orchestrator:
         back equal, at most ``replay_rounds`` times. Returns (records rewritten, records still differing)."""
         rewritten = 0
         still = list(dropped)
-        if extra_points:
-            self._store_call(lambda: self.target.delete([r.id for r in extra_points]))
-            rewritten += len(extra_points)
-        for _ in range(self.config.parity_gate.replay_rounds):
-            if not still:
-                break
-            batch = list(still)
-            upserted, deleted = self._store_call(partial(replay_records, batch, self.source, self.target, self.mapping))
-            rewritten += upserted + deleted
-            again = self._store_call(partial(read_back, batch, self.source, self.target, self.mapping, self.comparison))
-            still = list(again.dropped)
+        try:
+            if extra_points:
+                self._store_call(lambda: self.target.delete([r.id for r in extra_points]))
+                rewritten += len(extra_points)
+            for _ in range(self.config.parity_gate.replay_rounds):
+                if not still:
+                    break
+                batch = list(still)
+                upserted, deleted = self._store_call(
+                    partial(replay_records, batch, self.source, self.target, self.mapping)
+                )
+                rewritten += upserted + deleted
+                again = self._store_call(
+                    partial(read_back, batch, self.source, self.target, self.mapping, self.comparison)
+                )
+                still = list(again.dropped)
+        except TransientStoreError as exc:  # the block goes ahead; what could not be replayed is listed
+            self._event("fault", {"fault": "replay_unavailable", "error": redact_text(str(exc))})
         self._event(
             "info",
             {"message": "dropped writes replayed", "rewritten": rewritten, "still_differ": [r.id for r in still]},

@@ -4,7 +4,8 @@
 The target carries the cold-start model (``FaultyStore``: an unseen query costs up to 1.8 s, decaying
 as the store serves its first 150 searches). Steady state: users are served by the source within the
 gates. Method: migrate under load twice, once without warm-up, once with it. Expected: without warm-up
-the canary's health checks see the p99 spike and the low cache hit rate and roll back at 5 %; with
+the canary's health checks see the p99 spike (more than 1 % of requests slower than the p99 gate, with
+99 % confidence) and roll back at 5 %; with
 warm-up (top queries replayed on the target until its p99 and hit rate settle) the canary is healthy
 and the migration completes. Protection removed: no warm-up in the protected run either — it rolls
 back, and the check fails.
@@ -59,10 +60,10 @@ def run_cold_cache(stack: GameDayStack, protection: bool = True) -> Check:
         runs.append(cold)
         seen = _detected(cold)
         figures["without_warm_up"] = {"phase": str(cold_phase), "detected": sorted(seen)}
-        if cold_phase is not Phase.ROLLED_BACK or not {"p99", "cache_hit_rate"} <= seen:
+        if cold_phase is not Phase.ROLLED_BACK or "p99" not in seen:
             problems.append(
                 f"without warm-up: ended {cold_phase}, health checks flagged {sorted(seen)} "
-                "(expected a rollback on p99 and cache_hit_rate)"
+                "(expected a rollback on p99)"
             )
     run, phase = _migrate(stack, "with warm-up" if protection else "without warm-up", warm_up=protection)
     runs.append(run)
@@ -77,7 +78,7 @@ def run_cold_cache(stack: GameDayStack, protection: bool = True) -> Check:
     if not all(r.steady.get("holds") for r in runs):
         problems.append("steady state did not hold before the migration")
     message = (
-        "without warm-up the p99 spike and low cache hit rate were detected and rolled back at 5 %; "
+        "without warm-up the p99 spike was detected and rolled back at 5 %; "
         "with warm-up the canary was healthy and completed"
         if not problems
         else "; ".join(problems)
@@ -86,7 +87,7 @@ def run_cold_cache(stack: GameDayStack, protection: bool = True) -> Check:
         SCENARIO,
         not problems,
         observed=figures,
-        expected={"without_warm_up": "rolled_back on p99 + cache_hit_rate", "with_warm_up": "completed"},
+        expected={"without_warm_up": "rolled_back on p99", "with_warm_up": "completed"},
         message=message,
         runs=runs,
         lost_writes=lost,

@@ -53,7 +53,7 @@ def test_cold_cache_without_warm_up_is_detected_and_rolled_back(stack: GameDaySt
     check = failed(run_cold_cache(stack, protection=False), "cold_cache")
     run = only_run(check)
     assert run["final_phase"] == "rolled_back"
-    assert {"p99", "cache_hit_rate"} <= set(check.observed["protected_run"]["detected"])
+    assert "p99" in check.observed["protected_run"]["detected"]
     assert "warm-up skipped" in run["decisions"]
 
 
