@@ -205,6 +205,12 @@ class Migration:
             )
         return self._orchestrator
 
+    def restart(self) -> Orchestrator:
+        """A new orchestrator over the same parts and journal, as a restarted controller process builds
+        (it resumes where the journal stopped on its next ``run()``)."""
+        self._orchestrator = None
+        return self.orchestrator
+
     def close(self) -> None:
         """Close what the assembly opened (the journal, stores opened from the config's URIs)."""
         self._cleanup.close()

@@ -24,7 +24,6 @@ The rules (the README's "Canary decisions" explains them with figures):
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Literal
