@@ -522,6 +522,13 @@ class BaselineResult:
         """True when the baseline's error rate or latency got worse (an alert, not a canary failure)."""
         return bool(self.reasons)
 
+    @property
+    def healthy(self) -> bool:
+        """True when the evidence shows the baseline well: its error rate below the gate with confidence,
+        and its store calls not slower than its reference (where one was compared)."""
+        errors_fine = self.error_test is not None and self.error_test.result == "pass"
+        return errors_fine and (self.reference is None or self.reference.regressed is False)
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
         return {

@@ -776,8 +776,9 @@ class Orchestrator:
                     f"{label}: severe breach, rolled back at once: {result.reasons[0]}", result.to_dict()
                 )
             if budget.exhausted:
+                checks = "check" if budget.failures == 1 else "checks"
                 return self.rollback(
-                    f"{label}: {budget.failures} failed health checks in this step (failure_limit "
+                    f"{label}: {budget.failures} failed health {checks} in this step (failure_limit "
                     f"{thresholds.failure_limit}): {' | '.join(budget.failure_reasons)}",
                     result.to_dict(),
                 )
@@ -866,7 +867,7 @@ class Orchestrator:
                     baseline.to_dict(),
                     key="baseline_degraded",
                 )
-        elif baseline.requests:
+        elif baseline.healthy:
             self._resolve("baseline_degraded")
         backend = result.tests.get("backend_error_rate")
         if result.warnings:

@@ -260,14 +260,19 @@ class QueryService:
         self._writes = Counter(
             "ragmig_writes", "Write requests, by operation and outcome.", ["op", "outcome"], registry=self.registry
         )
+        # Each backend's labelled series, looked up once (every query updates a few of them).
+        self._series: dict[Backend, dict[str, Any]] = {}
         for backend in Backend:
-            for outcome in ("ok", "error"):
-                self._requests.labels(backend=str(backend), outcome=outcome)
-            self._cache_hits.labels(backend=str(backend))
-            self._latency.labels(backend=str(backend))
-            self._backend_latency.labels(backend=str(backend))
-            for outcome in ("ok", "error"):
-                self._backend_calls.labels(backend=str(backend), outcome=outcome)
+            label = str(backend)
+            self._series[backend] = {
+                "requests_ok": self._requests.labels(backend=label, outcome="ok"),
+                "requests_error": self._requests.labels(backend=label, outcome="error"),
+                "cache_hits": self._cache_hits.labels(backend=label),
+                "latency": self._latency.labels(backend=label),
+                "calls_ok": self._backend_calls.labels(backend=label, outcome="ok"),
+                "calls_error": self._backend_calls.labels(backend=label, outcome="error"),
+                "call_latency": self._backend_latency.labels(backend=label),
+            }
         for op in ("upsert", "delete"):
             for outcome in ("ok", "error"):
                 self._writes.labels(op=op, outcome=outcome)
@@ -329,14 +334,15 @@ class QueryService:
             backend_ms=backend_ms,
             backend_error=error is not None,
         )
-        label = str(chosen)
+        series = self._series[chosen]
+        outcome = "error" if error else "ok"
         if backend_ms is not None:
-            self._backend_calls.labels(backend=label, outcome="error" if error else "ok").inc()
-            self._backend_latency.labels(backend=label).observe(backend_ms / 1000.0)
-        self._requests.labels(backend=label, outcome="error" if error else "ok").inc()
+            series[f"calls_{outcome}"].inc()
+            series["call_latency"].observe(backend_ms / 1000.0)
+        series[f"requests_{outcome}"].inc()
         if cache_hit:
-            self._cache_hits.labels(backend=label).inc()
-        self._latency.labels(backend=label).observe(latency_ms / 1000.0)
+            series["cache_hits"].inc()
+        series["latency"].observe(latency_ms / 1000.0)
         if routed:
             self._log_query(
                 key, QuerySpec(k=k, text_key=text_key, vector=None if text_key is not None else query_vector)

@@ -442,6 +442,7 @@ class MigrationRun:
         self._rng = np.random.default_rng(options.seed + 31)
         weights = 1.0 / np.arange(1, sizes.keys + 1) ** _ZIPF_S
         self._key_weights = weights / weights.sum()
+        self._key_cdf = np.cumsum(self._key_weights)
         self._next_write = 0
         self.acknowledged: dict[RecordId, np.ndarray] = {}
         self.write_failures = 0
@@ -526,9 +527,9 @@ class MigrationRun:
     # -- load ------------------------------------------------------------------------------------------
     def query_once(self) -> None:
         """One user query: a user from the population, a Zipf-popular text key."""
-        user = f"user-{int(self._rng.integers(self.stack.sizes.users))}"
-        key = f"q{int(self._rng.choice(self.stack.sizes.keys, p=self._key_weights))}"
-        self.service.query(user, text_key=key)
+        user, draw = self._rng.random(2)
+        key = min(int(np.searchsorted(self._key_cdf, draw, "right")), self.stack.sizes.keys - 1)
+        self.service.query(f"user-{int(user * self.stack.sizes.users)}", text_key=f"q{key}")
 
     def new_records(self, n: int) -> RecordBatch:
         """``n`` fresh records the application writes (ids never in the corpus)."""
