@@ -377,6 +377,17 @@ class MigrationConfig(_Section):
             raise ValueError(str(exc)) from None
         return uri
 
+    @model_validator(mode="after")
+    def _interval_holds_two_scrapes(self) -> MigrationConfig:
+        # Each check judges the interval since the previous one: from Prometheus that takes two scrapes.
+        scrapes = 2 * self.metrics.scrape_interval_s
+        if self.metrics.provider == "prometheus" and self.canary.health_interval_s < scrapes:
+            raise ValueError(
+                f"canary.health_interval_s ({self.canary.health_interval_s:g} s) must hold two Prometheus scrapes "
+                f"(metrics.scrape_interval_s {self.metrics.scrape_interval_s:g} s): at least {scrapes:g} s"
+            )
+        return self
+
     @field_validator("target")
     @classmethod
     def _not_the_source(cls, target: str, info: ValidationInfo) -> str:

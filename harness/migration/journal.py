@@ -1,6 +1,6 @@
 """The migration journal: one SQLite file (WAL) holding everything a crash needs to resume.
 
-- ``state``: phase, read percentage, write mode, canary step, failure streak, source/target identity.
+- ``state``: phase, read percentage, write mode, canary step, failed checks of the step, source/target identity.
 - ``checkpoints``: the backfill cursor and the records done, written in the same transaction, only
   after the target acknowledged the batch, so a resume never redoes acknowledged work.
 - ``outbox``: dual-write operations the non-authoritative side has not acknowledged yet (payloads as
@@ -198,7 +198,9 @@ def _check_file(path: Path) -> None:
 
 @dataclass(frozen=True, slots=True)
 class MigrationState:
-    """Where the migration stands, as journaled. ``read_percent`` is 0–100."""
+    """Where the migration stands, as journaled. ``read_percent`` is 0–100. ``consecutive_failures`` is
+    the number of failed health checks of the current canary step, consecutive or not (the name is kept
+    for journals already written)."""
 
     phase: str
     read_percent: float

@@ -55,9 +55,11 @@ def test_an_error_spike_on_the_target_rolls_back_within_failure_limit_and_alerts
     rollback = next(e for e in run.events("decision") if e.data["decision"] == "rollback")
     before_rollback = [e for e in checks if e.seq < rollback.seq]
     failed = [e for e in before_rollback if e.data["counted_as"] == "fail"]
-    # failure_limit (3) consecutive failures roll back; at most one check may straddle the spike's start.
-    assert len(failed) == 3 and len(before_rollback) <= 3 + 1
+    # Every target search failing is an outage: a severe breach rolls back at the first check that sees
+    # it (never later than failure_limit failed checks); at most one check may straddle the spike's start.
+    assert 1 <= len(failed) <= 3 and len(before_rollback) <= len(failed) + 1
     assert "error_rate" in before_rollback[-1].data["failed"]
+    assert before_rollback[-1].data["severe"] or len(failed) == 3
     # Alertmanager routed the rollback alert to the receiver, with the migration's labels.
     name = run.config.read_text().split('name = "')[1].split('"')[0]
 

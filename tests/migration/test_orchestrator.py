@@ -379,3 +379,45 @@ def test_default_flags_are_openfeature_mirrored_into_the_journal(setup: Any) -> 
     assert orchestrator.run(stop_at=Phase.BACKFILL) is Phase.BACKFILL
     assert orchestrator.flags.write_mode() is WriteMode.DUAL_SOURCE_FIRST
     assert s.journal.get("flag.ragmig.write-mode") == "dual_source_first"
+
+
+def test_an_outage_is_a_severe_breach_and_rolls_back_at_the_first_check(setup: Any) -> None:
+    s = setup()
+    s.traffic.when = lambda now, percent: {"error_rate": 1.0, "hit_rate": 0.0} if percent >= 25 else None
+    assert s.orchestrator().run() is Phase.ROLLED_BACK
+    failed = [h for h in s.journal.events("health") if h.data.get("outcome") == "fail"]
+    assert len(failed) == 1 and failed[0].data["severe"] and failed[0].data["read_percent"] == 25
+    reason = s.journal.state().reason or ""
+    assert reason.startswith("canary step 2 (25 %): severe breach, rolled back at once: severe: error rate")
+    assert "(severe from 50 %)" in reason
+
+
+def test_too_little_traffic_for_the_gate_rolls_back_for_lack_of_evidence_never_promotes(setup: Any) -> None:
+    s = setup(thresholds={"max_hold_s": 600.0})
+    s.traffic.buckets = s.traffic.buckets[:100]  # 100 users: about 5 canary requests a tick at 5 %
+    assert s.orchestrator().run() is Phase.ROLLED_BACK
+    assert max(s.percents()) == 5.0
+    reason = s.journal.state().reason or ""
+    assert "not enough evidence to promote" in reason and "(bake 300 s + max_hold 600 s)" in reason
+    assert "not enough evidence against 1 % at 99 % confidence" in reason
+
+
+def test_a_steps_failed_checks_survive_a_crash(setup: Any) -> None:
+    s = setup(thresholds={"failure_limit": 3})
+    bad = {"on": True}
+    s.traffic.when = lambda now, percent: {"error_rate": 0.2} if percent >= 25 and bad["on"] else None
+    failures_seen: list[int] = []
+
+    def crash_after_two_failures(now: float) -> None:
+        failures = s.journal.state().consecutive_failures
+        failures_seen.append(failures)
+        if failures == 2:
+            raise Crash("killed with two failed checks in the step")
+        s.traffic(now)
+
+    with pytest.raises(Crash):
+        s.orchestrator(traffic=crash_after_two_failures).run()
+    assert (s.journal.state().canary_step, s.journal.state().consecutive_failures) == (1, 2)
+    # The resumed controller counts on from two: one more failed check rolls back.
+    assert s.orchestrator().run() is Phase.ROLLED_BACK
+    assert "3 failed health checks in this step (failure_limit 3)" in (s.journal.state().reason or "")
