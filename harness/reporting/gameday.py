@@ -310,7 +310,7 @@ def check_section_html(check: Check, name: str | None = None) -> str:
         f'<figure class="timeline" data-scenario="{html.escape(scenario)}">{timeline_svg(scenario, runs)}'
         f"<figcaption>Timeline of {html.escape(scenario)}, from the migration's start (0 s): read % on the "
         "target over the phases, injected faults (one lane each, below 0 %), health checks (dots: green pass, "
-        "vermillion fail, grey no data; just below 0 %: warm-up rounds), decisions (vertical lines), alerts "
+        "vermillion fail, sky blue not enough evidence yet, grey no data; just below 0 %: warm-up rounds), decisions (vertical lines), alerts "
         "(triangles, named in the legend). Below: latency p50/p99 per cohort, one step per time bin, broken where "
         "no request came; latencies under 0.1 ms (cache hits) sit on the ≤0.1 line.</figcaption></figure>"
     )
