@@ -1072,11 +1072,13 @@ class Orchestrator:
 
     def retry(self) -> Phase:
         """After a block or a rollback was investigated: go back to verification (then shadow, warm-up,
-        and the canary from its first step). Returns the new phase."""
+        and the canary from its first step, with new latency references). Returns the new phase."""
         phase = self.phase
         if phase not in (Phase.BLOCKED, Phase.ROLLED_BACK):
             raise UsageError(f"nothing to retry: the migration is in phase {phase}")
         self._event("decision", {"decision": "retry", "from_phase": str(phase)})
+        # The canary starts afresh: new latency references from its own first store calls.
+        self.journal.set(latency_reference={})
         moved = self._transition(Phase.VERIFY, read_percent=0.0, canary_step=0, consecutive_failures=0, reason=None)
         self._resolve("rolled_back", "blocked")
         return moved
