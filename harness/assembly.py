@@ -78,20 +78,34 @@ def build_verifier(config: MigrationConfig, clock: Clock) -> Verifier:
 
 
 def build_collection_parity(config: MigrationConfig, clock: Clock) -> CollectionCheck:
-    """The parity gates' collection-wide parity (the one place it is made): today ``harness.verify``'s
-    full parity, every record of both stores compared (correct, only slower than a sample), then its
-    findings re-checked as verification re-checks them (a write in flight settles, a drop stays).
-    ``config.parity_gate.sample`` is for the sampled parity that replaces the full one."""
+    """The parity gates' collection-wide parity (the one place it is made). A source holding at most
+    ``config.parity_gate.sample`` records is compared in full (``harness.verify``'s parity, every record
+    of both stores); a larger one by ``harness.verify.sample.sample_parity`` over that many records
+    drawn at random (a new seed at each gate), with the exact counts compared too. Either way the
+    findings are re-checked as verification re-checks them (a write in flight settles, a drop stays)."""
     from harness.verify import recheck_parity  # heavy; imported when a migration is assembled
     from harness.verify.parity import parity_outcome
+    from harness.verify.sample import sample_parity
 
     cfg = config.verification
+    sample = config.parity_gate.sample
+    gates = 0
 
     def parity(source: VectorStore, target: VectorStore) -> CollectionParity:
-        outcome = parity_outcome(source, target)
+        nonlocal gates
+        gates += 1
+        held = source.count()
+        if held > sample:
+            sampled = sample_parity(source, target, sample, seed=gates)
+            checks, findings = sampled.checks, sampled.findings
+            scope = f"a random sample of {len(sampled.sampled):,} of {held:,} source records, and the counts"
+        else:
+            outcome = parity_outcome(source, target)
+            checks, findings = outcome.checks, outcome.findings
+            scope = f"every record ({held:,} on the source)"
         checked, report = recheck_parity(
-            Verdict(checks=tuple(outcome.checks)),
-            outcome.findings,
+            Verdict(checks=tuple(checks)),
+            findings,
             source,
             target,
             clock=clock,
@@ -99,13 +113,13 @@ def build_collection_parity(config: MigrationConfig, clock: Clock) -> Collection
             settle_s=cfg.recheck_settle_s,
         )
         open_ = {(check, str(listed)) for check, ids in report.still_differing.items() for listed in ids}
-        still = [f for f in outcome.findings.findings if (f.check, str(f.listed)) in open_]
+        still = [f for f in findings.findings if (f.check, str(f.listed)) in open_]
         return CollectionParity(
             checks=tuple(c for c in checked.checks if c.id.startswith("parity.")),
             missing=tuple(f.source for f in still if f.kind == "missing" and f.source is not None),
             different=tuple(f.source for f in still if f.kind not in ("missing", "extra") and f.source is not None),
             extra=tuple(f.target for f in still if f.kind in ("extra", "unknown") and f.target is not None),
-            scope=f"every record ({outcome.findings.counts[0]:,} on the source)",
+            scope=scope,
         )
 
     return parity

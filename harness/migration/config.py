@@ -234,8 +234,9 @@ class ParityGateConfig(_Section):
     (the newest first, then older ones at random); 0 turns the probes off. A probe that finds a silent
     drop runs the whole gate at once."""
     sample: Annotated[int, Field(ge=1)] = 1000
-    """Records the collection-wide parity samples at each gate (the seam ``harness.assembly`` builds
-    decides how; see ``build_collection_parity``)."""
+    """The collection-wide parity at each gate compares every record of a source holding at most this
+    many, else a random sample of this many source records (and the exact counts); see
+    ``harness.assembly.build_collection_parity``."""
     replay_rounds: Annotated[int, Field(ge=1)] = 3
     """Dropped writes are replayed from the source and read back at most this many times."""
 

@@ -35,7 +35,7 @@ def _decisions(s: Setup, name: str) -> list[dict[str, Any]]:
 
 
 def test_a_healthy_target_passes_the_gate_before_live_and_before_completed(setup: Any) -> None:
-    s = setup()
+    s = setup(parity_gate={"sample": 5000})  # more than the source holds: every record is compared
     assert s.orchestrator(collection_parity=build_collection_parity(s.config, s.clock)).run() is Phase.COMPLETED
     passed = _decisions(s, "parity gate passed")
     assert [d["before"] for d in passed] == ["before live", "before completed"]
@@ -110,6 +110,25 @@ def test_a_record_lost_outside_the_write_log_is_found_by_the_collection_parity(s
     assert blocked["ids"] == [17] and blocked["collection"]["missing"] == [17]
     assert blocked["read_back"]["dropped"] == 0
     assert len(s.inner_target.fetch([17])) == 1
+
+
+def test_a_large_source_is_sampled_at_each_gate_and_lost_records_in_the_sample_block(setup: Any) -> None:
+    s = setup(parity_gate={"probes_per_check": 0, "sample": 40})
+    held = s.source.count()
+    assert held > 40
+    check = build_collection_parity(s.config, s.clock)
+    if not s.inner_target.exists():
+        s.inner_target.create(s.source.describe())
+    s.inner_target.upsert(s.source.fetch(list(range(held))))  # a faithful copy
+    healthy = check(s.source, s.inner_target)
+    assert healthy.scope.startswith(f"a random sample of 40 of {held:,} source records") and not healthy.missing
+    assert all(c.status == "pass" for c in healthy.checks if c.id in ("parity.count", "parity.ids"))
+    # Every record but one lost: each sample of 40 finds lost ones, names only lost ones, and the counts fail.
+    s.inner_target.delete([pid for pid in range(held) if pid != 17])
+    lost = check(s.source, s.inner_target)
+    missing = {r.id for r in lost.missing}
+    assert missing and 17 not in missing and len(missing) <= 40
+    assert next(c for c in lost.checks if c.id == "parity.count").status == "fail"
 
 
 def test_the_gate_off_lets_a_dropped_write_through_and_says_so(setup: Any) -> None:
