@@ -34,8 +34,10 @@ UPSERT_SHARE = 0.05
 LOAD_ID_BASE = 1_000_000_000  # the locustfile's first upserted id
 REALTIME_CONFIG: dict[str, Any] = {
     "flag_propagation_s": 0.2,
-    "canary": {"bake_time_s": 2.0, "health_interval_s": 0.5, "window_s": 2.0, "live_bake_s": 1.0},
-    "thresholds": {"max_hold_s": 10.0},
+    "canary": {"bake_time_s": 2.0, "health_interval_s": 0.5, "window_s": 10.0, "live_bake_s": 1.0},
+    # Seconds, not minutes, of real load: a 5 % gate at 90 % confidence needs 45 clean canary requests a
+    # step (a 1 % gate at 99 % would need 459, more than 12 locust users send to a 5 % step in seconds).
+    "thresholds": {"max_hold_s": 10.0, "error_rate_max": 0.05, "confidence": 0.9},
     "backfill": {"backoff_base_s": 0.05, "backoff_max_s": 0.5},
 }
 
