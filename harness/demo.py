@@ -220,7 +220,7 @@ def _migrate(console: Console, config: MigrationConfig, state: Path) -> Verdict:
     """The orchestrated migration under locust load; its verdict carries the run's figures and timeline."""
     from harness.assembly import ServiceWarmUp, build_migration
     from harness.reporting.timeline import migration_summary, migration_timeline
-    from harness.service import QueryService, requests_total
+    from harness.service import QueryService, requests_total, serve_in_thread
 
     clock = SystemClock()
     metrics = InProcessMetrics()
@@ -242,7 +242,7 @@ def _migrate(console: Console, config: MigrationConfig, state: Path) -> Verdict:
         import scipy.stats  # noqa: F401  - imported now, not by the first health check in the middle of a bake
 
         loads: list[dict[str, Any]] = []
-        with service.serve_in_thread() as endpoint:
+        with serve_in_thread(service) as endpoint:
             console.print(f"query service: {endpoint.url} (POST /query, GET /metrics); locust: {LOAD_USERS} users")
             migration_started = clock.now()
             phase = _stage(

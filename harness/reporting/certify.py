@@ -38,7 +38,6 @@ import signal
 import sys
 import tempfile
 import threading
-import xml.etree.ElementTree as ET
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -49,11 +48,15 @@ from harness.outputs import check_writable, write_bytes_atomic, write_text_atomi
 from harness.progress import PROGRESS_FD_ENV, progress_for, relay
 from harness.redact import redact_text, redact_uri
 from harness.reporting.html import report_page
+from harness.reporting.junit import write_junit
 from harness.reporting.session import ChildRun, child_env, child_pytest_args, run_child
 from harness.stores import open_store, parse_store_uri, same_store
 from harness.verify import CHECK_IDS, load_thresholds
 from harness.verify.queries import QuerySet
 from harness.verify.run import MAX_K
+
+JUNIT_SUITE = "ragmig-certify"
+"""The JUnit testsuite name of certify's ``--junit`` (one testcase per check id, ``ragmig-certify.FAMILY``)."""
 
 DEFAULT_QUERIES = 200
 DEFAULT_K = 10
@@ -118,12 +121,12 @@ def certify_command(
     started_at = _utc_now()
     with tempfile.TemporaryDirectory(prefix="ragmig-certify-") as tmp:
         workdir = Path(tmp)
-        reports = {"html": workdir / "report.html", "json": workdir / "verdict.json", "junit": workdir / "junit.xml"}
+        reports = {"html": workdir / "report.html", "json": workdir / "verdict.json"}
         args = [
             *child_pytest_args(
                 workdir,
                 "scenarios.certification",
-                ini_lines=("render_collapsed = none", "junit_suite_name = ragmig-certify"),
+                ini_lines=("render_collapsed = none",),
             ),
             "--ragmig-source",
             source,
@@ -144,12 +147,10 @@ def certify_command(
             args += ["--ragmig-query-vectors", str(query_vectors.resolve())]
         if html is not None:
             args += ["--html", str(reports["html"]), "--self-contained-html"]
-        if junit is not None:
-            args += ["--junitxml", str(reports["junit"])]
         child = _run_with_progress(args, workdir)
         recorded = _read_verdict(reports["json"])
         verdict = _final_verdict(recorded, child, source, target, started_at)
-        # The child's own HTML and JUnit tell the same story only when its verdict is the final one.
+        # The child's own HTML tells the same story only when its verdict is the final one.
         consistent = recorded is not None and recorded.verdict is verdict.verdict
         if json_path is not None:
             write_text_atomic(json_path, verdict.to_json() + "\n")
@@ -158,9 +159,8 @@ def certify_command(
             write_bytes_atomic(
                 html, made.read_bytes() if consistent and made.exists() else report_page(verdict).encode()
             )
-        if junit is not None:
-            made = reports["junit"]
-            write_bytes_atomic(junit, made.read_bytes() if consistent and made.exists() else junit_xml(verdict))
+        if junit is not None:  # one testcase per check id, whatever the pytest tests were
+            write_junit(junit, verdict, JUNIT_SUITE)
 
     _print_summary(verdict, html, json_path, junit)
     if child.signal is not None:
@@ -287,31 +287,6 @@ def _why_no_verdict(child: ChildRun) -> str:
     errors = [line.removeprefix("E").strip() for line in lines if line.startswith(("E ", "ERROR"))]
     cause = errors[-1] if errors else (lines[-1] if lines else "no output")
     return _one_line(f"the certification suite wrote no verdict (pytest exit {child.returncode}): {cause}")
-
-
-def junit_xml(verdict: Verdict) -> bytes:
-    """JUnit XML of ``verdict``, one testcase per check (``error`` → ``<error>``, ``fail`` → ``<failure>``),
-    plus an ``<error>`` testcase naming what did not complete: what is written when the suite wrote none."""
-    cases: list[tuple[str, str | None, str]] = [
-        (c.id, {Status.ERROR: "error", Status.FAIL: "failure"}.get(c.status), c.message) for c in verdict.checks
-    ]
-    if verdict.verdict is Status.ERROR and verdict.incomplete:
-        cases.append(("certification", "error", f"incomplete: {verdict.incomplete}"))
-    suites = ET.Element("testsuites")
-    suite = ET.SubElement(
-        suites,
-        "testsuite",
-        name="ragmig-certify",
-        tests=str(len(cases)),
-        errors=str(sum(1 for _, kind, _ in cases if kind == "error")),
-        failures=str(sum(1 for _, kind, _ in cases if kind == "failure")),
-        skipped="0",
-    )
-    for name, kind, message in cases:
-        case = ET.SubElement(suite, "testcase", classname="ragmig.certify", name=name)
-        if kind is not None:
-            ET.SubElement(case, kind, message=redact_text(message)).text = redact_text(message)
-    return ET.tostring(suites, encoding="utf-8", xml_declaration=True)
 
 
 def _utc_now() -> str:

@@ -29,12 +29,10 @@ it is a single store or a ``DualWriteStore``.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import threading
-import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -53,13 +51,11 @@ __all__ = [
     "QueryResult",
     "QueryService",
     "QuerySpec",
-    "ServiceEndpoint",
     "text_key_table",
     "vector_for_text_key",
 ]
 
 LATENCY_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
-_STARTUP_TIMEOUT_S = 10.0
 
 
 class MetricsRecorder(Protocol):
@@ -115,19 +111,6 @@ class QuerySpec:
     k: int
     text_key: str | None = None
     vector: np.ndarray | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class ServiceEndpoint:
-    """Where a service started by ``serve_in_thread`` listens."""
-
-    host: str
-    port: int
-
-    @property
-    def url(self) -> str:
-        """``http://HOST:PORT``."""
-        return f"http://{self.host}:{self.port}"
 
 
 def vector_for_text_key(text_key: str, dimension: int, seed: int = 0) -> np.ndarray:
@@ -447,46 +430,3 @@ class QueryService:
                     if sample.name == "ragmig_requests_total":
                         totals[(sample.labels["backend"], sample.labels["outcome"])] = int(sample.value)
         return totals
-
-    # -- HTTP ------------------------------------------------------------------------------------------
-    @contextlib.contextmanager
-    def serve_in_thread(
-        self, host: str = "127.0.0.1", port: int = 0, *, startup_timeout_s: float = _STARTUP_TIMEOUT_S
-    ) -> Iterator[ServiceEndpoint]:
-        """Serve the HTTP app (``harness.service.app``) with uvicorn in a background thread.
-
-        Yields the endpoint once the server accepts connections (at most ``startup_timeout_s``);
-        shuts it down on exit (in-flight requests get up to 5 s). Binds to loopback only.
-        """
-        import uvicorn
-
-        from harness.service.app import create_app
-
-        if host not in ("127.0.0.1", "localhost"):
-            raise ConfigError(f"the query service binds to loopback only (127.0.0.1), got {host!r}")
-        config = uvicorn.Config(
-            create_app(self),
-            host="127.0.0.1",
-            port=port,
-            log_level="warning",
-            access_log=False,
-            lifespan="off",
-            ws="none",
-            timeout_graceful_shutdown=5,
-        )
-        server = uvicorn.Server(config)
-        thread = threading.Thread(target=server.run, name="query-service", daemon=True)
-        thread.start()
-        try:
-            deadline = time.monotonic() + startup_timeout_s
-            while not server.started:
-                if not thread.is_alive():
-                    raise RuntimeError(f"the query service failed to start on 127.0.0.1:{port} (see the log above)")
-                if time.monotonic() >= deadline:
-                    raise RuntimeError(f"the query service did not start within {startup_timeout_s:g}s")
-                time.sleep(0.01)  # a real I/O wait for uvicorn's startup, bounded by startup_timeout_s
-            bound_port = int(server.servers[0].sockets[0].getsockname()[1])
-            yield ServiceEndpoint("127.0.0.1", bound_port)
-        finally:
-            server.should_exit = True
-            thread.join(timeout=startup_timeout_s)

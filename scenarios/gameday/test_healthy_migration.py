@@ -116,7 +116,7 @@ def _under_locust(stack: GameDayStack, run: MigrationRun) -> Check:
     import httpx
 
     from harness.load import LoadStats, run_load
-    from harness.service import requests_total
+    from harness.service import requests_total, serve_in_thread
 
     results: list[LoadStats | BaseException] = []
     env = {
@@ -142,7 +142,7 @@ def _under_locust(stack: GameDayStack, run: MigrationRun) -> Check:
         except BaseException as exc:  # handed to the scenario thread below
             results.append(exc)
 
-    with run.service.serve_in_thread() as endpoint:
+    with serve_in_thread(run.service) as endpoint:
         thread = threading.Thread(target=load, name="locust-runner", daemon=True)
         thread.start()
         run.clock.sleep(3.0)  # locust's start-up (a real wait: its users are arriving)

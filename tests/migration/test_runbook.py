@@ -23,7 +23,7 @@ from harness.migration.metrics import InProcessMetrics
 from harness.migration.metrics_prometheus import PrometheusMetrics, PromQL
 from harness.model import CollectionSchema, Distance, RecordBatch
 from harness.reporting.runbook import evidence_table, health_queries, render_runbook
-from harness.service import QueryService
+from harness.service import QueryService, serve_in_thread
 from harness.stores.exact import ExactStore
 
 
@@ -92,7 +92,7 @@ def test_the_runbooks_metric_names_and_labels_are_what_the_service_exports() -> 
         source, target, flags=InMemoryFlags(read_percent=50), metrics=InProcessMetrics(), writer=source
     )
     try:
-        with service.serve_in_thread() as endpoint:
+        with serve_in_thread(service) as endpoint:
             for user in range(20):
                 httpx.post(f"{endpoint.url}/query", json={"user_id": f"u{user}", "vector": [1, 0, 0, 0], "k": 2})
             exposition = httpx.get(f"{endpoint.url}/metrics").text
