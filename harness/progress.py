@@ -24,6 +24,8 @@ import time
 from collections.abc import Callable, Iterator
 from typing import IO, Any, Protocol
 
+from harness.units import duration
+
 __all__ = [
     "NO_PROGRESS",
     "PROGRESS_FD_ENV",
@@ -92,7 +94,7 @@ class LineProgress:
                 self.write(f"{self.prefix}: {name}: {done:,}{of} {unit}{share}\n")
 
         yield advance
-        self.write(f"{self.prefix}: {name}: done, {done:,} {unit} in {self.clock() - started:.1f} s\n")
+        self.write(f"{self.prefix}: {name}: done, {done:,} {unit} in {duration(self.clock() - started)}\n")
 
 
 class RichProgress:

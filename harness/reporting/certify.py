@@ -51,6 +51,7 @@ from harness.reporting.html import report_page
 from harness.reporting.junit import write_junit
 from harness.reporting.session import ChildRun, child_env, child_pytest_args, run_child
 from harness.stores import open_store, parse_store_uri, same_store
+from harness.units import duration
 from harness.verify import CHECK_IDS, load_thresholds
 from harness.verify.queries import QuerySet
 from harness.verify.run import MAX_K
@@ -306,11 +307,19 @@ def _print_summary(verdict: Verdict, html: Path | None, json_path: Path | None, 
 
     console = Console(highlight=False)
     table = Table(title=f"ragmig certify: {verdict.source.get('uri')} → {verdict.target.get('uri')}")
-    for column in ("check", "status", "observed", "expected"):
-        table.add_column(column, overflow="fold")
+    # Fits 80 columns: ids and statuses never wrap; a long value is cut with "…" (the JSON has it whole).
+    table.add_column("check", no_wrap=True)
+    table.add_column("status", no_wrap=True)
+    for column in ("observed", "expected"):
+        table.add_column(column, no_wrap=True, overflow="ellipsis", max_width=20)
     for check in verdict.checks:
         status = str(check.status)
-        table.add_row(check.id, f"[{COLOURS[status]}]{status}[/]", _cell(check.observed), _cell(check.expected))
+        table.add_row(
+            check.id,
+            f"[{COLOURS[status]}]{status}[/]",
+            _value(check.id, check.observed),
+            _value(check.id, check.expected),
+        )
     console.print(table)
     for check in verdict.checks:
         if check.status in (Status.FAIL, Status.WARN) or (check.status is Status.ERROR and not verdict.incomplete):
@@ -324,10 +333,33 @@ def _print_summary(verdict: Verdict, html: Path | None, json_path: Path | None, 
         print(f"ragmig: error: certification did not complete: {_one_line(why)}", file=sys.stderr)
     else:
         word = "[bold green]PASS[/]" if outcome is Status.PASS else "[bold red]FAIL[/]"
-        console.print(f"verdict: {word} in {verdict.duration_s:.1f} s")
+        console.print(f"verdict: {word} in {duration(verdict.duration_s)}")
     for label, path in (("html", html), ("json", json_path), ("junit", junit)):
         if path is not None:
             console.print(f"{label}: {path}")
+
+
+def _value(check_id: str, value: object) -> str:
+    """A check's observed or expected value for the terminal table: short, with its unit (latencies in
+    ms, counts with thousands separators, fractions to 3 digits, mappings as ``key value, …``)."""
+    from rich.markup import escape
+
+    def text(v: object) -> str:
+        if v is None:
+            return "—"
+        if isinstance(v, bool):
+            return str(v).lower()
+        if isinstance(v, int):
+            return f"{v:,}"
+        if isinstance(v, float):
+            return f"{v:.3g} ms" if check_id.startswith("latency.") else f"{v:.3g}"
+        if isinstance(v, dict):
+            return ", ".join(f"{k} {text(x)}" for k, x in v.items()) or "none"
+        if isinstance(v, list | tuple):
+            return ", ".join(text(x) for x in v) or "none"
+        return str(v)
+
+    return escape(redact_text(text(value)))
 
 
 def _cell(value: object, limit: int = 40) -> str:

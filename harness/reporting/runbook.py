@@ -20,6 +20,7 @@ from harness.migration.metrics_prometheus import PromQL
 from harness.migration.webhook import webhook_label
 from harness.outputs import check_writable, write_text_atomic
 from harness.redact import redact_uri
+from harness.units import duration
 
 __all__ = ["HEALTHY_SHARE", "evidence_table", "health_queries", "plan_command", "render_runbook"]
 
@@ -27,16 +28,6 @@ HEALTHY_SHARE = 0.3
 """The runbook sizes each step for a target whose errors run at this share of the gate (a healthy one)."""
 POWER = 0.9
 """... and for this chance of passing within the step's evidence."""
-
-
-def _duration(seconds: float) -> str:
-    """``90`` → "1 min 30 s", ``3600`` → "1 h", ``0.5`` → "0.5 s", ``2.5`` → "2.5 s" (ms kept)."""
-    total = round(float(seconds), 3)
-    hours, rest = divmod(int(total), 3600)
-    minutes, whole = divmod(rest, 60)
-    secs = round(whole + (total - int(total)), 3)
-    parts = [f"{hours} h" if hours else "", f"{minutes} min" if minutes else "", f"{secs:g} s" if secs else ""]
-    return " ".join(p for p in parts if p) or "0 s"
 
 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+!|~])")
@@ -183,16 +174,16 @@ def render_runbook(config: MigrationConfig, config_path: str = "migration.toml")
         else f"| flags | in memory ({_code(READ_PERCENT_FLAG)}, {_code(WRITE_MODE_FLAG)}): only an application in the controller's process sees them |"
     )
     add(
-        f"| metrics | Prometheus {_md(redact_uri(config.metrics.url or ''))} (scraped every {_duration(config.metrics.scrape_interval_s)}) |"
+        f"| metrics | Prometheus {_md(redact_uri(config.metrics.url or ''))} (scraped every {duration(config.metrics.scrape_interval_s)}) |"
         if config.metrics.provider == "prometheus"
         else "| metrics | in process (the query service in the controller's process) |"
     )
     add(f"| batch size | {config.batch_size} records |")
     add(f"| traffic steps | {' → '.join(f'{s:g} %' for s in c.steps)} |")
-    add(f"| canary duration (bake times) | {_duration(total_canary)} + live {_duration(c.live_bake_s)} |")
+    add(f"| canary duration (bake times) | {duration(total_canary)} + live {duration(c.live_bake_s)} |")
     add(
-        f"| health checks | every {_duration(c.health_interval_s)}: the interval since the previous check and the "
-        f"step's evidence (at most the last {_duration(c.window_s)}) |"
+        f"| health checks | every {duration(c.health_interval_s)}: the interval since the previous check and the "
+        f"step's evidence (at most the last {duration(c.window_s)}) |"
     )
     add(
         f"| decisions | exact binomial tests at {percent(t.confidence)} confidence; error gate "
@@ -243,7 +234,7 @@ def render_runbook(config: MigrationConfig, config_path: str = "migration.toml")
         "The source stays authoritative; a failed target write goes to the journal's outbox and is replayed "
         "until acknowledged."
     )
-    add(f"2. Wait {_duration(config.flag_propagation_s)} (`flag_propagation_s`) so every writer has picked it up.")
+    add(f"2. Wait {duration(config.flag_propagation_s)} (`flag_propagation_s`) so every writer has picked it up.")
     add("\nWatch: mirror-write faults and the outbox size in the journal events (`fault`, `outbox replay`).")
 
     add(_phase_header(2, "backfill", "resumable copy with a durable checkpoint"))
@@ -316,8 +307,8 @@ def render_runbook(config: MigrationConfig, config_path: str = "migration.toml")
         row = evidence[i]
         typical = f"{row['typical']:,}" if row["typical"] is not None else "more than the test can reach"
         add(
-            f"| {i + 1} | {share:g} % | {_code(f'{read_flag}={value}')} | {_duration(c.bake_time_of(i))} "
-            f"| ≥ {checks_per_step[i]} (every {_duration(c.health_interval_s)}) "
+            f"| {i + 1} | {share:g} % | {_code(f'{read_flag}={value}')} | {duration(c.bake_time_of(i))} "
+            f"| ≥ {checks_per_step[i]} (every {duration(c.health_interval_s)}) "
             f"| ≥ {row['floor']:,} canary requests; ≈ {typical} at {percent(HEALTHY_SHARE * t.error_rate_max)} errors "
             f"| ≥ {float(row['total_rps'] or 0):,.1f} requests/s in total |"
         )
@@ -327,15 +318,15 @@ def render_runbook(config: MigrationConfig, config_path: str = "migration.toml")
         f"no error at all that takes {t.error_min_requests:,} requests; a healthy target erring at "
         f"{percent(HEALTHY_SHARE * t.error_rate_max)} needs about the figure in the table for a "
         f"{percent(POWER)} chance. The last column is that figure spread over the step's share of the traffic and "
-        f"its bake time (evidence spans at most {_duration(c.window_s)}): with less traffic the bake extends, at most "
-        f"{_duration(t.max_hold_s)} (`max_hold_s`), then the migration rolls back for lack of evidence."
+        f"its bake time (evidence spans at most {duration(c.window_s)}): with less traffic the bake extends, at most "
+        f"{duration(t.max_hold_s)} (`max_hold_s`), then the migration rolls back for lack of evidence."
     )
     add(
         "\nA step is promoted when its bake time has passed, it has fewer than "
         f"{t.failure_limit} failed checks, and its evidence passes every gate. Each check judges the interval "
         "since the previous check and the step's evidence — every canary request since the step began or "
         f"since its last failed check (a failed check consumes its evidence, so no interval counts twice), at "
-        f"most the last {_duration(c.window_s)} — against the source cohort as baseline."
+        f"most the last {duration(c.window_s)} — against the source cohort as baseline."
     )
     add(
         "\nWhat each health check asks Prometheus for the canary (`"
@@ -396,11 +387,11 @@ def render_runbook(config: MigrationConfig, config_path: str = "migration.toml")
     add(
         "| no data | no canary request in an interval | policy "
         f"`{t.no_data_policy}`"
-        + (f", rolls back after {_duration(t.max_hold_s)} |" if t.no_data_policy == "hold" else " |")
+        + (f", rolls back after {duration(t.max_hold_s)} |" if t.no_data_policy == "hold" else " |")
     )
     add(
         f"| not enough evidence | the step's bake has passed and the evidence still does not pass | rolls back "
-        f"{_duration(t.max_hold_s)} after the bake |"
+        f"{duration(t.max_hold_s)} after the bake |"
     )
     add(f"| failure_limit | failed checks within one step (consecutive or not) reach | {t.failure_limit} |")
     add(
@@ -411,7 +402,7 @@ def render_runbook(config: MigrationConfig, config_path: str = "migration.toml")
         f"\nRollback: `{read_flag}` → 0 % at once (every user back on the source), `{WRITE_MODE_FLAG}` → "
         "`dual_source_first` (dual-write kept, so a retry needs no new backfill), an alert to every sink, and the "
         f"reason with its figures in the journal. Manual rollback from any shell: {_code(rollback)} (taken at the "
-        f"controller's next health check, within {_duration(c.health_interval_s)}). If the controller is not running, "
+        f"controller's next health check, within {duration(c.health_interval_s)}). If the controller is not running, "
         f"start it with {_code(run + ' --resume')}: it takes the pending rollback first. Investigate, then "
         "re-verify before retrying."
     )
@@ -436,13 +427,13 @@ def render_runbook(config: MigrationConfig, config_path: str = "migration.toml")
     add(_phase_header(7, "live", "all reads on the target, writes target-first and mirrored to the source"))
     add(
         f"`{read_flag}` at 100 %, `{WRITE_MODE_FLAG}=dual_target_first`, health-checked for "
-        f"{_duration(c.live_bake_s)} with the same triggers. The source still gets every write, so a rollback "
+        f"{duration(c.live_bake_s)} with the same triggers. The source still gets every write, so a rollback "
         "stays cheap."
     )
 
     add(_phase_header(8, "completed", "source writes off by flag; orphaned-write watch on"))
     add(
-        f"`{WRITE_MODE_FLAG}=target_only`. After {_duration(config.flag_propagation_s)} the orchestrator "
+        f"`{WRITE_MODE_FLAG}=target_only`. After {duration(config.flag_propagation_s)} the orchestrator "
         "takes a digest of every source record; any record added, changed or deleted on the source afterwards "
         "is an orphaned write (a writer bypassing the flag): counted, listed by id, alerted. Decommission the "
         "source only after the watch stays clean for a full business cycle."

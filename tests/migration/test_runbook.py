@@ -133,7 +133,7 @@ def test_durations_below_a_second_and_fractions_print_as_such() -> None:
         metrics={"provider": "prometheus", "url": "http://127.0.0.1:9090", "scrape_interval_s": 0.25},
     )
     text = render_runbook(config, "m.toml")
-    assert "every 0.5 s: the interval since the previous check and the step's evidence (at most the last 2 s)" in text
+    assert "every 500 ms: the interval since the previous check and the step's evidence (at most the last 2 s)" in text
     assert "| 2.5 s |" in text and not re.search(r"(?<![0-9.])0 s", text)
 
 

@@ -8,7 +8,7 @@ and ``scenarios`` sit outside every layer: nothing in ``harness`` imports them.
 
 | layer | units | why there |
 |---|---|---|
-| 0 | ``_version``, ``errors`` | facts with no dependencies |
+| 0 | ``_version``, ``errors``, ``units`` | facts with no dependencies; how durations read |
 | 1 | ``model``, ``clock``, ``redact``, ``outputs``, ``console``, ``progress``, ``schemas``, ``netloc`` | value types and small seams everyone shares; terminal verbosity and progress; the shipped JSON Schemas; loopback and listening sockets |
 | 2 | ``records``, ``vectormath``, ``datasets`` | the one record model; vector maths; corpora (value types only) |
 | 3 | ``stores`` | the ``VectorStore`` protocol and its adapters |
@@ -39,6 +39,7 @@ HARNESS = Path(__file__).resolve().parents[2] / "harness"
 LAYERS: dict[str, int] = {
     "_version": 0,
     "errors": 0,
+    "units": 0,
     "model": 1,
     "clock": 1,
     "redact": 1,

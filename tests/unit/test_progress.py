@@ -6,6 +6,7 @@ import io
 import os
 import threading
 
+import pytest
 from rich.console import Console
 
 from harness.progress import NO_PROGRESS, EventProgress, LineProgress, RichProgress, progress_for, relay
@@ -34,7 +35,7 @@ def test_plain_lines_at_the_start_every_interval_and_at_the_end() -> None:
     assert lines == [
         "ragmig: scanning the source (1,000 records) ...\n",
         "ragmig: scanning the source: 500/1,000 records (50 %)\n",
-        "ragmig: scanning the source: done, 1,000 records in 7.0 s\n",
+        "ragmig: scanning the source: done, 1,000 records in 7 s\n",
     ]
 
 
@@ -83,3 +84,14 @@ def test_a_parent_that_went_away_does_not_stop_the_child() -> None:
     stream.close()
     with EventProgress(stream).phase("scanning the target", 5, "records") as advance:
         advance(5)  # the write fails quietly
+
+
+@pytest.mark.parametrize(
+    ("seconds", "shown"),
+    [(0.0, "< 1 ms"), (0.0004, "< 1 ms"), (0.0123, "12 ms"), (0.5, "500 ms"), (0.9994, "999 ms"), (1.0, "1 s"),
+     (2.5, "2.5 s"), (90, "1 min 30 s"), (3600, "1 h"), (3661.25, "1 h 1 min 1.25 s")],
+)  # fmt: skip
+def test_durations_below_a_second_read_in_milliseconds(seconds: float, shown: str) -> None:
+    from harness.units import duration
+
+    assert duration(seconds) == shown
