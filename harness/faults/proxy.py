@@ -276,11 +276,6 @@ class FaultProxy:
         await asyncio.sleep(0)  # let the transports' close callbacks run before the loop stops
 
     # -- toxics ----------------------------------------------------------------------------------------
-    @property
-    def current_toxics(self) -> Toxics:
-        """The toxics in force now."""
-        return self._toxics
-
     def set_toxics(self, toxics: Toxics | None = None, /, **changes: Any) -> Toxics:
         """Replace the toxics with ``toxics`` (or none) updated by ``changes``; returns the previous ones.
 

@@ -661,11 +661,6 @@ class Journal:
             db.execute("DELETE FROM dual_writes")
         return True
 
-    def last_dual_write_seq(self) -> int:
-        """The newest seq of the dual-write log (0 when empty)."""
-        rows = self._query("SELECT MAX(seq) FROM dual_writes")
-        return int(rows[0][0] or 0)
-
     # -- acknowledged writes (the parity gate's log) -----------------------------------------------------
     def note_acknowledged(self, keys: Sequence[str], op: str) -> None:
         """Log writes of ``keys`` (``op``: "upsert" or "delete") the authoritative side acknowledged."""

@@ -85,12 +85,6 @@ class WindowStats:
             return float(np.percentile(self.latencies_ms, q))
         return None
 
-    @property
-    def errors_per_minute(self) -> float:
-        """Errors in this window scaled to one minute (per window, never cumulative)."""
-        span = self.end - self.start
-        return self.errors * 60.0 / span if span > 0 else float(self.errors)
-
 
 @runtime_checkable
 class MetricsSource(Protocol):

@@ -274,12 +274,6 @@ class Orchestrator:
                 )
 
     # -- accessors -------------------------------------------------------------------------------------
-    @classmethod
-    def resume(cls, *args: Any, **kwargs: Any) -> Orchestrator:
-        """An orchestrator over an existing journal (same arguments as the constructor); ``run()`` then
-        continues where the journal stopped."""
-        return cls(*args, **kwargs)
-
     @property
     def state(self) -> MigrationState:
         """The journaled state."""

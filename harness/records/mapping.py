@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness.errors import InvalidInputError
-from harness.model import CollectionSchema, Distance, PointId, RecordBatch, SparseColumn
+from harness.model import CollectionSchema, PointId, RecordBatch, SparseColumn
 from harness.records.identity import RecordId
 
 __all__ = [
@@ -40,9 +40,7 @@ __all__ = [
     "map_pinecone_batch",
     "mapped_payload",
     "mapping_for",
-    "pinecone_score_to_qdrant",
     "qdrant_point_id",
-    "qdrant_score_to_pinecone",
     "strip_mapping_fields",
     "unmap_qdrant_batch",
 ]
@@ -150,20 +148,6 @@ def unmap_qdrant_batch(batch: RecordBatch) -> RecordBatch:
         named=batch.named,
         sparse=sparse,
     )
-
-
-def pinecone_score_to_qdrant(score: float, distance: Distance) -> float:
-    """Convert a Pinecone score threshold to Qdrant's scale (euclidean: squared → plain distance)."""
-    if distance is Distance.EUCLID:
-        return math.sqrt(max(score, 0.0))
-    return score
-
-
-def qdrant_score_to_pinecone(score: float, distance: Distance) -> float:
-    """Convert a Qdrant score threshold to Pinecone's scale (Euclid: plain → squared distance)."""
-    if distance is Distance.EUCLID:
-        return score * score
-    return score
 
 
 @dataclass(frozen=True, slots=True)

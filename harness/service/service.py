@@ -392,11 +392,6 @@ class QueryService:
         """Entries now in ``backend``'s result cache."""
         return len(self._caches[Backend(backend)])
 
-    def clear_cache(self, backend: Backend | None = None) -> None:
-        """Empty one backend's result cache, or both."""
-        for b in [Backend(backend)] if backend is not None else list(Backend):
-            self._caches[b].clear()
-
     # -- writes ----------------------------------------------------------------------------------------
     def upsert(self, batch: RecordBatch) -> int:
         """Upsert ``batch`` through the writer; returns the number of records. Errors propagate."""

@@ -379,10 +379,6 @@ class VerificationRun:
             return [Check(HYBRID_CHECK_ID, Status.ERROR, None, None, reason)]
         return [check] if check is not None else []
 
-    def quality_data(self) -> QualityData | None:
-        """Per-query recall / overlap / noise arrays (None when quality was not measured)."""
-        return self._quality[1]
-
     def _about(self, truth: Truth) -> str:
         queries = truth.queries
         about = queries.origin or ("sampled from the source" if queries.sampled else "given")

@@ -10,16 +10,14 @@ import numpy as np
 import pytest
 
 from harness.errors import InvalidInputError
-from harness.model import Distance, RecordBatch
+from harness.model import RecordBatch
 from harness.records import (
     ID_NAMESPACE,
     IDENTITY,
     coerce_number,
     map_pinecone_batch,
     mapping_for,
-    pinecone_score_to_qdrant,
     qdrant_point_id,
-    qdrant_score_to_pinecone,
     unmap_qdrant_batch,
 )
 
@@ -90,11 +88,3 @@ def test_the_identity_mapping_changes_nothing() -> None:
     assert IDENTITY.held_payload({"__id__": "kept", "a": 1.0}) == {"__id__": "kept", "a": 1.0}
     assert IDENTITY.expected_payload({"a": 1.0}) == {"a": 1.0}
     assert MAPPED.held_payload({"__id__": "x", "__namespace__": "", "a": 1}) == {"a": 1}
-
-
-@pytest.mark.parametrize("distance", [Distance.COSINE, Distance.DOT])
-def test_score_thresholds_change_only_for_euclid(distance: Distance) -> None:
-    assert pinecone_score_to_qdrant(0.7, distance) == 0.7 and qdrant_score_to_pinecone(0.7, distance) == 0.7
-    assert pinecone_score_to_qdrant(4.0, Distance.EUCLID) == 2.0  # squared distance → distance
-    assert pinecone_score_to_qdrant(-1.0, Distance.EUCLID) == 0.0
-    assert qdrant_score_to_pinecone(3.0, Distance.EUCLID) == 9.0
