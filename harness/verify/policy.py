@@ -288,9 +288,10 @@ def namespace_check(data: QualityData, thresholds: Thresholds, k: int) -> Check:
 
 
 def worst_queries(
-    data: QualityData, truth_ids: list[list[PointId]], target_ids: Sequence[Sequence[PointId]], limit: int
+    data: QualityData, truth_ids: Sequence[Sequence[Any]], target_ids: Sequence[Sequence[Any]], limit: int
 ) -> list[dict[str, Any]]:
-    """The ``limit`` queries with the lowest target recall (then overlap), with expected and returned ids."""
+    """The ``limit`` queries with the lowest target recall (then overlap), with expected and returned ids
+    in the source's terms (``{"id", "namespace"}`` for a record in a named namespace)."""
     order = np.lexsort((data.overlap, data.recall_target))[:limit]
     return [
         {

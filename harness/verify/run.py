@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from types import TracebackType
@@ -26,7 +26,7 @@ import numpy as np
 import numpy.typing as npt
 
 from harness.errors import HarnessError, InvalidInputError, UsageError
-from harness.model import Check, CollectionSchema, SearchResult, Status, Verdict
+from harness.model import Check, CollectionSchema, PointId, SearchResult, Status, Verdict
 from harness.progress import NO_PROGRESS, Progress
 from harness.records import Comparison, RecordMapping
 from harness.redact import redact_text, redact_uri
@@ -57,6 +57,7 @@ from harness.verify.thresholds import Thresholds
 F64 = npt.NDArray[np.float64]
 I32 = npt.NDArray[np.int32]
 I64 = npt.NDArray[np.int64]
+U64 = npt.NDArray[np.uint64]
 MANDATORY_QUERIES = 100  # used when queries=0 but schema drift makes the quality checks mandatory
 MAX_K = 1000  # neighbours per query: more is a typo, and k × queries results would not fit in memory
 
@@ -442,8 +443,9 @@ class VerificationRun:
             labels=truth.queries.labels,
             namespaces=truth.queries.namespaces if truth.queries.scoped else None,
         )
-        truth_ids = [
-            [pid for pid, _ in s.source_table.ids.get(row[: int(n)])] for row, n in zip(truth.rows, k_eff, strict=True)
+        truth_ids = [_shown(s.source_table.ids.get(row[: int(n)])) for row, n in zip(truth.rows, k_eff, strict=True)]
+        target_ids = [
+            _in_source_terms(s.source_table, keys, ids) for keys, ids in zip(target.keys, target.ids, strict=True)
         ]
         details = {
             "k": self.k,
@@ -453,7 +455,7 @@ class VerificationRun:
             "query_origin": truth.queries.origin,
             "queries_dropped": truth.dropped,
             "tie_epsilon": self.thresholds.tie_epsilon,
-            "worst_queries": worst_queries(data, truth_ids, target.ids, self.thresholds.worst_queries),
+            "worst_queries": worst_queries(data, truth_ids, target_ids, self.thresholds.worst_queries),
         }
         checks = quality_checks(data, self.thresholds, self.k, details, about)
         checks.append(namespace_check(data, self.thresholds, self.k))
@@ -598,3 +600,18 @@ def _codes(namespaces: tuple[str, ...] | None, codes: dict[str, int]) -> I32 | N
 
 
 __all__ = ["MANDATORY_QUERIES", "MAX_K", "Scan", "Searches", "Truth", "VerificationRun", "run_verification"]
+
+
+def _shown(named: Sequence[tuple[PointId, str]]) -> list[Any]:
+    """Ids as a report lists them: the id, or ``{"id", "namespace"}`` for a record in a named namespace
+    (the same id can live in two namespaces)."""
+    return [pid if not ns else {"id": pid, "namespace": ns} for pid, ns in named]
+
+
+def _in_source_terms(table: DigestTable, keys: U64, ids: Sequence[PointId]) -> list[Any]:
+    """A target's result ids in the source's terms: each record the source holds as its source id (and
+    namespace), mapped back through parity's key space (a Pinecone → Qdrant target returns UUIDs); an
+    id the source does not hold stays the target's own."""
+    positions = table.positions(keys)
+    held = iter(_shown(table.ids.get(positions[positions >= 0])))
+    return [next(held) if pos >= 0 else pid for pos, pid in zip(positions.tolist(), ids, strict=True)]

@@ -70,6 +70,13 @@ def test_a_faithful_migration_passes_parity_and_overlap(pinecone_source: Pinecon
     assert checks["quality.recall_target"].observed == 1.0
     assert checks["schema.hnsw"].status is Status.WARN
     assert checks["schema.hnsw"].message.startswith("not comparable: pinecone cannot report its index config")
+    # The worst queries list both sides in the source's terms: Pinecone ids (with their namespace), never
+    # the Qdrant UUIDs the target returned — a faithful copy shows the same ids on both sides.
+    worst = checks["quality.recall_target"].details["worst_queries"]
+    assert worst and all(w["expected"] == w["target"] for w in worst)
+    listed = [entry for w in worst for entry in w["target"]]
+    assert {e["namespace"] for e in listed if isinstance(e, dict)} <= {"tenant-b"}
+    assert all((e["id"] if isinstance(e, dict) else e).startswith("doc-") for e in listed)
 
 
 def test_lost_and_changed_records_are_named_by_their_pinecone_ids(
