@@ -91,7 +91,11 @@ def check_samples(check: Check) -> str:
     if check.id == "parity.ids":
         parts = []
         if d.get("missing_count"):
-            parts.append(_id_list("Missing on target", d.get("missing", []), int(d["missing_count"])))
+            missing: list[Any] = list(d.get("missing", []))
+            spaces = d.get("missing_namespaces")
+            if spaces:  # the same id can be missing in two namespaces: name each one's
+                missing = [f"{pid} (namespace {ns})" if ns else pid for pid, ns in zip(missing, spaces, strict=False)]
+            parts.append(_id_list("Missing on target", missing, int(d["missing_count"])))
         if d.get("extra_count"):
             parts.append(_id_list("Extra on target", d.get("extra", []), int(d["extra_count"])))
         return "".join(parts)

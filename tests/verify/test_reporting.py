@@ -63,3 +63,17 @@ def test_plots_are_inline_svg_with_text_and_no_external_references(svg: str) -> 
     assert "<text" in svg  # svg.fonttype = none: labels stay text
     assert not re.search(r"(href|src)=\"(?!#)", svg)
     assert "<metadata>" not in svg
+
+
+def test_missing_ids_are_listed_with_their_namespace() -> None:
+    details = {
+        "missing_count": 2,
+        "missing": ["doc-7", "doc-7"],
+        "missing_namespaces": ["tenant-b", ""],
+        "extra_count": 0,
+    }
+    shown = check_samples(Check("parity.ids", Status.FAIL, None, None, "2 missing", details))
+    # The same id lost in two namespaces is two losses, each named by where it lived.
+    assert "doc-7 (namespace tenant-b), doc-7</div>" in shown
+    unscoped = check_samples(Check("parity.ids", Status.FAIL, None, None, "1", {"missing_count": 1, "missing": [5]}))
+    assert ">5</div>" in unscoped and "namespace" not in unscoped
