@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -25,9 +26,11 @@ def gameday_suite_s() -> BenchResult:
     with tempfile.TemporaryDirectory(prefix="ragmig-bench-gameday-") as workdir:
         verdict_path = Path(workdir) / "gameday.json"
         command = [sys.executable, "-m", "harness.cli", "gameday", "--json", str(verdict_path)]
+        cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.perf_counter()
         proc = subprocess.run(command, cwd=workdir, capture_output=True, text=True, env=os.environ.copy(), check=False)
         seconds = time.perf_counter() - started
+        cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)
         verdict = json.loads(verdict_path.read_text()) if verdict_path.exists() else {"checks": []}
     statuses = {c["id"].removeprefix("gameday."): c["status"] for c in verdict.get("checks", [])}
     details: dict[str, object] = {
@@ -35,6 +38,9 @@ def gameday_suite_s() -> BenchResult:
         "scenarios": statuses,
         "suite_duration_s": verdict.get("duration_s"),
         "cores": os.cpu_count(),
+        # CPU seconds of the suite's process tree (what a busy machine does not inflate) and the load then.
+        "cpu_s": round((cpu_after.ru_utime + cpu_after.ru_stime) - (cpu_before.ru_utime + cpu_before.ru_stime), 1),
+        "load_avg_1m": round(os.getloadavg()[0], 2),
     }
     failed = sorted(name for name, status in statuses.items() if status != "pass")
     if proc.returncode != 0:
