@@ -11,6 +11,7 @@ from __future__ import annotations
 import sqlite3
 import sys
 from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -159,6 +160,24 @@ def _run(body: Callable[[], int]) -> None:
     raise typer.Exit(code)
 
 
+WorkersOption = Annotated[
+    str,
+    typer.Option(
+        metavar="N",
+        help="Worker processes of a local Dask cluster that scan both stores at once (1: in this process; "
+        "default auto: the CPU count, at most 4, from 200,000 records on, else 1).",
+    ),
+]
+ClusterOption = Annotated[
+    str | None,
+    typer.Option(
+        metavar="ADDRESS",
+        help="Run the scans on the Dask cluster of this scheduler (tcp://HOST:8786) instead of a local one; "
+        "its workers must reach both stores (README, Scaling).",
+    ),
+]
+
+
 @app.command()
 def certify(
     source: Annotated[str, typer.Option(metavar="URI", help="Source store URI.")],
@@ -189,6 +208,8 @@ def certify(
             "not measured and neither store is read in full.",
         ),
     ] = None,
+    workers: WorkersOption = "auto",
+    cluster: ClusterOption = None,
 ) -> None:
     """Run the certification suite (schema, parity, quality, latency).
 
@@ -208,6 +229,8 @@ def certify(
             json_path=json,
             junit=junit,
             sample=sample,
+            workers=workers,
+            cluster=cluster,
         )
 
     _run(body)
@@ -238,13 +261,21 @@ def migrate(
     html: Annotated[Path | None, typer.Option(metavar="PATH", help="Write a self-contained HTML report here.")] = None,
     json: Annotated[Path | None, typer.Option("--json", metavar="PATH", help="Write the JSON verdict here.")] = None,
     junit: Annotated[Path | None, typer.Option(metavar="PATH", help="Write JUnit XML here.")] = None,
+    workers: WorkersOption = "auto",
+    cluster: ClusterOption = None,
 ) -> None:
     """Preflight, dual-write-safe backfill with a durable checkpoint, then verification. Exit 0 verified, 1 failed, 2 error."""
 
     def body() -> int:
         from harness.migration.run import Renderer, migrate_command
+        from harness.parallel.engine import check_cluster, resolve_workers
         from harness.reporting.migrate import migrate_html, migrate_junit
         from harness.verify import run_verification
+
+        if workers != "auto":
+            resolve_workers(workers, 0)  # a bad count is a usage error before any work
+        if cluster:
+            check_cluster(cluster)
 
         reports: dict[Path, Renderer] = {}
         if html is not None:
@@ -258,7 +289,7 @@ def migrate(
             batch_size=batch_size,
             resume=resume,
             json_path=json,
-            verifier=run_verification,
+            verifier=partial(run_verification, workers=workers, cluster=cluster),
             into_existing=into_existing,
             reports=reports,
         )

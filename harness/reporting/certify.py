@@ -37,6 +37,7 @@ from pathlib import Path
 from harness.errors import HarnessError, StoreUnreachableError, UsageError
 from harness.model import Check, Status, Verdict
 from harness.outputs import check_writable, write_bytes_atomic, write_text_atomic
+from harness.parallel.engine import check_cluster, resolve_workers
 from harness.redact import redact_text, redact_uri
 from harness.reporting.html import report_page
 from harness.reporting.session import ChildRun, child_env, child_pytest_args, run_child
@@ -58,6 +59,8 @@ def certify_command(
     json_path: Path | None,
     junit: Path | None,
     sample: int | None = None,
+    workers: int | str = "auto",
+    cluster: str | None = None,
 ) -> int:
     """Certify ``target`` against ``source``: 0 pass, 1 findings, 2 incomplete run (``error``); a bad
     input is a ``UsageError`` (the CLI's one line and exit 2) raised before any work.
@@ -65,7 +68,9 @@ def certify_command(
     ``queries`` / ``k`` default to 200 / 10, fewer when the source holds fewer records; given explicitly,
     more than the source holds (or ``k`` above 1,000) is a usage error. ``sample``: sampled parity over that
     many source records (``harness.verify.sample``) instead of the full scan; with it ``queries`` may be 0
-    (quality not measured, so neither store is read in full).
+    (quality not measured, so neither store is read in full). ``workers``: worker processes of a local Dask
+    cluster for the scan ("auto" from the stores' counts, see ``harness.parallel.resolve_workers``);
+    ``cluster``: a remote scheduler's address instead (checked to answer before any work).
     """
     if queries is not None and queries < (0 if sample is not None else 1):
         # With --sample, --queries 0 leaves quality out: neither store is read in full.
@@ -90,8 +95,11 @@ def certify_command(
         if path is not None:
             check_writable(path, f"--{what}")
     source_count = check_store(source, "source")
-    check_store(target, "target")
+    target_count = check_store(target, "target")
     queries, k = _bounded(queries, k, source_count)
+    processes = resolve_workers(workers, source_count + target_count)
+    if cluster:
+        check_cluster(cluster)
 
     started_at = _utc_now()
     with tempfile.TemporaryDirectory(prefix="ragmig-certify-") as tmp:
@@ -118,6 +126,9 @@ def certify_command(
             args += ["--ragmig-thresholds", str(thresholds.resolve())]
         if sample is not None:
             args += ["--ragmig-sample", str(sample)]
+        args += ["--ragmig-workers", str(processes)]
+        if cluster:
+            args += ["--ragmig-cluster", cluster]
         if html is not None:
             args += ["--html", str(reports["html"]), "--self-contained-html"]
         if junit is not None:

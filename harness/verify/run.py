@@ -6,6 +6,13 @@ searches run once and serve quality and latency. The pytest suite runs the famil
 on one run; ``run_verification`` returns its ``Verdict``, and the orchestrator's gate (``make_verifier``)
 re-checks its ``parity_findings()`` after it.
 
+With ``workers`` > 1 (a local Dask cluster of that many processes) or ``cluster`` (a remote Dask scheduler)
+the scan is partitioned (``harness.verify.partitioned``): both stores are read at once, a store that
+allows concurrent readers in chunks, each partition digested where it is read and compared in key-space
+buckets on the workers; ground truth is merged from each partition's partial top-k. A Qdrant Edge shard is
+then opened only by the worker that reads it (``harness.parallel.held.WorkerStore``), never here. The
+verdict is the single-process one. ``workers=1`` (the default) is the in-process path.
+
 With ``sample=N`` parity is sampled (``harness.verify.sample``: N source records fetched from both sides,
 the verdict stating the bound it proves) and the target is not scanned; the source is scanned only when
 quality needs its ground truth. The full scan stays the default: it is what a final gate uses.
@@ -25,16 +32,20 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from harness.errors import DimensionMismatchError, HarnessError, InvalidInputError
+from harness.errors import DimensionMismatchError, HarnessError, InvalidInputError, InvalidURIError
 from harness.model import Check, CollectionSchema, SearchResult, Status, Verdict
+from harness.parallel import Access, Engine, access_of, engine_for, resolve_workers
+from harness.parallel.held import WorkerStore
 from harness.records import Comparison
 from harness.redact import redact_text, redact_uri
 from harness.stores.base import VectorStore, iter_batches
+from harness.stores.uri import parse_store_uri
 from harness.vectormath import prepare
 from harness.verify.findings import ParityFindings
 from harness.verify.hybrid import HYBRID_CHECK_ID, hybrid_check
 from harness.verify.latency import concat_results, latency_checks, timed_search
-from harness.verify.parity import DigestTable, DigestTableBuilder, compare_tables
+from harness.verify.parity import DigestTable, DigestTableBuilder, TableDiff, compare_tables
+from harness.verify.partitioned import PartitionedScan, Side, scan_partitioned
 from harness.verify.quality import (
     QualityData,
     QueryReservoir,
@@ -69,6 +80,14 @@ class Scan:
     target_table: DigestTable
     queries: QuerySet
     spill: VectorSpill
+    diff: TableDiff | None = None  # the bulk comparison, when the scan made it (partitioned)
+    partitions: PartitionedScan | None = None
+
+    def ground_truth(self, queries: npt.NDArray[np.float32], k: int, distance: Any) -> tuple[Any, Any]:
+        """Exact top-``k`` scan positions and scores of each query over the scanned source vectors."""
+        if self.partitions is not None:
+            return self.partitions.ground_truth(queries, k, distance)
+        return exact_ground_truth(queries, self.spill, k, distance)
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +120,9 @@ class VerificationRun:
         spill_dir: str | None = None,
         timer: Callable[[], float] = time.perf_counter,
         sample: int | None = None,
+        workers: int | str | None = 1,
+        cluster: str | None = None,
+        chunk_records: int | None = None,
     ) -> None:
         if not 1 <= k <= MAX_K or queries < 0 or batch_size < 1:
             raise InvalidInputError(
@@ -122,6 +144,11 @@ class VerificationRun:
         self.sample = sample
         self.started = time.monotonic()
         self._scan: Scan | None = None
+        self.chunk_records = chunk_records  # per chunk of a store read in chunks (None: planned)
+        self._engine: Engine | None = None
+        self._sides: dict[str, Side] = {}
+        if cluster or workers != 1:
+            self._start_engine(workers, cluster)
 
     # -- lifecycle -------------------------------------------------------------------------------------
     def __enter__(self) -> VerificationRun:
@@ -133,9 +160,55 @@ class VerificationRun:
         self.close()
 
     def close(self) -> None:
-        """Delete the spilled vectors (the stores stay open: they belong to the caller)."""
+        """Delete the spilled vectors (the stores stay open: they belong to the caller); with workers, free
+        the partitions, close the stores the workers held and stop the local cluster."""
         if self._scan is not None:
             self._scan.spill.close()
+            if self._scan.partitions is not None:
+                self._scan.partitions.close()
+        engine, self._engine = self._engine, None
+        if engine is not None:
+            try:
+                for side in self._sides.values():
+                    if side.worker is not None:
+                        side.store.close()
+            finally:
+                engine.close()
+
+    # -- workers ---------------------------------------------------------------------------------------
+    def _start_engine(self, workers: int | str | None, cluster: str | None) -> None:
+        """Start the Dask engine (``workers`` "auto" counts the stores first) and decide where each store
+        is read; an exclusive store (Qdrant Edge) is closed here and from now on used in its worker only."""
+        if not cluster:
+            records = self.source.count() + self.target.count() if workers in (None, "auto") else 0
+            workers = resolve_workers(workers, records)
+        engine = engine_for(int(workers or 1), cluster)
+        if engine is None:
+            return
+        self._engine = engine
+        try:
+            addresses = engine.workers()
+            for i, (name, store) in enumerate((("source", self.source), ("target", self.target))):
+                access = access_of(_scheme(store.uri))
+                if access is Access.EXCLUSIVE:
+                    worker = addresses[i % len(addresses)]
+                    store.close()  # the worker opens it; this process must not hold it meanwhile
+                    self._sides[name] = Side(WorkerStore(engine, store.uri, worker), store.uri, worker)
+                elif access is Access.SHARED:
+                    self._sides[name] = Side(store, store.uri, shared=True)
+                else:
+                    self._sides[name] = Side(store)
+            self.source = self._sides["source"].store
+            self.target = self._sides["target"].store
+        except BaseException:
+            self._engine = None
+            engine.close()
+            raise
+
+    @property
+    def parallel(self) -> str | None:
+        """Where the scan runs when it is partitioned (None: in this process)."""
+        return None if self._engine is None else self._engine.description
 
     # -- schema ----------------------------------------------------------------------------------------
     @cached_property
@@ -183,6 +256,9 @@ class VerificationRun:
         sampled = self.sample is not None
         # Sampled parity reads neither store in full: the source is scanned only for quality's ground truth.
         scan_source = not sampled or wanted > 0 or self.query_vectors is not None
+        if self._engine is not None:
+            spill.close()
+            return self._scan_partitioned(self._engine, comparison, counts, wanted, scan_source, sampled)
         source_digests = DigestTableBuilder(comparison, target_side=False, capacity=counts[0] if scan_source else 0)
         target_digests = DigestTableBuilder(comparison, target_side=True, capacity=0 if sampled else counts[1])
         try:
@@ -204,6 +280,50 @@ class VerificationRun:
             spill=spill,
         )
 
+    def _scan_partitioned(
+        self,
+        engine: Engine,
+        comparison: Comparison,
+        counts: tuple[int, int],
+        wanted: int,
+        scan_source: bool,
+        sampled: bool,
+    ) -> Scan:
+        """The scan on the workers (``harness.verify.partitioned``); the same ``Scan`` as in one process."""
+        spill_vectors = wanted > 0 or self.query_vectors is not None
+        partitions = scan_partitioned(
+            engine,
+            self._sides["source"] if scan_source else None,
+            None if sampled else self._sides["target"],
+            comparison,
+            counts,
+            batch_size=self.batch_size,
+            spill_vectors=spill_vectors,
+            dimension=self.source_schema.dimension,
+            distance=self.source_schema.distance,
+            chunk_records=self.chunk_records,
+        )
+        try:
+            if self.query_vectors is not None:
+                queries = self.query_vectors
+            elif scan_source:
+                queries = partitions.sample_queries(min(wanted, counts[0]), self.seed)
+            else:
+                queries = QueryReservoir(0, self.seed).result()
+        except BaseException:
+            partitions.close()
+            raise
+        return Scan(
+            counts=counts,
+            comparison=comparison,
+            source_table=partitions.source_table,
+            target_table=partitions.target_table,
+            queries=queries,
+            spill=partitions.spill,
+            diff=partitions.diff,
+            partitions=partitions,
+        )
+
     def parity_checks(self) -> list[Check]:
         """The six ``parity.*`` checks (sampled ones with ``sample``)."""
         return self._parity[0]
@@ -219,7 +339,7 @@ class VerificationRun:
             return result.checks, result.findings
         s = self.scan()
         outcome = compare_tables(
-            self.source, self.target, s.source_table, s.target_table, s.comparison, self.thresholds, s.counts
+            self.source, self.target, s.source_table, s.target_table, s.comparison, self.thresholds, s.counts, s.diff
         )
         # The digests have done their work; quality only looks ids up. Dropping them halves what a
         # 1M-record pair keeps resident from here on.
@@ -236,6 +356,9 @@ class VerificationRun:
 
         def run(store: VectorStore) -> tuple[SearchResult, F64 | None]:
             if self.measure_latency:
+                if isinstance(store, WorkerStore):  # timed where the store is, not across the cluster
+                    timed: tuple[SearchResult, F64] = store.call(timed_search, q, self.k)
+                    return timed
                 return timed_search(store, q, self.k, timer=self.timer)
             # A few queries per request: a store's batched search holds queries × block scores at once.
             parts = [store.search(q[i : i + SEARCH_CHUNK], self.k) for i in range(0, len(q), SEARCH_CHUNK)]
@@ -293,7 +416,7 @@ class VerificationRun:
         if k_eff == 0:
             return skipped_quality("the source holds no records: nothing to recall"), None
         distance = self.source_schema.distance
-        truth_rows, truth_scores = exact_ground_truth(s.queries.vectors, s.spill, k_eff, distance)
+        truth_rows, truth_scores = s.ground_truth(s.queries.vectors, k_eff, distance)
         judge = RecallJudge(
             queries=prepare(s.queries.vectors, distance),
             kth_scores=truth_scores[:, k_eff - 1],
@@ -379,6 +502,14 @@ class VerificationRun:
         )
 
 
+def _scheme(uri: str) -> str | None:
+    """The scheme of a store URI (None for a wrapper's label that is not one)."""
+    try:
+        return parse_store_uri(uri).scheme
+    except InvalidURIError:
+        return None
+
+
 def run_verification(
     source: VectorStore,
     target: VectorStore,
@@ -389,12 +520,14 @@ def run_verification(
     seed: int = 0,
     query_vectors: np.ndarray | None = None,
     measure_latency: bool = True,
+    workers: int | str | None = 1,
+    cluster: str | None = None,
 ) -> Verdict:
     """Verify ``target`` against ``source``: schema drift, parity, search quality, latency.
 
     Each store is scrolled once. ``queries`` are sampled from the source (seeded by ``seed``) unless
     ``query_vectors`` are given; recall and overlap are @``k``. The verdict fails when any check fails
-    (gates in ``thresholds``, defaults in ``Thresholds``).
+    (gates in ``thresholds``, defaults in ``Thresholds``). ``workers`` / ``cluster``: see ``VerificationRun``.
     """
     with VerificationRun(
         source,
@@ -405,6 +538,8 @@ def run_verification(
         seed=seed,
         query_vectors=query_vectors,
         measure_latency=measure_latency,
+        workers=workers,
+        cluster=cluster,
     ) as run:
         return run.verdict()
 
