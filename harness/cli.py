@@ -11,7 +11,6 @@ from __future__ import annotations
 import sqlite3
 import sys
 from collections.abc import Callable, Sequence
-from functools import partial
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -289,8 +288,10 @@ def migrate(
             batch_size=batch_size,
             resume=resume,
             json_path=json,
-            verifier=partial(run_verification, workers=workers, cluster=cluster),
+            verifier=run_verification,
             into_existing=into_existing,
+            workers=workers,
+            cluster=cluster,
             reports=reports,
         )
 

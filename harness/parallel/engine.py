@@ -9,6 +9,7 @@ arguments: the store changes) and, where the data lives in one worker, pinned to
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from collections.abc import Callable, Sequence
@@ -102,7 +103,12 @@ class Engine:
         self.close()
 
     def close(self) -> None:
-        """Close the client, and the local cluster (its worker processes end) when this engine started it."""
+        """Close every store the workers hold, the client, and the local cluster (its worker processes end)
+        when this engine started it."""
+        from harness.parallel.held import release_held
+
+        with contextlib.suppress(Exception):  # a worker already gone took its stores with it
+            self.client.run(release_held)
         try:
             self.client.close()
         finally:

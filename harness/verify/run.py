@@ -6,7 +6,8 @@ searches run once and serve quality and latency. The pytest suite runs the famil
 on one run; ``run_verification`` returns its ``Verdict``, and the orchestrator's gate (``make_verifier``)
 re-checks its ``parity_findings()`` after it.
 
-With ``workers`` > 1 (a local Dask cluster of that many processes) or ``cluster`` (a remote Dask scheduler)
+With ``workers`` > 1 (a local Dask cluster of that many processes), ``cluster`` (a remote Dask scheduler)
+or ``engine`` (a running one: the caller's, not closed by the run)
 the scan is partitioned (``harness.verify.partitioned``): both stores are read at once, a store that
 allows concurrent readers in chunks, each partition digested where it is read and compared in key-space
 buckets on the workers; ground truth is merged from each partition's partial top-k. A Qdrant Edge shard is
@@ -123,6 +124,7 @@ class VerificationRun:
         workers: int | str | None = 1,
         cluster: str | None = None,
         chunk_records: int | None = None,
+        engine: Engine | None = None,
     ) -> None:
         if not 1 <= k <= MAX_K or queries < 0 or batch_size < 1:
             raise InvalidInputError(
@@ -146,8 +148,11 @@ class VerificationRun:
         self._scan: Scan | None = None
         self.chunk_records = chunk_records  # per chunk of a store read in chunks (None: planned)
         self._engine: Engine | None = None
+        self._owns_engine = engine is None
         self._sides: dict[str, Side] = {}
-        if cluster or workers != 1:
+        if engine is not None:
+            self._use_engine(engine)
+        elif cluster or workers != 1:
             self._start_engine(workers, cluster)
 
     # -- lifecycle -------------------------------------------------------------------------------------
@@ -167,7 +172,7 @@ class VerificationRun:
             if self._scan.partitions is not None:
                 self._scan.partitions.close()
         engine, self._engine = self._engine, None
-        if engine is not None:
+        if engine is not None and self._owns_engine:
             try:
                 for side in self._sides.values():
                     if side.worker is not None:
@@ -185,25 +190,32 @@ class VerificationRun:
         engine = engine_for(int(workers or 1), cluster)
         if engine is None:
             return
-        self._engine = engine
         try:
-            addresses = engine.workers()
-            for i, (name, store) in enumerate((("source", self.source), ("target", self.target))):
-                access = access_of(_scheme(store.uri))
-                if access is Access.EXCLUSIVE:
-                    worker = addresses[i % len(addresses)]
-                    store.close()  # the worker opens it; this process must not hold it meanwhile
-                    self._sides[name] = Side(WorkerStore(engine, store.uri, worker), store.uri, worker)
-                elif access is Access.SHARED:
-                    self._sides[name] = Side(store, store.uri, shared=True)
-                else:
-                    self._sides[name] = Side(store)
-            self.source = self._sides["source"].store
-            self.target = self._sides["target"].store
+            self._use_engine(engine)
         except BaseException:
             self._engine = None
             engine.close()
             raise
+
+    def _use_engine(self, engine: Engine) -> None:
+        """Decide where each store is read; a store already held by a worker stays there."""
+        self._engine = engine
+        addresses = engine.workers()
+        for i, (name, store) in enumerate((("source", self.source), ("target", self.target))):
+            if isinstance(store, WorkerStore):
+                self._sides[name] = Side(store, store.uri, store.worker)
+                continue
+            access = access_of(_scheme(store.uri))
+            if access is Access.EXCLUSIVE:
+                worker = addresses[i % len(addresses)]
+                store.close()  # the worker opens it; this process must not hold it meanwhile
+                self._sides[name] = Side(WorkerStore(engine, store.uri, worker), store.uri, worker)
+            elif access is Access.SHARED:
+                self._sides[name] = Side(store, store.uri, shared=True)
+            else:
+                self._sides[name] = Side(store)
+        self.source = self._sides["source"].store
+        self.target = self._sides["target"].store
 
     @property
     def parallel(self) -> str | None:
@@ -522,12 +534,13 @@ def run_verification(
     measure_latency: bool = True,
     workers: int | str | None = 1,
     cluster: str | None = None,
+    engine: Engine | None = None,
 ) -> Verdict:
     """Verify ``target`` against ``source``: schema drift, parity, search quality, latency.
 
     Each store is scrolled once. ``queries`` are sampled from the source (seeded by ``seed``) unless
     ``query_vectors`` are given; recall and overlap are @``k``. The verdict fails when any check fails
-    (gates in ``thresholds``, defaults in ``Thresholds``). ``workers`` / ``cluster``: see ``VerificationRun``.
+    (gates in ``thresholds``, defaults in ``Thresholds``). ``workers`` / ``cluster`` / ``engine``: see ``VerificationRun``.
     """
     with VerificationRun(
         source,
@@ -540,6 +553,7 @@ def run_verification(
         measure_latency=measure_latency,
         workers=workers,
         cluster=cluster,
+        engine=engine,
     ) as run:
         return run.verdict()
 

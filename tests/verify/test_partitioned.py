@@ -69,7 +69,8 @@ def comparable(verdict: dict[str, Any]) -> list[tuple[Any, ...]]:
 
 @pytest.fixture(scope="module")
 def migrated(pinecone_source: VectorStore, tmp_path_factory: pytest.TempPathFactory) -> dict[int, Path]:
-    """``ragmig migrate`` of the source into a new Edge shard, verified in process (1) and on 2 workers (2)."""
+    """``ragmig migrate`` of the source into a new Edge shard: in process (1), and with 2 workers (2), where a
+    worker reads the source while this process writes and the verification scans on the same cluster."""
     root = tmp_path_factory.mktemp("partitioned")
     shards = {}
     for workers in (1, 2):
@@ -83,7 +84,8 @@ def migrated(pinecone_source: VectorStore, tmp_path_factory: pytest.TempPathFact
             False,
             root / f"verdict-{workers}.json",
             out=out,
-            verifier=partial(run_verification, queries=30, workers=workers),
+            verifier=partial(run_verification, queries=30),
+            workers=workers,
         )
         assert code == 0, out.getvalue()
         shards[workers] = shard
