@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: install test test-lowest check demo bench clean
+.PHONY: install test test-lowest check demo bench mutation clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -38,6 +38,19 @@ demo: $(STAMP)
 ## make bench: the benchmark table (ratios against their limits)
 bench: $(STAMP)
 	$(BIN)/ragmig bench --json reports/bench.json
+
+MUTATION_STAMP := $(VENV)/.mutation-installed
+MODULES ?=
+MUTATION_ARGS ?=
+
+$(MUTATION_STAMP): pyproject.toml $(STAMP)
+	$(BIN)/python -m pip install --quiet -e ".[dev,test,docker,mutation]"
+	touch $(MUTATION_STAMP)
+
+## make mutation: mutmut over the judging modules of tests/mutation/config.toml (MODULES="a.py b.py" for some;
+## MUTATION_ARGS="--survivors" to re-test survivors only); writes reports/mutation/REPORT.md. Not in CI.
+mutation: $(MUTATION_STAMP)
+	$(BIN)/python -m tests.mutation.run $(MODULES) $(MUTATION_ARGS)
 
 clean:
 	rm -rf $(VENV) .venv-lowest build *.egg-info .mypy_cache .ruff_cache

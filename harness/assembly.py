@@ -6,7 +6,8 @@
 - ``wrap(side, store)``: layers around each store (the game days' ``FaultyStore``s); ``side`` is
   "source" or "target";
 - ``clock`` (a ``ManualClock`` keeps game days deterministic), ``flags``, ``metrics``, ``alerts``
-  (sinks added to the config's own), ``verifier``, ``warm_up``, ``traffic``, ``shadow_queries``;
+  (sinks added to the config's own), ``verifier``, ``collection_parity`` (the parity gates'
+  collection-wide parity, default ``build_collection_parity``), ``warm_up``, ``traffic``, ``shadow_queries``;
 - already opened ``source`` / ``target`` stores (otherwise the config's URIs are opened, and closed by
   ``Migration.close``).
 
@@ -28,9 +29,18 @@ from harness.migration.dualwrite import DualWriteStore
 from harness.migration.flags import FlagStore
 from harness.migration.journal import Journal
 from harness.migration.metrics import InProcessMetrics, MetricsSource, WindowStats
-from harness.migration.orchestrator import Orchestrator, ShadowQueries, Traffic, Verifier, WarmUp
+from harness.migration.orchestrator import (
+    CollectionCheck,
+    CollectionParity,
+    Orchestrator,
+    ShadowQueries,
+    Traffic,
+    Verifier,
+    WarmUp,
+)
 from harness.migration.router import Backend
 from harness.migration.webhook import build_alert_sinks
+from harness.model import Verdict
 from harness.records import RecordMapping
 from harness.stores.base import VectorStore
 
@@ -38,6 +48,7 @@ __all__ = [
     "Migration",
     "ServiceWarmUp",
     "Wrap",
+    "build_collection_parity",
     "build_flags",
     "build_metrics",
     "build_migration",
@@ -62,7 +73,56 @@ def build_verifier(config: MigrationConfig, clock: Clock) -> Verifier:
         clock=clock,
         rounds=cfg.recheck_rounds,
         settle_s=cfg.recheck_settle_s,
+        payload_indexes=config.target_payload_indexes,
     )
+
+
+def build_collection_parity(config: MigrationConfig, clock: Clock) -> CollectionCheck:
+    """The parity gates' collection-wide parity (the one place it is made). A source holding at most
+    ``config.parity_gate.sample`` records is compared in full (``harness.verify``'s parity, every record
+    of both stores); a larger one by ``harness.verify.sample.sample_parity`` over that many records
+    drawn at random (a new seed at each gate), with the exact counts compared too. Either way the
+    findings are re-checked as verification re-checks them (a write in flight settles, a drop stays)."""
+    from harness.verify import recheck_parity  # heavy; imported when a migration is assembled
+    from harness.verify.parity import parity_outcome
+    from harness.verify.sample import sample_parity
+
+    cfg = config.verification
+    sample = config.parity_gate.sample
+    gates = 0
+
+    def parity(source: VectorStore, target: VectorStore) -> CollectionParity:
+        nonlocal gates
+        gates += 1
+        held = source.count()
+        if held > sample:
+            sampled = sample_parity(source, target, sample, seed=gates)
+            checks, findings = sampled.checks, sampled.findings
+            scope = f"a random sample of {len(sampled.sampled):,} of {held:,} source records, and the counts"
+        else:
+            outcome = parity_outcome(source, target)
+            checks, findings = outcome.checks, outcome.findings
+            scope = f"every record ({held:,} on the source)"
+        checked, report = recheck_parity(
+            Verdict(checks=tuple(checks)),
+            findings,
+            source,
+            target,
+            clock=clock,
+            rounds=cfg.recheck_rounds,
+            settle_s=cfg.recheck_settle_s,
+        )
+        open_ = {(check, str(listed)) for check, ids in report.still_differing.items() for listed in ids}
+        still = [f for f in findings.findings if (f.check, str(f.listed)) in open_]
+        return CollectionParity(
+            checks=tuple(c for c in checked.checks if c.id.startswith("parity.")),
+            missing=tuple(f.source for f in still if f.kind == "missing" and f.source is not None),
+            different=tuple(f.source for f in still if f.kind not in ("missing", "extra") and f.source is not None),
+            extra=tuple(f.target for f in still if f.kind in ("extra", "unknown") and f.target is not None),
+            scope=scope,
+        )
+
+    return parity
 
 
 def build_flags(config: MigrationConfig, journal: Journal) -> FlagStore:
@@ -129,6 +189,7 @@ class Migration:
     writer: DualWriteStore
     backfill_source: VectorStore
     verifier: Verifier
+    collection_parity: CollectionCheck | None = None
     shadow_queries: ShadowQueries | None = None
     warm_up: WarmUp | None = None
     traffic: Traffic | None = None
@@ -155,8 +216,15 @@ class Migration:
                 warm_up=self.warm_up,
                 traffic=self.traffic,
                 progress=self.progress,
+                collection_parity=self.collection_parity,
             )
         return self._orchestrator
+
+    def restart(self) -> Orchestrator:
+        """A new orchestrator over the same parts and journal, as a restarted controller process builds
+        (it resumes where the journal stopped on its next ``run()``)."""
+        self._orchestrator = None
+        return self.orchestrator
 
     def close(self) -> None:
         """Close what the assembly opened (the journal, stores opened from the config's URIs)."""
@@ -175,6 +243,7 @@ def build_migration(
     metrics: MetricsSource | None = None,
     alerts: Sequence[AlertSink] = (),
     verifier: Verifier | None = None,
+    collection_parity: CollectionCheck | None = None,
     shadow_queries: ShadowQueries | None = None,
     warm_up: WarmUp | None = None,
     traffic: Traffic | None = None,
@@ -202,7 +271,7 @@ def build_migration(
         raw_source = source
         if wrap is not None:
             source, target = wrap("source", source), wrap("target", target)
-        ensure_target_collection(source, target)
+        ensure_target_collection(source, target, config.target_payload_indexes)
         mapping = resolve_mapping(raw_source, target)
         if journal is None:
             journal = Journal(config.journal)
@@ -227,6 +296,7 @@ def build_migration(
         writer=writer,
         backfill_source=source,
         verifier=verifier or build_verifier(config, clock),
+        collection_parity=collection_parity or build_collection_parity(config, clock),
         shadow_queries=shadow_queries,
         warm_up=warm_up,
         traffic=traffic,

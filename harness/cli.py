@@ -194,6 +194,15 @@ def certify(
     thresholds: Annotated[
         Path | None, typer.Option(metavar="FILE.toml", help="TOML file overriding the default gates.")
     ] = None,
+    query_vectors: Annotated[
+        Path | None,
+        typer.Option(
+            "--query-vectors",
+            metavar="FILE",
+            help="Your users' queries instead of sampled ones: a .npy array (a vector a row) or .jsonl lines with "
+            '"vector" and optionally "id", "namespace", "filter" (Pinecone syntax), "sparse".',
+        ),
+    ] = None,
     html: Annotated[Path | None, typer.Option(metavar="PATH", help="Write a self-contained HTML report here.")] = None,
     json: Annotated[Path | None, typer.Option("--json", metavar="PATH", help="Write the JSON verdict here.")] = None,
     junit: Annotated[Path | None, typer.Option(metavar="PATH", help="Write JUnit XML here.")] = None,
@@ -230,6 +239,7 @@ def certify(
             sample=sample,
             workers=workers,
             cluster=cluster,
+            query_vectors=query_vectors,
         )
 
     _run(body)
@@ -257,6 +267,15 @@ def migrate(
             help="Copy into a target that already holds records this journal did not write (same ids are overwritten).",
         ),
     ] = False,
+    payload_index: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--payload-index",
+            metavar="FIELD=TYPE",
+            help="Create this payload index on a target the copy creates (repeatable; TYPE keyword, integer, "
+            "float, bool, geo, text, datetime or uuid). A Pinecone → Qdrant target always gets __namespace__=keyword.",
+        ),
+    ] = None,
     html: Annotated[Path | None, typer.Option(metavar="PATH", help="Write a self-contained HTML report here.")] = None,
     json: Annotated[Path | None, typer.Option("--json", metavar="PATH", help="Write the JSON verdict here.")] = None,
     junit: Annotated[Path | None, typer.Option(metavar="PATH", help="Write JUnit XML here.")] = None,
@@ -266,16 +285,23 @@ def migrate(
     """Preflight, dual-write-safe backfill with a durable checkpoint, then verification. Exit 0 verified, 1 failed, 2 error."""
 
     def body() -> int:
+        from functools import partial
+
         from harness.migration.run import Renderer, migrate_command
         from harness.parallel.engine import check_cluster, resolve_workers
         from harness.reporting.migrate import migrate_html, migrate_junit
-        from harness.verify import run_verification
+        from harness.stores.base import parse_payload_index
+        from harness.verify import Thresholds, run_verification
 
         if workers != "auto":
             resolve_workers(workers, 0)  # a bad count is a usage error before any work
         if cluster:
             check_cluster(cluster)
 
+        indexes = dict(parse_payload_index(text) for text in payload_index or ())
+        verifier = None
+        if indexes:  # the verification checks that the target holds them (schema.payload_indexes)
+            verifier = partial(run_verification, thresholds=Thresholds.model_validate({"payload_indexes": indexes}))
         reports: dict[Path, Renderer] = {}
         if html is not None:
             reports[html] = migrate_html
@@ -288,11 +314,12 @@ def migrate(
             batch_size=batch_size,
             resume=resume,
             json_path=json,
-            verifier=run_verification,
+            verifier=verifier or run_verification,
             into_existing=into_existing,
             workers=workers,
             cluster=cluster,
             reports=reports,
+            payload_indexes=indexes,
         )
 
     _run(body)
@@ -443,20 +470,29 @@ def serve_pinecone(
 
 @app.command("serve-qdrant")
 def serve_qdrant(
-    data_dir: Annotated[Path, typer.Option(help="One Qdrant Edge shard directory per collection lives here.")],
-    host: Annotated[str, typer.Option(help="Interface to bind (loopback by default; others need --api-key).")] = (
-        "127.0.0.1"
-    ),
-    port: Annotated[int, typer.Option(help="Port of the REST API (Qdrant's default).")] = 6333,
+    data_dir: Annotated[
+        Path, typer.Option(metavar="DIR", help="One Qdrant Edge shard directory per collection lives here.")
+    ],
+    host: Annotated[
+        str, typer.Option(metavar="HOST", help="Interface to bind (loopback by default; others need --api-key).")
+    ] = ("127.0.0.1"),
+    port: Annotated[int, typer.Option(metavar="PORT", help="Port of the REST API (Qdrant's default).")] = 6333,
     api_key: Annotated[
-        str | None, typer.Option(envvar="RAGMIG_QDRANT_SERVER_KEY", help="Require this key (api-key header).")
+        str | None,
+        typer.Option(metavar="KEY", envvar="RAGMIG_QDRANT_SERVER_KEY", help="Require this key (api-key header)."),
     ] = None,
     read_only_api_key: Annotated[
-        str | None, typer.Option(envvar="RAGMIG_QDRANT_SERVER_READ_ONLY_KEY", help="Also accept this key for reads.")
+        str | None,
+        typer.Option(
+            metavar="KEY", envvar="RAGMIG_QDRANT_SERVER_READ_ONLY_KEY", help="Also accept this key for reads."
+        ),
     ] = None,
     optimize_after: Annotated[
         float,
-        typer.Option(help="Build a collection's HNSW graph after its writes are quiet this long (s; 0: on request)."),
+        typer.Option(
+            metavar="SECONDS",
+            help="Build a collection's HNSW graph after its writes are quiet this long (s; 0: on request).",
+        ),
     ] = 1.0,
 ) -> None:
     """A Qdrant-compatible REST server over Qdrant Edge, so several processes can share collections."""

@@ -50,8 +50,16 @@ DEMO_CONFIG: dict[str, Any] = {
     "flag_propagation_s": 0.5,
     # Cache hits take microseconds; the health check has no absolute latency floor, so a 2 µs
     # difference between cohorts is "significant": ask for a 2× slowdown before calling it one.
-    "thresholds": {"min_samples": 20, "max_hold_s": 10.0, "latency_tolerance": 1.0},
-    "canary": {"bake_time_s": 3.0, "health_interval_s": 0.5, "window_s": 2.0, "live_bake_s": 2.0},
+    # Seconds, not minutes, of load: a 5 % error gate at 90 % confidence needs 45 clean canary requests a
+    # step (a 1 % gate at 99 % needs 459: README, "Canary decisions").
+    "thresholds": {
+        "min_samples": 20,
+        "max_hold_s": 10.0,
+        "latency_tolerance": 1.0,
+        "error_rate_max": 0.05,
+        "confidence": 0.9,
+    },
+    "canary": {"bake_time_s": 3.0, "health_interval_s": 0.5, "window_s": 10.0, "live_bake_s": 2.0},
     "shadow": {"queries": 100},
     "warm_up": {"queries": QUERY_KEYS, "max_rounds": 5},
     "backfill": {"backoff_base_s": 0.1, "backoff_max_s": 1.0},
@@ -212,7 +220,7 @@ def _migrate(console: Console, config: MigrationConfig, state: Path) -> Verdict:
     """The orchestrated migration under locust load; its verdict carries the run's figures and timeline."""
     from harness.assembly import ServiceWarmUp, build_migration
     from harness.reporting.timeline import migration_summary, migration_timeline
-    from harness.service import QueryService, requests_total
+    from harness.service import QueryService, requests_total, serve_in_thread
 
     clock = SystemClock()
     metrics = InProcessMetrics()
@@ -234,7 +242,7 @@ def _migrate(console: Console, config: MigrationConfig, state: Path) -> Verdict:
         import scipy.stats  # noqa: F401  - imported now, not by the first health check in the middle of a bake
 
         loads: list[dict[str, Any]] = []
-        with service.serve_in_thread() as endpoint:
+        with serve_in_thread(service) as endpoint:
             console.print(f"query service: {endpoint.url} (POST /query, GET /metrics); locust: {LOAD_USERS} users")
             migration_started = clock.now()
             phase = _stage(

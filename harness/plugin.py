@@ -28,10 +28,9 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
-    import numpy as np
-
     from harness.model import Check, Verdict
     from harness.stores.base import VectorStore
+    from harness.verify.queries import QuerySet
 
 CHECK_PROPERTY = "harness_check"
 SIDE_PROPERTY = "harness_side"
@@ -57,9 +56,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--ragmig-query-vectors",
         dest="ragmig_query_vectors",
-        metavar="FILE.npy",
+        metavar="FILE",
         default=None,
-        help="use these query vectors (a 2-D .npy array) instead of sampling the source",
+        help="ask these queries instead of sampling the source: a .npy array (a vector a row) or .jsonl lines "
+        'with "vector" and optionally "id", "namespace", "filter", "sparse"',
     )
     group.addoption(
         "--ragmig-k", dest="ragmig_k", metavar="K", type=int, default=10, help="neighbours per query (default 10)"
@@ -128,8 +128,8 @@ def _promised_checks(item: pytest.Item) -> list[str]:
 
 def check_certification_options(config: pytest.Config) -> None:
     """``pytest.UsageError`` (exit 4) unless both stores are named and distinct, ``--ragmig-k`` and
-    ``--ragmig-queries`` are in range, ``--ragmig-query-vectors`` names an existing ``.npy`` file and the
-    ``--ragmig-thresholds`` file validates."""
+    ``--ragmig-queries`` are in range, ``--ragmig-query-vectors`` names a query file that parses and that
+    the source can answer (``harness.verify.queries``), and the ``--ragmig-thresholds`` file validates."""
     from harness.errors import UsageError
     from harness.stores import same_store
     from harness.verify.run import MAX_K
@@ -161,14 +161,11 @@ def check_certification_options(config: pytest.Config) -> None:
     workers = config.getoption("ragmig_workers")
     if str(workers) != "auto" and not (str(workers).isdigit() and int(workers) >= 1):
         raise pytest.UsageError(f"--ragmig-workers must be a number of worker processes (>= 1) or auto, got {workers}")
-    vectors = config.getoption("ragmig_query_vectors")
-    if vectors:
-        if not str(vectors).endswith(".npy"):
-            raise pytest.UsageError(
-                f"--ragmig-query-vectors {vectors}: only a 2-D .npy array of query vectors is supported yet"
-            )
-        if not Path(vectors).is_file():
-            raise pytest.UsageError(f"--ragmig-query-vectors {vectors} not found")
+    if config.getoption("ragmig_query_vectors"):
+        try:
+            _check_query_file(config, source)
+        except UsageError as exc:
+            raise pytest.UsageError(f"--ragmig-query-vectors: {exc}") from None
     thresholds = config.getoption("ragmig_thresholds")
     if thresholds:
         from harness.verify import load_thresholds
@@ -177,6 +174,36 @@ def check_certification_options(config: pytest.Config) -> None:
             load_thresholds(thresholds)
         except UsageError as exc:
             raise pytest.UsageError(str(exc)) from None
+
+
+def _check_query_file(config: pytest.Config, source: str) -> None:
+    """Parse the query file (kept for the session) and check that the source can answer it. A source that
+    cannot be opened or described now is left for the suite, which reports it as an error check."""
+    from harness.errors import HarnessError, UsageError
+    from harness.stores import open_store, parse_store_uri
+    from harness.verify.queries import check_against_source, check_namespaces_hold_records
+
+    queries = query_vectors_option(config)
+    if queries is None:
+        return
+    try:
+        store = open_store(source)
+    except HarnessError:
+        return
+    try:
+        try:
+            schema = store.describe()
+        except HarnessError:
+            return
+        check_against_source(queries, schema, store.uri, confined_to=parse_store_uri(source).options.get("namespace"))
+        try:
+            check_namespaces_hold_records(queries, store)
+        except UsageError:
+            raise
+        except HarnessError:
+            return
+    finally:
+        store.close()
 
 
 @pytest.hookimpl(wrapper=True)
@@ -384,18 +411,20 @@ def ragmig_target_store(request: pytest.FixtureRequest) -> Iterator[VectorStore]
     store.close()
 
 
-def query_vectors_option(config: pytest.Config) -> np.ndarray | None:
-    """The vectors of ``--ragmig-query-vectors`` (a 2-D ``.npy`` array read by ``harness.datasets.load_corpus``),
-    or None when not given; ``harness.errors.UsageError`` (one line) for a file that is not a 2-D numeric array."""
+QUERIES_KEY = "_ragmig_query_set"
+
+
+def query_vectors_option(config: pytest.Config) -> QuerySet | None:
+    """The queries of ``--ragmig-query-vectors`` (``harness.verify.queries.load_query_file``: a ``.npy``
+    array or ``.jsonl`` lines), read once per session; None when not given. ``harness.errors.UsageError``
+    (one line) for a file that does not parse."""
     path = config.getoption("ragmig_query_vectors")
     if not path:
         return None
-    import numpy as np
+    cached: QuerySet | None = getattr(config, QUERIES_KEY, None)
+    if cached is None:
+        from harness.verify.queries import load_query_file
 
-    from harness.datasets import load_corpus
-    from harness.errors import UsageError
-
-    parts = [batch.vectors for batch in load_corpus(Path(path))]
-    if not parts:
-        raise UsageError(f"--ragmig-query-vectors {path} holds no vectors")
-    return np.concatenate(parts)
+        cached = load_query_file(Path(path))
+        setattr(config, QUERIES_KEY, cached)
+    return cached

@@ -18,7 +18,7 @@ reads the config and starts, at the addresses it names:
 
 It then prints the commands to run the migration and runs until Ctrl-C. With ``--fast`` it also writes
 ``DIR/<config>.fast.toml``: the same config with ``FAST_VALUES`` substituted (seconds instead of an
-afternoon), and prints the command for that file. Relative ``journal`` and flag paths are taken from the
+afternoon, and an error gate seconds of traffic can decide), and prints the command for that file. Relative ``journal`` and flag paths are taken from the
 current directory, so run ``ragmig run`` from the same one.
 """
 
@@ -48,16 +48,23 @@ __all__ = ["FAST_VALUES", "DemoStack", "StackPlan", "main", "plan_stack", "subst
 FAST_VALUES: dict[str, dict[str, Any]] = {
     "": {"flag_propagation_s": 1.0},
     "canary": {"bake_time_s": 10.0, "health_interval_s": 2.0, "window_s": 30.0, "live_bake_s": 4.0},
-    "thresholds": {"min_samples": 30, "no_data_policy": "hold", "max_hold_s": 120.0},
+    "thresholds": {
+        "min_samples": 30,
+        "no_data_policy": "hold",
+        "max_hold_s": 240.0,
+        "error_rate_max": 0.05,
+        "confidence": 0.9,
+    },
     "metrics": {"scrape_interval_s": 1.0, "step_s": 2.0},
     "shadow": {"queries": 50},
     "warm_up": {"queries": 100},
     "verification": {"queries": 50, "recheck_settle_s": 0.5},
 }
 """What ``--fast`` substitutes, by TOML table ("" = top level): seconds instead of minutes. Canary steps,
-error-rate, latency and cache thresholds and failure limits stay as the config has them. At a 1 % step,
-a few seconds of demo traffic are a handful of requests, too few to judge an error or cache-hit rate: a
-window holds (``hold``) until it has ``min_samples`` requests."""
+latency and cache thresholds and failure limits stay as the config has them. The error gate does not:
+a step passes only with evidence, and a 0.5 % gate at 99 % confidence needs 919 clean canary requests —
+at a 1 % step of 100 queries/s, 15 minutes. The fast run judges a 5 % gate at 90 % confidence instead
+(45 clean requests), and a check holds (``hold``, at most ``max_hold_s``) until it has ``min_samples``."""
 
 _JOB = re.compile(r'\bjob\s*=\s*"([^"]+)"')
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")

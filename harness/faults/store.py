@@ -4,6 +4,10 @@ Faults are described by a ``FaultPlan`` (a frozen value) and switched at run tim
 ``set_faults(...)``, ``clear()`` or ``with store.faults(...):``. Every injected fault is appended to
 ``fault_log`` (harness time, operation, kind, detail) so a game-day timeline can show it.
 
+Timed schedules: ``follow(FaultSchedule)`` (``harness.faults.schedule``: bursts, flapping, ramps) puts
+each of its plans in force for its span of time after the schedule's start; outside them the store's
+own plan applies. The plan in force is looked up at every operation on the store's clock.
+
 Operation kinds: ``read`` (describe, exists, count, scroll, fetch), ``write`` (create, upsert, delete,
 optimize) and ``search``. ``close`` is never faulted.
 
@@ -46,14 +50,18 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from harness.clock import Clock
 from harness.errors import ConfigError, TransientStoreError
 from harness.faults.events import FaultEvent, FaultKind
+
+if TYPE_CHECKING:
+    from harness.faults.schedule import FaultSchedule
 from harness.model import CollectionSchema, PointId, RecordBatch, SearchResult
+from harness.records.filters import Filter
 from harness.stores.base import Cursor, SearchParams, VectorStore
 
 __all__ = ["FaultEvent", "FaultKind", "FaultPlan", "FaultyStore", "OpKind"]
@@ -184,12 +192,23 @@ class FaultyStore:
         self._partial: list[tuple[tuple[PointId, ...], tuple[PointId, ...]]] = []
         self._deferred: deque[_DeferredWrite] = deque()
         self._warmth = _Warmth()
+        self._schedule: tuple[FaultSchedule, float] | None = None
 
     # -- switching faults ------------------------------------------------------------------------------
     @property
     def plan(self) -> FaultPlan:
-        """The faults in force now."""
+        """The faults in force now: the schedule's plan of the moment, else the store's own."""
+        schedule = self._schedule
+        if schedule is not None:
+            scheduled = schedule[0].plan_at(self.clock.now() - schedule[1])
+            if scheduled is not None:
+                return scheduled
         return self._plan
+
+    def follow(self, schedule: FaultSchedule | None, start: float | None = None) -> None:
+        """Put ``schedule`` in force from ``start`` (default: now) on the store's clock; None stops it."""
+        with self._lock:
+            self._schedule = None if schedule is None else (schedule, self.clock.now() if start is None else start)
 
     def set_faults(self, plan: FaultPlan | None = None, /, **changes: Any) -> FaultPlan:
         """Replace the plan with ``plan`` (or no faults) updated by ``changes``; returns the previous plan.
@@ -204,7 +223,8 @@ class FaultyStore:
         return previous
 
     def clear(self) -> None:
-        """No faults from now on (deferred writes are applied at once)."""
+        """No faults from now on, scheduled or not (deferred writes are applied at once)."""
+        self.follow(None)
         self.set_faults(NO_FAULTS)
 
     @contextmanager
@@ -258,7 +278,7 @@ class FaultyStore:
 
     def _enter(self, op: str, kind: OpKind) -> FaultPlan:
         """Outage, latency and error injection shared by every operation; returns the plan used."""
-        plan = self._plan
+        plan = self.plan
         if not plan.active:
             self._apply_deferred()
             return plan
@@ -381,6 +401,26 @@ class FaultyStore:
         self._note_stale_read("search")
         self._cold_wait(plan, np.asarray(queries, dtype=np.float32))
         return self.inner.search(queries, k, params)
+
+    def search_filtered(
+        self,
+        queries: np.ndarray,
+        k: int,
+        where: Filter | None,
+        *,
+        namespace: str | None = None,
+        params: SearchParams | None = None,
+    ) -> SearchResult:
+        """Inner filtered search after search faults and read lag (the cold-start model is unfiltered only)."""
+        self._enter("search", OpKind.SEARCH)
+        self._note_stale_read("search")
+        return self.inner.search_filtered(queries, k, where, namespace=namespace, params=params)
+
+    def count_filtered(self, where: Filter | None, *, namespace: str | None = None) -> int:
+        """The inner filtered count (read faults and lag apply)."""
+        self._enter("count", OpKind.READ)
+        self._note_stale_read("count")
+        return self.inner.count_filtered(where, namespace=namespace)
 
     def _cold_wait(self, plan: FaultPlan, queries: np.ndarray) -> None:
         rows = queries.reshape(1, -1) if queries.ndim == 1 else queries

@@ -25,7 +25,7 @@ import random
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Literal, TypeVar
@@ -36,7 +36,7 @@ from harness.clock import Clock, SystemClock
 from harness.errors import InvalidURIError, TransientStoreError
 from harness.migration.journal import DualWrite, Journal
 from harness.model import CollectionSchema, RecordBatch
-from harness.records import RecordMapping, batch_keys, key_parts, mapping_for
+from harness.records import NAMESPACE_FIELD, RecordMapping, batch_keys, key_parts, mapping_for
 from harness.stores.base import Cursor, VectorStore
 from harness.stores.uri import parse_store_uri
 
@@ -77,15 +77,27 @@ def resolve_mapping(source: VectorStore, target: VectorStore) -> RecordMapping:
     return mapping_for(source_backend, target_backend, default_namespace=namespace)
 
 
-def ensure_target_collection(source: VectorStore, target: VectorStore) -> bool:
+def ensure_target_collection(
+    source: VectorStore, target: VectorStore, payload_indexes: Mapping[str, str] | None = None
+) -> bool:
     """Create the target from the source's schema when it does not exist (the target URI's creation
     options override the index parameters), with every named and sparse vector of the source (Pinecone's
-    ``sparse_values`` as ``records.QDRANT_SPARSE``). Returns True when it created the collection."""
+    ``sparse_values`` as ``records.QDRANT_SPARSE``). Returns True when it created the collection.
+
+    Payload indexes: the source's, a keyword index on ``__namespace__`` for a Pinecone → Qdrant target
+    (queries per namespace filter on it), and ``payload_indexes`` (field → type, e.g. the config's
+    ``[target] payload_indexes``). An existing target is left as it is.
+    """
     if target.exists():
         return False
     schema = source.describe()
+    mapping = resolve_mapping(source, target)
     # The source's named and sparse vectors, under the names the mapping writes them as.
-    mapped = resolve_mapping(source, target).target_schema(schema)
+    mapped = mapping.target_schema(schema)
+    indexes = dict(schema.payload_indexes)
+    if mapping.pinecone_to_qdrant:
+        indexes[NAMESPACE_FIELD] = "keyword"
+    indexes.update(payload_indexes or {})
     target.create(
         CollectionSchema(
             dimension=schema.dimension,
@@ -93,7 +105,7 @@ def ensure_target_collection(source: VectorStore, target: VectorStore) -> bool:
             datatype=schema.datatype,
             hnsw=schema.hnsw,
             quantization=schema.quantization,
-            payload_indexes=dict(schema.payload_indexes),
+            payload_indexes=indexes,
             named_vectors=dict(mapped.named_vectors),
             sparse_vectors=dict(mapped.sparse_vectors),
         )
@@ -235,6 +247,7 @@ class Backfill:
     ``mapping``: "auto" resolves Pinecone → Qdrant from the stores, or pass a ``RecordMapping``.
     ``progress``: a rich bar with vectors/s and ETA; "auto" shows it only when stderr is a terminal.
     ``optimize``: build the target's index at the end (``target.optimize()``).
+    ``payload_indexes``: more payload indexes (field → type) for a target the backfill creates.
     ``activation_grace_s``: with dual-write on (per the journal), wait this long after switching the
     dual-write log on, before the first page is read (s). Skipped when the log was already on: the
     orchestrator switches it on before its own flag-propagation wait, which covers the same writes.
@@ -255,6 +268,7 @@ class Backfill:
         optimize: bool = True,
         seed: int = 0,
         activation_grace_s: float = 1.0,
+        payload_indexes: Mapping[str, str] | None = None,
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
@@ -269,6 +283,7 @@ class Backfill:
         self.on_batch = on_batch
         self.optimize = optimize
         self.activation_grace_s = activation_grace_s
+        self.payload_indexes = dict(payload_indexes or {})
         self._rng = random.Random(seed)
         self._retries = 0
         self._retry_log: list[str] = []
@@ -295,7 +310,7 @@ class Backfill:
         """Copy from the checkpoint to the end, then optimize. Raises the last ``TransientStoreError``
         when retries run out; the checkpoint then holds every acknowledged batch, so ``run`` again resumes."""
         started_wall = time.perf_counter()
-        created = self._retry(partial(ensure_target_collection, self.source, self.target))
+        created = self._retry(partial(ensure_target_collection, self.source, self.target, self.payload_indexes))
         _ = self.mapping  # resolve once, before the reader thread needs it
         checkpoint = self.journal.checkpoint(CHECKPOINT)
         total = self._retry(self.source.count)

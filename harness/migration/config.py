@@ -8,6 +8,7 @@ names the file and the key.
 from __future__ import annotations
 
 import itertools
+import math
 import tomllib
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationIn
 
 from harness.errors import ConfigError, InvalidURIError
 from harness.records import RecordMapping, mapping_for
+from harness.stores.base import PayloadIndexType
 from harness.stores.uri import parse_store_uri, same_store
 
 __all__ = [
@@ -26,11 +28,13 @@ __all__ = [
     "FlagsConfig",
     "MetricsConfig",
     "MigrationConfig",
+    "ParityGateConfig",
     "RunbookConfig",
     "ShadowConfig",
     "Thresholds",
     "VerificationConfig",
     "WarmUpConfig",
+    "evidence_floor",
     "load_config",
 ]
 
@@ -45,22 +49,48 @@ class _Section(BaseModel):
 
 
 class Thresholds(_Section):
-    """Canary health gates and the rollback rule (Flagger's threshold/failureLimit, Kayenta's Mann-Whitney)."""
+    """Canary health gates and the rollback rule (Flagger's failed-check budget, Kayenta's Mann-Whitney,
+    exact binomial tests for every rate). The README's "Canary decisions" section explains each rule."""
 
-    error_rate_max: Fraction = 0.01
-    """A window fails when canary errors ÷ requests exceeds this (fraction 0–1, per window)."""
+    error_rate_max: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.01
+    """The error gate (fraction 0–1): a check fails when the canary's error rate is above it with
+    ``confidence``; a step passes only when its error rate is below it with ``confidence``."""
+    confidence: Annotated[float, Field(ge=0.5, lt=1.0)] = 0.99
+    """Confidence of every rate decision (error rate, cache hit rate, store-call error rate, the
+    slow-request share behind the p99 gate): a one-sided exact binomial test at 1 − this."""
+    min_requests: Annotated[int, Field(ge=1)] | None = None
+    """Least canary requests a step's evidence must hold before it may pass. Default (None): what the
+    error gate itself needs — the fewest requests with no error at all that are below ``error_rate_max``
+    with ``confidence`` (459 for 1 % at 99 %). A larger value raises the bar; a smaller one cannot lower
+    the test's own need."""
+    severe_error_multiple: Annotated[float, Field(gt=1.0)] = 50.0
+    """A severe breach rolls back at once: an error rate at least min(this × ``error_rate_max``, 90 %)
+    with ``confidence`` (an outage), in the last interval or in the step's evidence."""
     p99_ms_max: PositiveSeconds = 500.0
-    """A window fails when the canary's p99 latency exceeds this (ms)."""
-    cache_hit_rate_min: Fraction = 0.3
-    """A window fails when the canary's cache hit rate is below this (fraction 0–1; 0 disables)."""
+    """A check fails when the canary's p99 latency exceeds this (ms): with per-request latencies, when
+    more than 1 % of requests are slower than this with ``confidence``."""
+    cache_hit_rate_min: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.3
+    """A check fails when the canary's cache hit rate is below this with ``confidence``; a step passes
+    only when it is above with ``confidence`` (0 disables the gate)."""
     min_samples: Annotated[int, Field(ge=1)] = 50
-    """Fewer canary requests than this in a window is "no data", judged by ``no_data_policy``."""
+    """Latency needs this many canary (and baseline) requests in the evidence before it is judged (the
+    p99 point estimate from Prometheus, the Mann-Whitney comparisons)."""
     no_data_policy: NoDataPolicy = "hold"
-    """no data → "fail" (counts toward failure_limit), "pass", or "hold" (wait, at most ``max_hold_s``)."""
+    """A check whose interval had no canary request: "fail" (a failed check), "pass" (a step without any
+    canary request may be promoted when its bake has passed), or "hold" (wait, at most ``max_hold_s``)."""
     max_hold_s: PositiveSeconds = 1800.0
-    """Under "hold", no data for this long counts as a failed check (s)."""
+    """How long a step waits: for data under "hold" (no data for longer rolls back), and past its bake time
+    for enough evidence to pass (not enough evidence by then rolls back) (s)."""
     failure_limit: Annotated[int, Field(ge=1)] = 3
-    """This many consecutive failed checks roll back."""
+    """This many failed checks within one step roll back, consecutive or not (Flagger's threshold)."""
+    backend_errors: Literal["off", "warn", "gate"] = "warn"
+    """The canary's store-call error rate (behind the cache) above ``error_rate_max`` with ``confidence``:
+    "warn" alerts (users may not see it yet); "gate" fails the check, and a step passes only when its
+    store calls are below the gate with ``confidence`` too; "off" does not judge it."""
+    latency_reference: bool = True
+    """Judge each cohort's store-call latency against its own reference (its first ``min_samples``
+    store calls in the canary): the target slower than its reference fails a check even when the
+    baseline slowed down too; the source slower than its reference alerts without blaming the canary."""
     min_interval_points: Annotated[int, Field(ge=2)] = 5
     """With Prometheus metrics, latency is compared on per-interval quantile series: each side needs this
     many points before the Mann-Whitney comparison decides (5 against 5 can reach p = 0.004)."""
@@ -71,6 +101,28 @@ class Thresholds(_Section):
     latency_min_effect_ms: Annotated[float, Field(ge=0.0)] = 5.0
     """Absolute effect floor: a significant slowdown fails only when median(canary) − median(baseline)
     also exceeds this (ms), so microsecond differences between cache hits never roll back a canary."""
+
+    @property
+    def error_min_requests(self) -> int:
+        """The requests a step's evidence needs before it may pass the error gate: ``min_requests``, or
+        at least what the test needs with no error at all (``evidence_floor``)."""
+        floor = evidence_floor(self.error_rate_max, self.confidence)
+        return max(floor, self.min_requests or 0)
+
+    @property
+    def severe_error_rate(self) -> float:
+        """The error rate (fraction) that rolls back at once: min(multiple × gate, 90 %)."""
+        return min(self.severe_error_multiple * self.error_rate_max, SEVERE_CAP)
+
+
+SEVERE_CAP = 0.9
+"""An error rate of 90 % (at the configured confidence) is severe whatever ``severe_error_multiple`` says."""
+
+
+def evidence_floor(gate: float, confidence: float) -> int:
+    """The fewest requests, none failing, whose error rate is below ``gate`` with ``confidence``: the
+    smallest n with (1 − gate)^n ≤ 1 − confidence (459 for a 1 % gate at 99 %, 299 at 95 %)."""
+    return max(1, math.ceil(math.log(1.0 - confidence) / math.log(1.0 - gate) - 1e-9))
 
 
 class CanaryConfig(_Section):
@@ -83,7 +135,10 @@ class CanaryConfig(_Section):
     health_interval_s: PositiveSeconds = 60.0
     """Time between health checks (s); also the traffic tick."""
     window_s: PositiveSeconds = 300.0
-    """Each health check judges the last ``window_s`` seconds of the current step (rolling window)."""
+    """The longest span of evidence a check judges (s): evidence accumulates from the step's start, or
+    from its last failed check (a failed check consumes its evidence), but never further back than this,
+    so a long healthy stretch cannot outweigh a target that degrades late in a step. At least
+    ``health_interval_s``; it must hold the traffic a step needs to pass (``ragmig plan`` prints it)."""
     live_bake_s: Annotated[float, Field(ge=0.0)] = 600.0
     """Health-checked time at 100 % with writes target-first before source writes are switched off (s)."""
 
@@ -104,6 +159,11 @@ class CanaryConfig(_Section):
     def _bake_times_match(self) -> CanaryConfig:
         if isinstance(self.bake_time_s, list) and len(self.bake_time_s) != len(self.steps):
             raise ValueError(f"bake_time_s has {len(self.bake_time_s)} values for {len(self.steps)} steps")
+        if self.window_s < self.health_interval_s:
+            raise ValueError(
+                f"window_s ({self.window_s:g} s) must be at least health_interval_s ({self.health_interval_s:g} s): "
+                "each check judges at least the interval since the previous one"
+            )
         return self
 
     def bake_time_of(self, step_index: int) -> float:
@@ -162,6 +222,25 @@ class VerificationConfig(_Section):
     shows its own writes late (Pinecone's read-after-write lag) catches up."""
 
 
+class ParityGateConfig(_Section):
+    """Acknowledged writes read back before every irreversible step (``live``, ``completed``) and sampled
+    during the canary (read-your-writes probes), plus a parity of the whole collection at each gate."""
+
+    enabled: bool = True
+    """Run the gate before ``live`` and before ``completed``: every write acknowledged through dual-write
+    since the migration began is read back from the target and compared with the source."""
+    probes_per_check: Annotated[int, Field(ge=0)] = 20
+    """Acknowledged writes read back from both stores at every health check of the canary and of live
+    (the newest first, then older ones at random); 0 turns the probes off. A probe that finds a silent
+    drop runs the whole gate at once."""
+    sample: Annotated[int, Field(ge=1)] = 1000
+    """The collection-wide parity at each gate compares every record of a source holding at most this
+    many, else a random sample of this many source records (and the exact counts); see
+    ``harness.assembly.build_collection_parity``."""
+    replay_rounds: Annotated[int, Field(ge=1)] = 3
+    """Dropped writes are replayed from the source and read back at most this many times."""
+
+
 class AlertSinkConfig(_Section):
     """One alert sink: ``{type = "log"}``, or one that POSTs to ``url``: ``"webhook"`` (generic JSON),
     ``"alertmanager"`` (Alertmanager's base URL; API v2), ``"slack"`` (an incoming webhook), or
@@ -179,8 +258,17 @@ class AlertSinkConfig(_Section):
         if self.type in ("webhook", "alertmanager", "slack") and not self.url:
             raise ValueError(f"a {self.type} sink needs url")
         if self.url and not self.url.startswith(("http://", "https://")):
-            raise ValueError(f"{self.type} url must start with http:// or https://, got {self.url!r}")
+            # Never echo the URL: a webhook's path is often its secret (Slack, generic webhooks).
+            raise ValueError(f"{self.type} url must start with http:// or https://, got {_scheme_of(self.url)}")
         return self
+
+
+def _scheme_of(url: str) -> str:
+    """What a URL starts with, without anything after the scheme (which may be a secret)."""
+    scheme, sep, _ = url.partition("://")
+    if sep and scheme.isascii() and scheme.replace("+", "").replace("-", "").replace(".", "").isalnum():
+        return f"a {scheme[:20]!r} URL"
+    return "a URL without a scheme"
 
 
 class FlagsConfig(_Section):
@@ -213,6 +301,10 @@ class MetricsConfig(_Section):
     cache_hits_metric: Annotated[str, Field(pattern=_METRIC_NAME)] = "ragmig_cache_hits_total"
     latency_histogram: Annotated[str, Field(pattern=_METRIC_NAME)] = "ragmig_query_latency_seconds"
     """A Prometheus histogram in seconds (its ``_bucket`` series are read)."""
+    backend_calls_metric: Annotated[str, Field(pattern=_METRIC_NAME)] = "ragmig_backend_calls_total"
+    """Store calls behind the cache, by cohort and outcome (absent: the store-call checks have no data)."""
+    backend_latency_histogram: Annotated[str, Field(pattern=_METRIC_NAME)] = "ragmig_backend_latency_seconds"
+    """Store-call latency behind the cache, a Prometheus histogram in seconds."""
     cohort_label: Annotated[str, Field(pattern=_LABEL_NAME)] = "backend"
     source_cohort: str = "source"
     """The cohort label's value on requests the source served (the baseline)."""
@@ -235,7 +327,7 @@ class MetricsConfig(_Section):
         if self.provider == "prometheus" and not self.url:
             raise ValueError("the prometheus provider needs url (Prometheus' base URL)")
         if self.url and not self.url.startswith(("http://", "https://")):
-            raise ValueError(f"url must start with http:// or https://, got {self.url!r}")
+            raise ValueError(f"url must start with http:// or https://, got {_scheme_of(self.url)}")
         if "{" in self.selector or "}" in self.selector:
             raise ValueError(f'selector holds label matchers without braces, e.g. job="rag-api"; got {self.selector!r}')
         return self
@@ -255,11 +347,26 @@ class RunbookConfig(_Section):
     escalation: str = "<on-call rotation / pager>"
 
 
+TARGET_TABLE_KEYS = ("uri", "payload_indexes")
+
+
 class MigrationConfig(_Section):
-    """The whole migration: stores, copy, gates, canary, alerts (see ``examples/*.toml``)."""
+    """The whole migration: stores, copy, gates, canary, alerts (see ``examples/*.toml``).
+
+    The target is ``target = "URI"``, or a table when it needs payload indexes::
+
+        [target]
+        uri = "qdrant-edge:///data/target"
+        payload_indexes = { year = "integer", source = "keyword" }
+
+    (the same FIELD = TYPE pairs as ``ragmig migrate --payload-index FIELD=TYPE``); they are created with
+    the target, and the verification gate's ``schema.payload_indexes`` checks they exist.
+    """
 
     source: str
     target: str
+    target_payload_indexes: dict[str, PayloadIndexType] = Field(default_factory=dict)
+    """``[target] payload_indexes``: payload indexes (field → type) the target is created with and must hold."""
     name: str | None = None
     """The migration's name in alerts (labels, dedup keys); default: the journal file's stem."""
     journal: str = "ragmig-journal.sqlite"
@@ -268,6 +375,7 @@ class MigrationConfig(_Section):
     """Wait after a write-mode change so every writer has picked up the flag (s)."""
     thresholds: Thresholds = Field(default_factory=Thresholds)
     canary: CanaryConfig = Field(default_factory=CanaryConfig)
+    parity_gate: ParityGateConfig = Field(default_factory=ParityGateConfig)
     shadow: ShadowConfig = Field(default_factory=ShadowConfig)
     warm_up: WarmUpConfig = Field(default_factory=WarmUpConfig)
     backfill: BackfillConfig = Field(default_factory=BackfillConfig)
@@ -277,6 +385,25 @@ class MigrationConfig(_Section):
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
     runbook: RunbookConfig = Field(default_factory=RunbookConfig)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _target_table(cls, data: Any) -> Any:
+        """``[target]`` (uri, payload_indexes) → ``target`` and ``target_payload_indexes``."""
+        if not isinstance(data, dict):
+            return data
+        if "target_payload_indexes" in data:
+            raise ValueError("unknown key 'target_payload_indexes'; write payload_indexes inside [target]")
+        table = data.get("target")
+        if not isinstance(table, dict):
+            return data
+        unknown = sorted(set(table) - set(TARGET_TABLE_KEYS))
+        if unknown:
+            raise ValueError(f"[target] has unknown key(s) {unknown}; it takes {', '.join(TARGET_TABLE_KEYS)}")
+        if "uri" not in table:
+            raise ValueError('[target] needs uri (the target store URI, e.g. uri = "qdrant-edge:///data/target")')
+        rest = {k: v for k, v in data.items() if k != "target"}
+        return {**rest, "target": table["uri"], "target_payload_indexes": table.get("payload_indexes", {})}
+
     @field_validator("source", "target")
     @classmethod
     def _uri_valid(cls, uri: str) -> str:
@@ -285,6 +412,17 @@ class MigrationConfig(_Section):
         except InvalidURIError as exc:
             raise ValueError(str(exc)) from None
         return uri
+
+    @model_validator(mode="after")
+    def _interval_holds_two_scrapes(self) -> MigrationConfig:
+        # Each check judges the interval since the previous one: from Prometheus that takes two scrapes.
+        scrapes = 2 * self.metrics.scrape_interval_s
+        if self.metrics.provider == "prometheus" and self.canary.health_interval_s < scrapes:
+            raise ValueError(
+                f"canary.health_interval_s ({self.canary.health_interval_s:g} s) must hold two Prometheus scrapes "
+                f"(metrics.scrape_interval_s {self.metrics.scrape_interval_s:g} s): at least {scrapes:g} s"
+            )
+        return self
 
     @field_validator("target")
     @classmethod
@@ -315,7 +453,8 @@ class MigrationConfig(_Section):
 
 
 def _key_of(loc: Sequence[Any]) -> str:
-    return ".".join(str(part) for part in loc if not isinstance(part, int)) or "<top level>"
+    key = ".".join(str(part) for part in loc if not isinstance(part, int)) or "<top level>"
+    return key.replace("target_payload_indexes", "target.payload_indexes", 1)
 
 
 def config_error(path: Path | str, exc: ValidationError) -> ConfigError:
@@ -327,7 +466,7 @@ def config_error(path: Path | str, exc: ValidationError) -> ConfigError:
     if err["type"] == "missing":
         return ConfigError(f"{path}: missing required key {key!r}")
     message = str(err["msg"]).removeprefix("Value error, ")
-    return ConfigError(f"{path}: {key}: {message}")
+    return ConfigError(f"{path}: {message}" if not err["loc"] else f"{path}: {key}: {message}")
 
 
 def parse_config(data: dict[str, Any], origin: Path | str = "<config>") -> MigrationConfig:

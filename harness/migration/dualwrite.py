@@ -14,6 +14,11 @@
   after, so the backfill re-applies it and a page it read earlier can never leave an older version on
   the target (nor can a source slow to show its own writes make the backfill delete one).
 
+Every write either dual mode acknowledged is logged in the journal (``Journal.note_acknowledged``):
+``read_back`` compares such records on both stores through the one record comparison (what the
+orchestrator's parity gate and read-your-writes probes do), and ``replay_records`` copies the ones a
+target silently dropped from the source again.
+
 ``OrphanWatch`` catches writes that still reach the source after cut-over from any writer, including
 one that bypasses this wrapper entirely (a second handle on the source): it compares per-record digests
 of the source against a baseline taken when source writes were switched off.
@@ -34,11 +39,30 @@ from harness.migration.backfill import resolve_mapping
 from harness.migration.flags import FlagStore, WriteMode
 from harness.migration.journal import Journal
 from harness.model import CollectionSchema, PointId, RecordBatch, SearchResult
-from harness.records import RecordMapping, batch_keys, key_parts, record_fingerprints, record_key
+from harness.records import (
+    Comparison,
+    RecordId,
+    RecordMapping,
+    batch_keys,
+    batch_record_ids,
+    key_parts,
+    record_fingerprints,
+    record_key,
+)
+from harness.records.filters import Filter
 from harness.redact import redact_text
 from harness.stores.base import Cursor, SearchParams, VectorStore, iter_batches
 
-__all__ = ["DualWriteStore", "OrphanReport", "OrphanWatch", "ReplayReport", "replay_outbox"]
+__all__ = [
+    "DualWriteStore",
+    "OrphanReport",
+    "OrphanWatch",
+    "ReadBack",
+    "ReplayReport",
+    "read_back",
+    "replay_outbox",
+    "replay_records",
+]
 
 SOURCE, TARGET = "source", "target"
 # (authoritative side, mirrored side or None) per write mode.
@@ -178,6 +202,22 @@ class DualWriteStore:
         """Nearest records on the read side."""
         return self._read_store().search(queries, k, params)
 
+    def search_filtered(
+        self,
+        queries: np.ndarray,
+        k: int,
+        where: Filter | None,
+        *,
+        namespace: str | None = None,
+        params: SearchParams | None = None,
+    ) -> SearchResult:
+        """Filtered nearest records on the read side."""
+        return self._read_store().search_filtered(queries, k, where, namespace=namespace, params=params)
+
+    def count_filtered(self, where: Filter | None, *, namespace: str | None = None) -> int:
+        """The read side's filtered count."""
+        return self._read_store().count_filtered(where, namespace=namespace)
+
     def optimize(self) -> None:
         """Optimize both stores."""
         self.source.optimize()
@@ -249,6 +289,8 @@ class DualWriteStore:
             )
         if mirror is None:
             return
+        # Acknowledged by the authoritative side: the parity gate will read it back from the target.
+        self.journal.note_acknowledged(keys, op)
         outbox = self.journal.outbox
         if outbox.pending_keys(mirror, keys):
             self._enqueue(mirror, op, batch, ids, namespaces, "queued behind earlier unacknowledged writes")
@@ -301,6 +343,125 @@ class DualWriteStore:
     def replay_outbox(self, side: str | None = None, max_entries: int | None = None) -> ReplayReport:
         """Retry the outbox's pending writes (see ``replay_outbox``)."""
         return replay_outbox(self.journal, self.source, self.target, self.mapping, side=side, max_entries=max_entries)
+
+
+# -- reading acknowledged writes back ---------------------------------------------------------------
+READ_BACK_CHUNK = 256
+_Held = tuple[np.ndarray, dict[str, Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class ReadBack:
+    """Acknowledged writes read back from both stores (records named by their source identity).
+
+    ``missing``: the source holds the record, the target does not; ``different``: the target holds
+    another version; ``extra``: the source deleted it, the target still holds it (a dropped delete);
+    ``pending``: still queued in the outbox for the target (known, not silent: never counted as dropped).
+    """
+
+    checked: int
+    missing: tuple[RecordId, ...] = ()
+    different: tuple[RecordId, ...] = ()
+    extra: tuple[RecordId, ...] = ()
+    pending: tuple[RecordId, ...] = ()
+
+    @property
+    def dropped(self) -> tuple[RecordId, ...]:
+        """Every record the target silently does not hold as acknowledged."""
+        return self.missing + self.different + self.extra
+
+    def to_dict(self, sample: int = 100) -> dict[str, Any]:
+        """JSON-ready form with at most ``sample`` ids per kind (counts exact)."""
+
+        def ids(records: tuple[RecordId, ...]) -> list[Any]:
+            return [r.id for r in records[:sample]]
+
+        return {
+            "checked": self.checked,
+            "dropped": len(self.dropped),
+            "missing": ids(self.missing),
+            "different": ids(self.different),
+            "extra": ids(self.extra),
+            "pending": len(self.pending),
+        }
+
+
+def _held(store: VectorStore, ids: Sequence[PointId], default_namespace: str) -> dict[RecordId, _Held]:
+    """The records ``store`` holds under ``ids``, by ``RecordId``."""
+    unique = list(dict.fromkeys(ids))
+    out: dict[RecordId, _Held] = {}
+    for start in range(0, len(unique), READ_BACK_CHUNK):
+        batch = store.fetch(unique[start : start + READ_BACK_CHUNK])
+        for rid, vector, payload in zip(
+            batch_record_ids(batch, default_namespace), batch.vectors, batch.payloads, strict=True
+        ):
+            out[rid] = (vector, payload)
+    return out
+
+
+def read_back(
+    records: Sequence[RecordId],
+    source: VectorStore,
+    target: VectorStore,
+    mapping: RecordMapping,
+    comparison: Comparison,
+    *,
+    pending: frozenset[RecordId] = frozenset(),
+) -> ReadBack:
+    """Fetch ``records`` from both stores and compare each pair with ``comparison`` (see ``ReadBack``);
+    records in ``pending`` are reported as pending, not compared."""
+    wanted = [r for r in dict.fromkeys(records) if r not in pending]
+    on_source = _held(source, [r.id for r in wanted], mapping.default_namespace)
+    target_namespace = "" if mapping.pinecone_to_qdrant else mapping.default_namespace
+    on_target = _held(target, [mapping.target_record(r).id for r in wanted], target_namespace)
+    missing: list[RecordId] = []
+    different: list[RecordId] = []
+    extra: list[RecordId] = []
+    both: list[tuple[RecordId, _Held, _Held]] = []
+    for record in wanted:
+        held_source = on_source.get(record)
+        held_target = on_target.get(mapping.target_record(record))
+        if held_source is None and held_target is None:
+            continue
+        if held_target is None:
+            missing.append(record)
+        elif held_source is None:
+            extra.append(record)
+        else:
+            both.append((record, held_source, held_target))
+    if both:
+        # The one comparison, its vectors in bulk: equal vectors and equal payloads.
+        same = comparison.vectors_equal(np.stack([s[0] for _, s, _ in both]), np.stack([t[0] for _, _, t in both]))
+        different += [
+            record
+            for (record, s, t), equal in zip(both, same, strict=True)
+            if not (equal and comparison.payloads_equal(s[1], t[1]))
+        ]
+    kept_pending = tuple(r for r in dict.fromkeys(records) if r in pending)
+    return ReadBack(len(wanted), tuple(missing), tuple(different), tuple(extra), kept_pending)
+
+
+def replay_records(
+    records: Sequence[RecordId], source: VectorStore, target: VectorStore, mapping: RecordMapping
+) -> tuple[int, int]:
+    """Copy ``records`` from the source to the target again: upsert those the source holds (mapped),
+    delete from the target those it does not. Returns (upserted, deleted)."""
+    unique = list(dict.fromkeys(records))
+    upserted = deleted = 0
+    for start in range(0, len(unique), READ_BACK_CHUNK):
+        chunk = unique[start : start + READ_BACK_CHUNK]
+        batch = source.fetch(list(dict.fromkeys(r.id for r in chunk)))
+        wanted = set(chunk)
+        held = [i for i, rid in enumerate(batch_record_ids(batch, mapping.default_namespace)) if rid in wanted]
+        if held:
+            target.upsert(mapping.records(batch.take(held)))
+            upserted += len(held)
+        found = set(batch_record_ids(batch, mapping.default_namespace))
+        gone = [r for r in chunk if r not in found]
+        if gone:
+            target.delete(mapping.target_ids([r.id for r in gone], [r.namespace for r in gone]))
+            deleted += len(gone)
+    return upserted, deleted
 
 
 # -- orphaned writes ----------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """The migration journal: one SQLite file (WAL) holding everything a crash needs to resume.
 
-- ``state``: phase, read percentage, write mode, canary step, failure streak, source/target identity.
+- ``state``: phase, read percentage, write mode, canary step, failed checks of the step, source/target identity.
 - ``checkpoints``: the backfill cursor and the records done, written in the same transaction, only
   after the target acknowledged the batch, so a resume never redoes acknowledged work.
 - ``outbox``: dual-write operations the non-authoritative side has not acknowledged yet (payloads as
@@ -11,6 +11,9 @@
   once the authoritative side acknowledged it, the write itself (op, vector, payload). The backfill
   re-applies the acknowledged write, so a source that is slow to show its own writes (Pinecone's
   read-after-write lag) can neither delete nor roll back an acknowledged write on the target.
+- ``acknowledged_writes``: the key and op of every write acknowledged through dual-write (either write
+  mode), for the parity gate before ``live`` and ``completed`` and the read-your-writes probes: each
+  is read back from the target and compared with the source.
 - ``events``: the append-only log of transitions, health checks, decisions, alerts and faults.
 - ``orphan_baseline``: per-record digests of the source when its writes were switched off.
 
@@ -69,10 +72,21 @@ COMMANDS = ("rollback", "pause", "resume")
 """What another process may ask a running orchestrator to do (``ragmig rollback/pause/resume``)."""
 CHECKPOINT_STATUSES = ("new", "copying", "copied", "optimized")
 JOURNAL_APPLICATION_ID = 0x52474D4A  # "RGMJ", in the file header (PRAGMA application_id)
-JOURNAL_SCHEMA_VERSION = 1
-"""``PRAGMA user_version`` of a journal this ragmig writes (0: written before versioning, upgraded on open)."""
+JOURNAL_SCHEMA_VERSION = 2
+"""``PRAGMA user_version`` of a journal this ragmig writes (0: written before versioning, upgraded on open;
+2 added ``acknowledged_writes``)."""
 _TABLES = frozenset(
-    {"state", "checkpoints", "outbox", "outbox_keys", "dual_writes", "events", "orphan_baseline", "commands"}
+    {
+        "state",
+        "checkpoints",
+        "outbox",
+        "outbox_keys",
+        "dual_writes",
+        "acknowledged_writes",
+        "events",
+        "orphan_baseline",
+        "commands",
+    }
 )
 _REQUIRED_COLUMNS = {
     "state": {"key", "value"},
@@ -98,6 +112,8 @@ CREATE INDEX IF NOT EXISTS outbox_pending ON outbox (acknowledged, seq);
 CREATE TABLE IF NOT EXISTS dual_writes (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, key TEXT NOT NULL, op TEXT NOT NULL DEFAULT 'upsert',
     acknowledged INTEGER NOT NULL DEFAULT 0, payload TEXT, vector BLOB);
+CREATE TABLE IF NOT EXISTS acknowledged_writes (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, key TEXT NOT NULL, op TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS events (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, at REAL NOT NULL, wall REAL NOT NULL, kind TEXT NOT NULL,
     data TEXT NOT NULL);
@@ -182,7 +198,9 @@ def _check_file(path: Path) -> None:
 
 @dataclass(frozen=True, slots=True)
 class MigrationState:
-    """Where the migration stands, as journaled. ``read_percent`` is 0–100."""
+    """Where the migration stands, as journaled. ``read_percent`` is 0–100. ``consecutive_failures`` is
+    the number of failed health checks of the current canary step, consecutive or not (the name is kept
+    for journals already written)."""
 
     phase: str
     read_percent: float
@@ -646,6 +664,40 @@ class Journal:
     def last_dual_write_seq(self) -> int:
         """The newest seq of the dual-write log (0 when empty)."""
         rows = self._query("SELECT MAX(seq) FROM dual_writes")
+        return int(rows[0][0] or 0)
+
+    # -- acknowledged writes (the parity gate's log) -----------------------------------------------------
+    def note_acknowledged(self, keys: Sequence[str], op: str) -> None:
+        """Log writes of ``keys`` (``op``: "upsert" or "delete") the authoritative side acknowledged."""
+        if not keys:
+            return
+        with self.transaction() as db:
+            db.executemany("INSERT INTO acknowledged_writes (key, op) VALUES (?, ?)", [(k, op) for k in keys])
+
+    def acknowledged_writes(self, since_seq: int = 0, limit: int | None = None) -> list[tuple[int, str, str]]:
+        """(seq, key, op) of acknowledged writes after ``since_seq``, oldest first (at most ``limit``)."""
+        sql = "SELECT seq, key, op FROM acknowledged_writes WHERE seq > ? ORDER BY seq"
+        params: list[Any] = [since_seq]
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        return [(int(r[0]), str(r[1]), str(r[2])) for r in self._query(sql, params)]
+
+    def acknowledged_by_seq(self, seqs: Sequence[int]) -> list[tuple[int, str, str]]:
+        """(seq, key, op) of the acknowledged writes numbered ``seqs`` (those that exist)."""
+        rows: list[tuple[int, str, str]] = []
+        for start in range(0, len(seqs), 500):
+            chunk = list(seqs[start : start + 500])
+            marks = ",".join("?" * len(chunk))
+            found = self._query(
+                f"SELECT seq, key, op FROM acknowledged_writes WHERE seq IN ({marks}) ORDER BY seq", chunk
+            )
+            rows += [(int(r[0]), str(r[1]), str(r[2])) for r in found]
+        return rows
+
+    def last_acknowledged_seq(self) -> int:
+        """The newest seq of the acknowledged-write log (0 when empty)."""
+        rows = self._query("SELECT MAX(seq) FROM acknowledged_writes")
         return int(rows[0][0] or 0)
 
     # -- commands from other processes -----------------------------------------------------------------

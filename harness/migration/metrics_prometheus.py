@@ -8,6 +8,9 @@ What it asks Prometheus, per cohort (the ``backend`` label by default; every nam
 - the window's p99: ``histogram_quantile(0.99, sum by (le) (increase(<histogram>_bucket{...}[span])))``.
 - the latency series Kayenta compares: the same ``histogram_quantile`` at ``series_quantile`` over
   ``[step]``, as a range query from ``end - (n-1)·step`` to ``end`` (one point per interval).
+- the store calls behind the cache: ``sum(increase(<backend calls>{<cohort>}[span]))`` (and with the
+  error outcome), and the same quantile series of the store-call latency histogram. An application
+  that does not export them leaves the store-call figures empty (None), never a failure.
 
 Counters are turned into window counts by Prometheus itself (``increase`` handles restarts), and a
 window shorter than two scrape intervals is no data rather than a guess: Prometheus needs two samples
@@ -66,6 +69,8 @@ class PromQL:
     requests_metric: str = "ragmig_requests_total"
     cache_hits_metric: str = "ragmig_cache_hits_total"
     latency_histogram: str = "ragmig_query_latency_seconds"
+    backend_calls_metric: str = "ragmig_backend_calls_total"
+    backend_latency_histogram: str = "ragmig_backend_latency_seconds"
     cohort_label: str = "backend"
     outcome_label: str = "outcome"
     error_outcome: str = "error"
@@ -81,6 +86,8 @@ class PromQL:
             requests_metric=config.requests_metric,
             cache_hits_metric=config.cache_hits_metric,
             latency_histogram=config.latency_histogram,
+            backend_calls_metric=config.backend_calls_metric,
+            backend_latency_histogram=config.backend_latency_histogram,
             cohort_label=config.cohort_label,
             outcome_label=config.outcome_label,
             error_outcome=config.error_outcome,
@@ -109,16 +116,32 @@ class PromQL:
         """Requests of ``cohort`` answered from the cache in the last ``range_s`` seconds."""
         return f"sum(increase({self.cache_hits_metric}{{{self.matchers(cohort)}}}[{duration(range_s)}]))"
 
-    def latency_quantile(self, quantile: float, cohort: str, range_s: float) -> str:
-        """The ``quantile`` (0–1) of ``cohort``'s latency (seconds) over the last ``range_s`` seconds."""
+    def latency_quantile(self, quantile: float, cohort: str, range_s: float, *, histogram: str | None = None) -> str:
+        """The ``quantile`` (0–1) of ``cohort``'s latency (seconds) over the last ``range_s`` seconds (of
+        ``histogram``, default the request latency)."""
         return (
             f"histogram_quantile({quantile:g}, sum by (le) (increase("
-            f"{self.latency_histogram}_bucket{{{self.matchers(cohort)}}}[{duration(range_s)}])))"
+            f"{histogram or self.latency_histogram}_bucket{{{self.matchers(cohort)}}}[{duration(range_s)}])))"
         )
+
+    def backend_calls(self, cohort: str, range_s: float) -> str:
+        """Store calls of ``cohort`` behind the cache in the last ``range_s`` seconds."""
+        return f"sum(increase({self.backend_calls_metric}{{{self.matchers(cohort)}}}[{duration(range_s)}]))"
+
+    def backend_errors(self, cohort: str, range_s: float) -> str:
+        """Failed store calls of ``cohort`` in the last ``range_s`` seconds."""
+        outcome = f'{self.outcome_label}="{_label_value(self.error_outcome)}"'
+        return f"sum(increase({self.backend_calls_metric}{{{self.matchers(cohort, outcome)}}}[{duration(range_s)}]))"
 
     def metric_names(self) -> tuple[str, ...]:
         """The series names the queries read (as a ``/metrics`` exposition names its samples)."""
-        return (self.requests_metric, self.cache_hits_metric, f"{self.latency_histogram}_bucket")
+        return (
+            self.requests_metric,
+            self.cache_hits_metric,
+            f"{self.latency_histogram}_bucket",
+            self.backend_calls_metric,
+            f"{self.backend_latency_histogram}_bucket",
+        )
 
 
 class PrometheusMetrics:
@@ -216,11 +239,23 @@ class PrometheusMetrics:
                 if seconds is not None:
                     quantiles[pct] = seconds * 1000.0
             points = max(1, int(span // self.step_s))
+            first = end_unix - (points - 1) * self.step_s
             series = self.series(
-                q.latency_quantile(self.series_quantile, cohort, self.step_s),
-                end_unix - (points - 1) * self.step_s,
-                end_unix,
-                self.step_s,
+                q.latency_quantile(self.series_quantile, cohort, self.step_s), first, end_unix, self.step_s
+            )
+            calls = self.instant(q.backend_calls(cohort, span), end_unix)
+            failed = self.instant(q.backend_errors(cohort, span), end_unix) if calls is not None else None
+            call_series = (
+                self.series(
+                    q.latency_quantile(
+                        self.series_quantile, cohort, self.step_s, histogram=q.backend_latency_histogram
+                    ),
+                    first,
+                    end_unix,
+                    self.step_s,
+                )
+                if calls
+                else []
             )
         except PrometheusError as exc:
             return _with_note(empty, str(exc))
@@ -234,6 +269,9 @@ class PrometheusMetrics:
             latencies_ms=np.asarray(series, dtype=np.float64) * 1000.0,
             latency_kind="interval_quantiles",
             quantiles_ms=quantiles,
+            backend_calls=round(calls) if calls is not None else None,
+            backend_errors=round(failed or 0.0) if calls is not None else None,
+            backend_latencies_ms=np.asarray(call_series, dtype=np.float64) * 1000.0,
         )
 
 

@@ -4,10 +4,20 @@ What it fixes in the chapter's sketch (shared/reference/production-migration-cha
 on before the first record is copied; the copy pages by cursor and resumes from a checkpoint; a failed
 verification or shadow comparison blocks every traffic shift; caches are warmed before any user reads
 the target; traffic moves in steps (5 → 25 → 50 → 100 % by default) on sticky user buckets, each baked
-and health-checked per window (no cumulative counts, no division by zero on an idle window, a
-statistical latency comparison with the baseline); ``failure_limit`` consecutive failed checks roll
-back at once to 0 % with dual-write kept; after cut-over source writes are switched off by flag and
-any write still reaching the source is reported as an orphaned write.
+and health-checked (``harness.migration.health``: every check judges the interval since the previous
+one and the step's evidence, rates by exact binomial tests at the configured confidence, latency
+against the baseline and against each cohort's own reference); ``failure_limit`` failed checks within
+a step, or one severe breach, roll back at once to 0 % with dual-write kept, and a step is promoted
+only when its bake has passed and its evidence passes every gate (without enough evidence the bake
+extends, at most ``max_hold_s``). After cut-over source writes are switched off by flag and any write
+still reaching the source is reported as an orphaned write.
+
+Before each irreversible step (``live``, then ``completed``) the parity gate reads every write
+acknowledged through dual-write back from the target and compares it with the source through the one
+record comparison, plus a parity of the whole collection through the injected ``collection_parity``
+seam; during the canary and live, read-your-writes probes sample acknowledged writes at every check. A
+write the target silently dropped blocks the migration: the ids are listed, replayed from the source,
+alerted and journaled.
 
 The journal is the truth: each transition is journaled before the flags follow it, so a crash at any
 point resumes where it stopped (``run()`` on a new orchestrator over the same journal), and never with
@@ -32,7 +42,9 @@ import os
 import random
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from enum import StrEnum
+from functools import partial
 from typing import Any, TypeVar
 
 import numpy as np
@@ -49,20 +61,37 @@ from harness.migration.backfill import (
     resolve_mapping,
 )
 from harness.migration.config import MigrationConfig
-from harness.migration.dualwrite import OrphanReport, OrphanWatch, ReplayReport, replay_outbox
+from harness.migration.dualwrite import (
+    OrphanReport,
+    OrphanWatch,
+    ReadBack,
+    ReplayReport,
+    read_back,
+    replay_outbox,
+    replay_records,
+)
 from harness.migration.flags import FlagStore, WriteMode
-from harness.migration.health import FailureStreak, HealthResult, Outcome, evaluate_window
+from harness.migration.health import (
+    BaselineResult,
+    HealthResult,
+    Outcome,
+    StepBudget,
+    evaluate_baseline,
+    evaluate_window,
+)
 from harness.migration.journal import Event, Journal, MigrationState
 from harness.migration.metrics import InProcessMetrics, MetricsSource, WindowStats
 from harness.migration.router import Backend
-from harness.model import Status, Verdict
-from harness.records import RecordMapping
+from harness.model import Check, Status, Verdict
+from harness.records import Comparison, RecordId, RecordMapping, key_parts
 from harness.redact import redact_text
 from harness.stores.base import VectorStore
 
 __all__ = [
     "PHASE_ORDER",
     "TERMINAL",
+    "CollectionCheck",
+    "CollectionParity",
     "Orchestrator",
     "Phase",
     "ShadowQueries",
@@ -119,6 +148,38 @@ WarmUp = Callable[[int], WindowStats | None]
 the orchestrator read the target cohort's window from the metrics source."""
 ShadowQueries = Callable[[int], np.ndarray]
 """``n`` query vectors for shadow reads and warm-up (default: sampled from the source)."""
+VECTOR_TOLERANCE = 1e-3
+"""Largest difference of a canonical vector component that still counts as equal when acknowledged writes
+are read back (the verification thresholds' default ``vector_tolerance``)."""
+REFERENCE_CAP = 2000
+"""Store-call latencies kept (evenly spaced) as a cohort's latency reference."""
+
+
+@dataclass(frozen=True, slots=True)
+class CollectionParity:
+    """What a parity of the whole collection found at a gate (``CollectionCheck``'s answer).
+
+    ``missing``/``different``: source records absent on the target or held differently there;
+    ``extra``: target records (target identity) no source record maps to; ``checks``: the parity checks
+    as run; ``scope``: what was compared, in words ("every record", "a sample of 1,000 …").
+    """
+
+    checks: tuple[Check, ...]
+    missing: tuple[RecordId, ...] = ()
+    different: tuple[RecordId, ...] = ()
+    extra: tuple[RecordId, ...] = ()
+    scope: str = ""
+
+    @property
+    def passed(self) -> bool:
+        """True when no check failed or errored and no record differs."""
+        bad = any(c.status in (Status.FAIL, Status.ERROR) for c in self.checks)
+        return not bad and not (self.missing or self.different or self.extra)
+
+
+CollectionCheck = Callable[[VectorStore, VectorStore], CollectionParity]
+"""The collection-wide parity a gate runs (``harness.assembly.build_collection_parity`` builds it from
+``harness.verify``, which this layer must not import)."""
 
 
 def sample_queries(store: VectorStore, n: int, seed: int = 0, scan_limit: int = 20_000) -> np.ndarray:
@@ -146,8 +207,9 @@ class Orchestrator:
 
     Seams (all optional): ``clock`` (ManualClock in tests), ``flags`` (default: OpenFeature in-memory,
     mirrored into the journal), ``metrics`` (canary "target" vs baseline "source" windows), ``alerts``
-    (default: the config's sinks), ``shadow_queries``, ``warm_up``, ``traffic``. ``verifier`` is required:
-    the verification gate is injected, never assumed.
+    (default: the config's sinks), ``shadow_queries``, ``warm_up``, ``traffic``, ``collection_parity``
+    (the parity gates' collection-wide parity; without it they read back acknowledged writes only).
+    ``verifier`` is required: the verification gate is injected, never assumed.
     """
 
     def __init__(
@@ -166,6 +228,7 @@ class Orchestrator:
         warm_up: WarmUp | None = None,
         traffic: Traffic | None = None,
         progress: bool = False,
+        collection_parity: CollectionCheck | None = None,
     ) -> None:
         self.config = config
         self.source = source
@@ -188,7 +251,9 @@ class Orchestrator:
         self.warm_up = warm_up
         self.traffic = traffic
         self.progress = progress
+        self.collection_parity = collection_parity
         self._mapping: RecordMapping | None = None
+        self._comparison: Comparison | None = None
         self._queries: np.ndarray | None = None
         self.last_backfill: BackfillResult | None = None
         self.last_verdict: Verdict | None = None
@@ -619,19 +684,25 @@ class Orchestrator:
             percent = steps[step]
             self._transition(Phase.CANARY, canary_step=step, read_percent=percent)
             self._event("decision", {"decision": "shift", "canary_step": step, "read_percent": percent})
-            if not self._bake(self.config.canary.bake_time_of(step), f"canary step {step + 1} ({percent:g} %)"):
-                return Phase.ROLLED_BACK
+            ended = self._bake(self.config.canary.bake_time_of(step), f"canary step {step + 1} ({percent:g} %)")
+            if ended is not None:
+                return ended
             self._event("decision", {"decision": "promote", "canary_step": step, "read_percent": percent})
             step += 1
-            self.journal.set(canary_step=step)
+            self.journal.set(canary_step=step, consecutive_failures=0)
         self.replay_outbox(side=Backend.TARGET)
+        blocked = self._parity_gate("before live")
+        if blocked is not None:
+            return blocked
         return self._transition(
             Phase.LIVE, read_percent=100.0, write_mode=str(WriteMode.DUAL_TARGET_FIRST), canary_step=len(steps)
         )
 
     def _live(self) -> Phase:
-        if self.config.canary.live_bake_s > 0 and not self._bake(self.config.canary.live_bake_s, "live"):
-            return Phase.ROLLED_BACK
+        if self.config.canary.live_bake_s > 0:
+            ended = self._bake(self.config.canary.live_bake_s, "live")
+            if ended is not None:
+                return ended
         report = self.replay_outbox()
         if report.pending:
             self._alert(
@@ -641,6 +712,9 @@ class Orchestrator:
                 report.to_dict(),
                 key="source_behind",
             )
+        blocked = self._parity_gate("before completed")
+        if blocked is not None:
+            return blocked
         self._transition(Phase.COMPLETED, write_mode=str(WriteMode.TARGET_ONLY), read_percent=100.0)
         self._resolve("warm_up_unsettled")
         self._event("decision", {"decision": "completed", "source_writes": "off"})
@@ -649,29 +723,38 @@ class Orchestrator:
         self._start_orphan_watch()
         return Phase.COMPLETED
 
-    def _bake(self, bake_s: float, label: str) -> bool:
-        """Run health checks every interval until ``bake_s`` has passed and the last check passed
-        (True), or until ``failure_limit`` consecutive checks failed (rollback, False)."""
+    def _bake(self, bake_s: float, label: str) -> Phase | None:
+        """Health-check the current step every interval (``harness.migration.health``) until it is
+        promoted (None: its bake has passed and its evidence passes every gate), or until it ends: a
+        rollback (``failure_limit`` failed checks in the step, a severe breach, no data or not enough
+        evidence for too long, a manual rollback) or a block (a read-your-writes probe found a silent
+        drop). Returns the phase it ended in."""
         canary = self.config.canary
         thresholds = self.config.thresholds
-        streak = FailureStreak(thresholds, count=self.journal.state().consecutive_failures)
+        budget = StepBudget(thresholds, failures=self.journal.state().consecutive_failures)
         started = self.clock.now()
+        evidence_from = last_check = started
         next_check = started + canary.health_interval_s
         while True:
             if self.traffic is not None:
                 self.traffic(self.clock.now())
             self.clock.sleep(max(0.0, next_check - self.clock.now()))
             if self.poll_commands():
-                return False
+                return Phase.ROLLED_BACK
             paused = self.paused
             now = self.clock.now()
             # After a stall (a slow traffic tick, a lazy import) the missed checks are skipped, not fired
-            # back to back on the same window: consecutive failures mean consecutive windows.
+            # back to back: each check judges the interval since the previous one.
             next_check = max(next_check, now) + canary.health_interval_s
             self.replay_outbox(side=None if self.phase is Phase.LIVE else Backend.TARGET, quiet=True)
-            result = self.check_health(max(started, now - canary.window_s), now)
-            counted = streak.observe(result)
-            self.journal.set(consecutive_failures=streak.count)
+            result, baseline = self._check(max(evidence_from, now - canary.window_s), last_check, now)
+            last_check = now
+            counted = budget.observe(result, since=started)
+            if counted is Outcome.FAIL:
+                evidence_from = now  # a failed check consumes its evidence: no interval counts twice
+            self.journal.set(consecutive_failures=budget.failures)
+            probe = self._probe()
+            elapsed = now - started
             self._event(
                 "health",
                 {
@@ -679,24 +762,283 @@ class Orchestrator:
                     "paused": paused,
                     "read_percent": self.flags.read_percent(),
                     "counted_as": str(counted),
-                    "consecutive_failures": streak.count,
+                    "step_failures": budget.failures,
+                    "failure_limit": thresholds.failure_limit,
+                    "step_elapsed_s": elapsed,
                     **result.to_dict(),
+                    "baseline": baseline.to_dict(),
+                    "probe": probe.to_dict() if probe is not None else None,
                 },
             )
-            if streak.exhausted:
-                self.rollback(
-                    f"{label}: {streak.count} consecutive failed health checks ({'; '.join(result.reasons)})",
+            self._side_alerts(result, baseline)
+            if result.severe:
+                return self.rollback(
+                    f"{label}: severe breach, rolled back at once: {result.reasons[0]}", result.to_dict()
+                )
+            if budget.exhausted:
+                checks = "check" if budget.failures == 1 else "checks"
+                return self.rollback(
+                    f"{label}: {budget.failures} failed health {checks} in this step (failure_limit "
+                    f"{thresholds.failure_limit}): {' | '.join(budget.failure_reasons)}",
                     result.to_dict(),
                 )
-                return False
-            if now - started >= bake_s and counted is Outcome.PASS and not paused:
-                return True
+            if budget.held_too_long:
+                note = f"; {result.reasons[0]}" if result.reasons else ""
+                return self.rollback(
+                    f"{label}: no data for {budget.no_data_for:g} s (max_hold {thresholds.max_hold_s:g} s){note}",
+                    result.to_dict(),
+                )
+            if probe is not None and probe.dropped:
+                blocked = self._parity_gate(
+                    label, trigger=f"a read-your-writes probe ({len(probe.dropped)} of {probe.checked} writes dropped)"
+                )
+                if blocked is not None:
+                    return blocked
+            if elapsed >= bake_s and not paused:
+                if counted is Outcome.PASS:
+                    self.journal.set(consecutive_failures=0)
+                    return None
+                if elapsed >= bake_s + thresholds.max_hold_s:
+                    return self.rollback(
+                        f"{label}: not enough evidence to promote {elapsed:g} s into the step (bake "
+                        f"{bake_s:g} s + max_hold {thresholds.max_hold_s:g} s): {'; '.join(result.reasons)}",
+                        result.to_dict(),
+                    )
 
-    def check_health(self, start: float, end: float) -> HealthResult:
-        """One health check of the canary (target cohort) against the baseline (source cohort)."""
-        canary = self.metrics.window(str(Backend.TARGET), start, end)
-        baseline = self.metrics.window(str(Backend.SOURCE), start, end)
-        return evaluate_window(canary, baseline, self.config.thresholds, at=end)
+    def check_health(self, start: float, end: float, interval_start: float | None = None) -> HealthResult:
+        """One health check of the canary (target cohort) over the evidence ``[start, end)`` whose last
+        interval began at ``interval_start`` (default: ``start``), against the baseline (source cohort)."""
+        return self._check(start, interval_start if interval_start is not None else start, end)[0]
+
+    def _check(self, start: float, interval_start: float, end: float) -> tuple[HealthResult, BaselineResult]:
+        target, source = str(Backend.TARGET), str(Backend.SOURCE)
+        canary = self.metrics.window(target, start, end)
+        interval = canary if interval_start <= start else self.metrics.window(target, interval_start, end)
+        baseline = self.metrics.window(source, start, end)
+        references = self._references(canary, baseline)
+        thresholds = self.config.thresholds
+        result = evaluate_window(
+            canary, baseline, thresholds, at=end, interval=interval, reference=references.get(target)
+        )
+        return result, evaluate_baseline(baseline, thresholds, references.get(source))
+
+    def _references(self, *windows: WindowStats) -> dict[str, np.ndarray]:
+        """Each cohort's store-call latency reference: its first evidence with enough store calls in the
+        canary, frozen and journaled (the window that sets a reference is not judged against it)."""
+        stored: dict[str, list[float]] = dict(self.journal.get("latency_reference", {}))
+        out: dict[str, np.ndarray] = {}
+        thresholds = self.config.thresholds
+        for window in windows:
+            if window.cohort in stored:
+                out[window.cohort] = np.asarray(stored[window.cohort], dtype=np.float64)
+                continue
+            series = window.latency_kind == "interval_quantiles"
+            need = thresholds.min_interval_points if series else thresholds.min_samples
+            calls = window.backend_latencies_ms
+            if calls.size >= need:
+                keep = (
+                    calls
+                    if calls.size <= REFERENCE_CAP
+                    else calls[np.linspace(0, calls.size - 1, REFERENCE_CAP).astype(int)]
+                )
+                stored[window.cohort] = [float(v) for v in keep]
+                self.journal.set(latency_reference=stored)
+                self._event(
+                    "info",
+                    {
+                        "message": "latency reference",
+                        "cohort": window.cohort,
+                        "store_calls": int(calls.size),
+                        "median_ms": float(np.median(calls)),
+                        "window": [window.start, window.end],
+                    },
+                )
+        return out
+
+    def _side_alerts(self, result: HealthResult, baseline: BaselineResult) -> None:
+        """Alerts that do not fail the canary: a degrading baseline, store-call errors the cache hides."""
+        if baseline.degraded:
+            if "baseline_degraded" not in self.journal.get("alerts_firing", {}):
+                self._alert(
+                    "warning",
+                    "baseline degraded",
+                    f"the source (baseline) got worse on its own: {'; '.join(baseline.reasons)}. The canary is "
+                    "judged on its own gates and its own reference; this does not roll it back.",
+                    baseline.to_dict(),
+                    key="baseline_degraded",
+                )
+        elif baseline.healthy:
+            self._resolve("baseline_degraded")
+        backend = result.tests.get("backend_error_rate")
+        if result.warnings:
+            if "hidden_backend_errors" not in self.journal.get("alerts_firing", {}):
+                self._alert(
+                    "warning",
+                    "target store calls failing behind the cache",
+                    f"{'; '.join(result.warnings)}: the cache hides it from users for now "
+                    '(thresholds.backend_errors = "gate" makes it fail the check)',
+                    backend.to_dict() if backend is not None else {},
+                    key="hidden_backend_errors",
+                )
+        elif backend is not None and backend.result == "pass":
+            self._resolve("hidden_backend_errors")
+
+    # -- the parity gate and read-your-writes probes ---------------------------------------------------
+    @property
+    def comparison(self) -> Comparison:
+        """How a target record is compared with its source record (the one record comparison)."""
+        if self._comparison is None:
+            schemas = self._store_call(lambda: (self.source.describe(), self.target.describe()))
+            self._comparison = Comparison.for_schemas(schemas[0], schemas[1], VECTOR_TOLERANCE)
+        return self._comparison
+
+    def _pending_for_target(self, records: Sequence[RecordId]) -> frozenset[RecordId]:
+        keys = {r.key: r for r in records}
+        return frozenset(keys[k] for k in self.journal.outbox.pending_keys(str(Backend.TARGET), keys))
+
+    def _read_back(self, records: Sequence[RecordId]) -> ReadBack:
+        """Read ``records`` back from both stores; what differs is looked at again after the verification
+        re-check's settle waits (a write in flight between the two fetches settles, a drop stays)."""
+        pending = self._pending_for_target(records)
+        found = self._store_call(
+            lambda: read_back(records, self.source, self.target, self.mapping, self.comparison, pending=pending)
+        )
+        cfg = self.config.verification
+        wait = cfg.recheck_settle_s
+        for _ in range(cfg.recheck_rounds - 1):
+            if not found.dropped:
+                break
+            self.clock.sleep(wait)
+            wait *= 2
+            again = self._store_call(
+                partial(read_back, found.dropped, self.source, self.target, self.mapping, self.comparison)
+            )
+            found = ReadBack(found.checked, again.missing, again.different, again.extra, found.pending)
+        return found
+
+    def _probe(self) -> ReadBack | None:
+        """Read-your-writes probe: the newest acknowledged writes since the last probe, topped up with
+        older ones at random, read back from both stores (None when the probes are off)."""
+        cfg = self.config.parity_gate
+        if not cfg.enabled or cfg.probes_per_check == 0:
+            return None
+        seen = int(self.journal.get("probe_seq", 0))
+        fresh = self.journal.acknowledged_writes(since_seq=seen)
+        chosen = fresh[-cfg.probes_per_check :]
+        older = min(seen, fresh[0][0] - 1) if fresh else seen
+        room = cfg.probes_per_check - len(chosen)
+        if room > 0 and older > 0:
+            seqs = self._rng.sample(range(1, older + 1), min(room, older))
+            chosen = self.journal.acknowledged_by_seq(sorted(seqs)) + chosen
+        if fresh:
+            self.journal.set(probe_seq=fresh[-1][0])
+        records = list(dict.fromkeys(key_parts(key) for _, key, _ in chosen))
+        if not records:
+            return ReadBack(0)
+        try:
+            return self._read_back(records)
+        except TransientStoreError as exc:  # a probe that cannot read is no finding; the next one tries again
+            self._event("fault", {"fault": "probe_unavailable", "error": redact_text(str(exc))})
+            return None
+
+    def _parity_gate(self, before: str, trigger: str = "") -> Phase | None:
+        """Read every acknowledged write back from the target and compare it with the source, plus the
+        collection-wide parity. None when they agree; otherwise the dropped writes are listed, replayed
+        from the source, alerted and journaled, and the migration is blocked (returns BLOCKED)."""
+        cfg = self.config.parity_gate
+        if not cfg.enabled:
+            self._event("decision", {"decision": "parity gate skipped", "before": before, "reason": "disabled"})
+            return None
+        self.replay_outbox(side=Backend.TARGET, quiet=True)
+        logged = self.journal.acknowledged_writes()
+        records = list(dict.fromkeys(key_parts(key) for _, key, _ in logged))
+        try:
+            found = self._read_back(records)
+            parity = self.collection_parity
+            collection = self._store_call(partial(parity, self.source, self.target)) if parity is not None else None
+        except TransientStoreError as exc:
+            return self._unavailable(Phase(self.phase), exc)
+        dropped = list(found.dropped)
+        extra_points: list[RecordId] = []
+        if collection is not None:
+            # A write still queued in the outbox for the target is known, not silent: the outbox replays it.
+            listed = [*collection.missing, *collection.different]
+            queued = self._pending_for_target(listed)
+            dropped += [r for r in dict.fromkeys(listed) if r not in set(dropped) and r not in queued]
+            extra_points = list(collection.extra)
+        figures: dict[str, Any] = {
+            "before": before,
+            "trigger": trigger or None,
+            "acknowledged_writes": len(logged),
+            "read_back": found.to_dict(),
+            "collection": None
+            if collection is None
+            else {
+                "scope": collection.scope,
+                "checks": {c.id: str(c.status) for c in collection.checks},
+                "missing": [r.id for r in collection.missing[:100]],
+                "different": [r.id for r in collection.different[:100]],
+                "extra": [r.id for r in collection.extra[:100]],
+            },
+        }
+        if not dropped and not extra_points and (collection is None or collection.passed):
+            self._event("decision", {"decision": "parity gate passed", **figures})
+            return None
+        ids = [r.id for r in dropped] + [r.id for r in extra_points]
+        self._event("fault", {"fault": "silent_drop", "count": len(ids), "ids": ids[:1000], "before": before})
+        replayed, still = self._replay_dropped(dropped, extra_points)
+        shown = ", ".join(str(i) for i in ids[:10]) + (", …" if len(ids) > 10 else "")
+        scope = f"; collection parity over {collection.scope}" if collection is not None and collection.scope else ""
+        writes = "write" if len(ids) == 1 else "writes"
+        reason = (
+            f"parity gate {before}: {len(ids)} acknowledged {writes} the target does not hold as acknowledged "
+            f"(ids {shown}){scope}"
+            + (f"; found by {trigger}" if trigger else "")
+            + f"; replayed from the source ({replayed} rewritten, {len(still)} still differ)"
+        )
+        details = {**figures, "ids": ids, "replayed": replayed, "still_differ": [r.id for r in still]}
+        self._event("decision", {"decision": "blocked", "reason": reason, **details})
+        self._transition(Phase.BLOCKED, read_percent=0.0, write_mode=str(WriteMode.DUAL_SOURCE_FIRST), reason=reason)
+        self._alert(
+            "critical",
+            "acknowledged writes missing on the target",
+            f"{reason}. Reads are back on the source; dual-write stays on, source first. The target loses "
+            "acknowledged writes: investigate before retrying.",
+            details,
+            key="blocked",
+        )
+        return Phase.BLOCKED
+
+    def _replay_dropped(
+        self, dropped: Sequence[RecordId], extra_points: Sequence[RecordId]
+    ) -> tuple[int, list[RecordId]]:
+        """Replay ``dropped`` from the source (and delete ``extra_points`` from the target) until they read
+        back equal, at most ``replay_rounds`` times. Returns (records rewritten, records still differing)."""
+        rewritten = 0
+        still = list(dropped)
+        try:
+            if extra_points:
+                self._store_call(lambda: self.target.delete([r.id for r in extra_points]))
+                rewritten += len(extra_points)
+            for _ in range(self.config.parity_gate.replay_rounds):
+                if not still:
+                    break
+                batch = list(still)
+                upserted, deleted = self._store_call(
+                    partial(replay_records, batch, self.source, self.target, self.mapping)
+                )
+                rewritten += upserted + deleted
+                again = self._store_call(
+                    partial(read_back, batch, self.source, self.target, self.mapping, self.comparison)
+                )
+                still = list(again.dropped)
+        except TransientStoreError as exc:  # the block goes ahead; what could not be replayed is listed
+            self._event("fault", {"fault": "replay_unavailable", "error": redact_text(str(exc))})
+        self._event(
+            "info",
+            {"message": "dropped writes replayed", "rewritten": rewritten, "still_differ": [r.id for r in still]},
+        )
+        return rewritten, still
 
     # -- decisions anyone may take ---------------------------------------------------------------------
     def rollback(self, reason: str, figures: dict[str, Any] | None = None) -> Phase:
@@ -730,11 +1072,13 @@ class Orchestrator:
 
     def retry(self) -> Phase:
         """After a block or a rollback was investigated: go back to verification (then shadow, warm-up,
-        and the canary from its first step). Returns the new phase."""
+        and the canary from its first step, with new latency references). Returns the new phase."""
         phase = self.phase
         if phase not in (Phase.BLOCKED, Phase.ROLLED_BACK):
             raise UsageError(f"nothing to retry: the migration is in phase {phase}")
         self._event("decision", {"decision": "retry", "from_phase": str(phase)})
+        # The canary starts afresh: new latency references from its own first store calls.
+        self.journal.set(latency_reference={})
         moved = self._transition(Phase.VERIFY, read_percent=0.0, canary_step=0, consecutive_failures=0, reason=None)
         self._resolve("rolled_back", "blocked")
         return moved

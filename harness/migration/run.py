@@ -127,10 +127,13 @@ def migrate_command(
     out: TextIO | None = None,
     workers: int | str = 1,
     cluster: str | None = None,
+    payload_indexes: Mapping[str, str] | None = None,
 ) -> int:
     """Preflight, backfill ``source`` into ``target`` with the checkpoint in ``journal``, then verify with
     ``verifier`` (the CLI passes ``harness.verify.run_verification``).
 
+    ``payload_indexes`` (field → type, ``--payload-index``) are created with a target the backfill creates
+    (with the keyword index on ``__namespace__`` a Pinecone → Qdrant target always gets).
     ``json_path`` gets the JSON verdict; ``reports`` maps more output paths to their renderers (HTML,
     JUnit). All are checked writable before any work and written atomically at the end — also when a
     store failed mid-run (an ``error`` verdict, so a stale pass is never left behind).
@@ -201,6 +204,7 @@ def migrate_command(
                 batch_size=batch_size,
                 progress="auto",
                 on_batch=None if sys.stderr.isatty() else _PlainProgress(out),
+                payload_indexes=payload_indexes,
             )
             result = backfill.run()
             jnl.append("info", {"message": "backfill finished", **result.to_dict()}, at=clock.now())

@@ -19,6 +19,7 @@ from harness.model import CollectionSchema, PointId, RecordBatch, SearchResult, 
 
 if TYPE_CHECKING:
     from harness.parallel.engine import Engine
+    from harness.records.filters import Filter
     from harness.stores.base import Cursor, IdPage, SearchParams, VectorStore
 
 __all__ = ["WorkerStore", "call_held", "held_store", "release_held"]
@@ -135,6 +136,25 @@ class WorkerStore:
             params=None if params is None else dict(params),
         )
         return result
+
+    def search_filtered(
+        self,
+        queries: np.ndarray,
+        k: int,
+        where: Filter | None,
+        *,
+        namespace: str | None = None,
+        params: SearchParams | None = None,
+    ) -> SearchResult:
+        """Top ``k`` per query among the records ``where`` admits in ``namespace``."""
+        result: SearchResult = self.call(
+            "search_filtered", queries, k, where, namespace=namespace, params=None if params is None else dict(params)
+        )
+        return result
+
+    def count_filtered(self, where: Filter | None, *, namespace: str | None = None) -> int:
+        """Exact number of records ``where`` admits in ``namespace``."""
+        return int(self.call("count_filtered", where, namespace=namespace))
 
     def optimize(self) -> None:
         """Build the index in the worker."""

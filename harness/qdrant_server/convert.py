@@ -88,6 +88,8 @@ def _geo_point(p: m.GeoPoint) -> qe.GeoPoint:
 
 def _match(match: Any) -> Any:
     if isinstance(match, m.MatchValue):
+        if isinstance(match.value, bool):  # Qdrant matches the boolean; Edge 0.9 would match the integer 1
+            raise unsupported("an exact match on a boolean (Qdrant Edge 0.9 reads true as the integer 1)")
         return qe.MatchValue(match.value)
     if isinstance(match, m.MatchAny):
         return qe.MatchAny(list(match.any))  # type: ignore[arg-type]

@@ -3,6 +3,8 @@
 Payloads are compared as the JSON values they are stored as, type-exact:
 - int ≠ float (``5`` vs ``5.0``: on Qdrant an exact-match filter for 5 misses a stored 5.0), bool ≠ int,
   ``"5"`` ≠ 5; key order is irrelevant, list order is not.
+- Strings are compared code point by code point, never Unicode-normalised: NFC "é" and NFD "é" are the
+  same text but different strings, and a keyword filter for one does not match the other.
 - Two floats within ``FLOAT_REL_TOLERANCE`` of each other are equal: Qdrant parses JSON floats with
   serde_json's fast path, which can round a double by one ulp.
 - Pinecone → Qdrant: the target must hold exactly what the mapping writes (``RecordMapping.expected_payload``:
@@ -350,7 +352,8 @@ class Comparison:
         for group in present:
             rows = slice(None) if len(present) == 1 else np.flatnonzero(groups == group)
             part = np.ascontiguousarray(q[rows].astype(_QUANT_TYPES[group]))
-            out[rows] = _digests(part.view(f"V{part.shape[1] * part.itemsize}").ravel())
+            chunks = part.view(f"V{part.shape[1] * part.itemsize}").ravel() if part.shape[1] else [b""] * len(part)
+            out[rows] = _digests(chunks)
         return out, bad
 
     def vector_differences(self, source: npt.ArrayLike, target: npt.ArrayLike) -> F64:

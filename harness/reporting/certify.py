@@ -3,8 +3,14 @@
 Everything a user can get wrong is checked here first, in this process, so it ends as one line and
 exit 2 before any work: a bad URI, the same store on both sides, a thresholds file that does not
 validate, an output path that cannot be written, a collection that does not exist, a host that does not
-answer, ``--k`` above 1,000 or above what the source holds, ``--queries`` above what the source holds.
-Only then does the suite run.
+answer, ``--k`` above 1,000 or above what the source holds, ``--queries`` above what the source holds,
+a query file (``--query-vectors``) that does not parse or that the source cannot answer (another
+dimension, sparse queries without sparse vectors, namespaces it does not have). Only then does the
+suite run.
+
+Progress: the child's stderr is pytest's to capture, so the suite reports its phases (scans, ground
+truth, queries) as events on an inherited pipe (``harness.progress``); this process shows them on its
+stderr — bars on a terminal, a plain line every few seconds otherwise, nothing with ``-q``.
 
 The suite runs in a child ``python -m pytest`` rather than ``pytest.main`` in this process:
 - a clean interpreter: no pytest state, warning filters or imported conftests left over from a caller
@@ -27,23 +33,31 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import signal
 import sys
 import tempfile
-import xml.etree.ElementTree as ET
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
+from harness import console
 from harness.errors import HarnessError, StoreUnreachableError, UsageError
 from harness.model import Check, Status, Verdict
 from harness.outputs import check_writable, write_bytes_atomic, write_text_atomic
 from harness.parallel.engine import check_cluster, resolve_workers
+from harness.progress import PROGRESS_FD_ENV, progress_for, relay
 from harness.redact import redact_text, redact_uri
 from harness.reporting.html import report_page
+from harness.reporting.junit import write_junit
 from harness.reporting.session import ChildRun, child_env, child_pytest_args, run_child
 from harness.stores import open_store, parse_store_uri, same_store
 from harness.verify import CHECK_IDS, load_thresholds
+from harness.verify.queries import QuerySet
 from harness.verify.run import MAX_K
+
+JUNIT_SUITE = "ragmig-certify"
+"""The JUnit testsuite name of certify's ``--junit`` (one testcase per check id, ``ragmig-certify.FAMILY``)."""
 
 DEFAULT_QUERIES = 200
 DEFAULT_K = 10
@@ -61,6 +75,7 @@ def certify_command(
     sample: int | None = None,
     workers: int | str = "auto",
     cluster: str | None = None,
+    query_vectors: Path | None = None,
 ) -> int:
     """Certify ``target`` against ``source``: 0 pass, 1 findings, 2 incomplete run (``error``); a bad
     input is a ``UsageError`` (the CLI's one line and exit 2) raised before any work.
@@ -68,10 +83,13 @@ def certify_command(
     ``queries`` / ``k`` default to 200 / 10, fewer when the source holds fewer records; given explicitly,
     more than the source holds (or ``k`` above 1,000) is a usage error. ``sample``: sampled parity over that
     many source records (``harness.verify.sample``) instead of the full scan; with it ``queries`` may be 0
-    (quality not measured, so neither store is read in full). ``workers``: worker processes of a local Dask
-    cluster for the scan ("auto" from the stores' counts, see ``harness.parallel.resolve_workers``);
+    (quality not measured, so neither store is read in full). ``query_vectors``: a query file
+    (``harness.verify.queries``) asked instead of sampled queries. ``workers``: worker processes of a local
+    Dask cluster for the scan ("auto" from the stores' counts, see ``harness.parallel.resolve_workers``);
     ``cluster``: a remote scheduler's address instead (checked to answer before any work).
     """
+    if query_vectors is not None and queries is not None:
+        raise UsageError("--queries samples queries from the source and --query-vectors gives them: give one")
     if queries is not None and queries < (0 if sample is not None else 1):
         # With --sample, --queries 0 leaves quality out: neither store is read in full.
         raise UsageError(
@@ -94,8 +112,15 @@ def certify_command(
     for what, path in outputs.items():
         if path is not None:
             check_writable(path, f"--{what}")
+    query_set = None
+    if query_vectors is not None:
+        from harness.verify.queries import load_query_file
+
+        query_set = load_query_file(query_vectors)  # a bad file fails before any store is opened
     source_count = check_store(source, "source")
     target_count = check_store(target, "target")
+    if query_set is not None:
+        _check_queries(query_set, source)
     queries, k = _bounded(queries, k, source_count)
     processes = resolve_workers(workers, source_count + target_count)
     if cluster:
@@ -104,12 +129,12 @@ def certify_command(
     started_at = _utc_now()
     with tempfile.TemporaryDirectory(prefix="ragmig-certify-") as tmp:
         workdir = Path(tmp)
-        reports = {"html": workdir / "report.html", "json": workdir / "verdict.json", "junit": workdir / "junit.xml"}
+        reports = {"html": workdir / "report.html", "json": workdir / "verdict.json"}
         args = [
             *child_pytest_args(
                 workdir,
                 "scenarios.certification",
-                ini_lines=("render_collapsed = none", "junit_suite_name = ragmig-certify"),
+                ini_lines=("render_collapsed = none",),
             ),
             "--ragmig-source",
             source,
@@ -129,14 +154,14 @@ def certify_command(
         args += ["--ragmig-workers", str(processes)]
         if cluster:
             args += ["--ragmig-cluster", cluster]
+        if query_vectors is not None:
+            args += ["--ragmig-query-vectors", str(query_vectors.resolve())]
         if html is not None:
             args += ["--html", str(reports["html"]), "--self-contained-html"]
-        if junit is not None:
-            args += ["--junitxml", str(reports["junit"])]
-        child = run_child(args, cwd=workdir, env=child_env())
+        child = _run_with_progress(args, workdir)
         recorded = _read_verdict(reports["json"])
         verdict = _final_verdict(recorded, child, source, target, started_at)
-        # The child's own HTML and JUnit tell the same story only when its verdict is the final one.
+        # The child's own HTML tells the same story only when its verdict is the final one.
         consistent = recorded is not None and recorded.verdict is verdict.verdict
         if json_path is not None:
             write_text_atomic(json_path, verdict.to_json() + "\n")
@@ -145,9 +170,8 @@ def certify_command(
             write_bytes_atomic(
                 html, made.read_bytes() if consistent and made.exists() else report_page(verdict).encode()
             )
-        if junit is not None:
-            made = reports["junit"]
-            write_bytes_atomic(junit, made.read_bytes() if consistent and made.exists() else junit_xml(verdict))
+        if junit is not None:  # one testcase per check id, whatever the pytest tests were
+            write_junit(junit, verdict, JUNIT_SUITE)
 
     _print_summary(verdict, html, json_path, junit)
     if child.signal is not None:
@@ -155,6 +179,36 @@ def certify_command(
             raise KeyboardInterrupt
         raise SystemExit(128 + child.signal)
     return verdict.exit_code
+
+
+def _run_with_progress(args: list[str], workdir: Path) -> ChildRun:
+    """Run the suite; its progress events (an inherited pipe) are shown on stderr unless ``-q``."""
+    env = child_env()
+    if console.verbosity() <= console.QUIET:
+        return run_child(args, cwd=workdir, env=env)
+    read_fd, write_fd = os.pipe()
+    reader = os.fdopen(read_fd, encoding="utf-8", errors="replace")
+    shower = threading.Thread(target=relay, args=(reader, progress_for(sys.stderr)), daemon=True)
+    shower.start()
+    try:
+        return run_child(args, cwd=workdir, env={**env, PROGRESS_FD_ENV: str(write_fd)}, pass_fds=(write_fd,))
+    finally:
+        os.close(write_fd)  # the child has exited: the reader sees the end of the events
+        shower.join(timeout=5)
+        reader.close()
+
+
+def _check_queries(query_set: QuerySet, source: str) -> None:
+    """``UsageError`` when the source cannot answer the query file's queries (``check_against_source``)."""
+    from harness.verify.queries import check_against_source, check_namespaces_hold_records
+
+    store = open_store(source)
+    try:
+        confined = parse_store_uri(source).options.get("namespace")
+        check_against_source(query_set, store.describe(), store.uri, confined_to=confined)
+        check_namespaces_hold_records(query_set, store)
+    finally:
+        store.close()
 
 
 def _bounded(queries: int | None, k: int | None, source_count: int) -> tuple[int, int]:
@@ -244,31 +298,6 @@ def _why_no_verdict(child: ChildRun) -> str:
     errors = [line.removeprefix("E").strip() for line in lines if line.startswith(("E ", "ERROR"))]
     cause = errors[-1] if errors else (lines[-1] if lines else "no output")
     return _one_line(f"the certification suite wrote no verdict (pytest exit {child.returncode}): {cause}")
-
-
-def junit_xml(verdict: Verdict) -> bytes:
-    """JUnit XML of ``verdict``, one testcase per check (``error`` → ``<error>``, ``fail`` → ``<failure>``),
-    plus an ``<error>`` testcase naming what did not complete: what is written when the suite wrote none."""
-    cases: list[tuple[str, str | None, str]] = [
-        (c.id, {Status.ERROR: "error", Status.FAIL: "failure"}.get(c.status), c.message) for c in verdict.checks
-    ]
-    if verdict.verdict is Status.ERROR and verdict.incomplete:
-        cases.append(("certification", "error", f"incomplete: {verdict.incomplete}"))
-    suites = ET.Element("testsuites")
-    suite = ET.SubElement(
-        suites,
-        "testsuite",
-        name="ragmig-certify",
-        tests=str(len(cases)),
-        errors=str(sum(1 for _, kind, _ in cases if kind == "error")),
-        failures=str(sum(1 for _, kind, _ in cases if kind == "failure")),
-        skipped="0",
-    )
-    for name, kind, message in cases:
-        case = ET.SubElement(suite, "testcase", classname="ragmig.certify", name=name)
-        if kind is not None:
-            ET.SubElement(case, kind, message=redact_text(message)).text = redact_text(message)
-    return ET.tostring(suites, encoding="utf-8", xml_declaration=True)
 
 
 def _utc_now() -> str:

@@ -4,7 +4,9 @@ The suite (``scenarios.gameday``, marker ``gameday``) runs in a child ``python -
 own throwaway ini file and rootdir, like ``ragmig certify``: a clean interpreter, and a ``pytest.ini``
 in the user's working directory cannot change what a game day means. Its output streams through, so
 the scenarios show as they run. Each scenario records one check ``gameday.<scenario>``; a scenario
-that crashed before recording its check is reported as a failed check naming the error.
+that crashed before recording its check (an exception, an interrupted run) is reported as an ``error``
+check naming the error — it decided nothing, so it neither passed nor failed. The command exits 0 when
+every scenario met its expectation, 1 otherwise.
 
 Reports: the JSON verdict (design.md's shape; ``source``/``target`` name the embedded stack's stores
 each scenario migrated between), JUnit XML (one testcase per scenario) and a self-contained HTML page
@@ -50,6 +52,12 @@ SCENARIOS = (
     "target_outage",
     "pinecone_rate_limits",
     "namespace_collision",
+    "silent_data_loss",
+    "error_flapping",
+    "error_burst",
+    "healthy_error_rate",
+    "cache_hidden_errors",
+    "baseline_degradation",
 )
 """Every game-day scenario, in report order (one module ``scenarios/gameday/test_<name>.py`` each)."""
 
@@ -146,7 +154,8 @@ def _crashes(junit_path: Path) -> dict[str, str]:
 
 
 def _complete(recorded: Verdict, selected: Sequence[str], crashes: Mapping[str, str], duration_s: float) -> Verdict:
-    """The recorded checks in report order, plus a failed check for each scenario that recorded none."""
+    """The recorded checks in report order, plus an ``error`` check for each scenario that recorded none
+    (it crashed, or never ran: it decided nothing)."""
     by_id = {c.id: c for c in recorded.checks}
     checks = []
     for scenario in selected:
@@ -155,7 +164,7 @@ def _complete(recorded: Verdict, selected: Sequence[str], crashes: Mapping[str, 
             error = crashes.get(scenario, "no check recorded (collection error or interrupted run)")
             check = Check(
                 f"gameday.{scenario}",
-                Status.FAIL,
+                Status.ERROR,
                 observed="crashed",
                 expected="the scenario's decision",
                 message=f"the scenario did not complete: {redact_text(error)}",
@@ -171,8 +180,10 @@ def _print_summary(verdict: Verdict, written: Sequence[Path]) -> None:
     for path in written:
         console.say(f"wrote {path}")
     passed = sum(1 for c in verdict.checks if c.status is Status.PASS)
+    crashed = sum(1 for c in verdict.checks if c.status is Status.ERROR)
     console.verdict_line(
         f"game day: {passed}/{len(verdict.checks)} scenarios met their expectation in {verdict.duration_s:.1f} s"
+        + (f"; {crashed} did not complete (error)" if crashed else "")
     )
 
 
@@ -182,10 +193,11 @@ body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;fon
 table{border-collapse:collapse;margin:6px 0 10px 0}
 th,td{border:1px solid #ddd;padding:3px 7px;text-align:left;vertical-align:top}
 th{background:#f4f4f4}
-.status{font-weight:600;text-transform:uppercase}.s-pass{color:#1a7f37}.s-fail{color:#cf222e}
+.status{font-weight:600;text-transform:uppercase}.s-pass{color:#1a7f37}.s-fail{color:#cf222e}.s-error{color:#9a6700}
 .banner{padding:10px 14px;border-radius:6px;font-size:18px;font-weight:600;margin:4px 0 12px 0}
 .banner.pass{background:#dafbe1;color:#1a7f37;border:1px solid #1a7f37}
 .banner.fail{background:#ffebe9;color:#cf222e;border:1px solid #cf222e}
+.banner.error{background:#fff8c5;color:#9a6700;border:1px solid #9a6700}
 section.scenario{border-top:2px solid #eee;padding-top:8px;margin-top:16px}
 figure.timeline{margin:6px 0}figure.timeline svg{max-width:100%;height:auto}
 pre{background:#f6f8fa;padding:8px;overflow:auto;max-height:360px;font-size:11px}
@@ -298,7 +310,7 @@ def check_section_html(check: Check, name: str | None = None) -> str:
         f'<figure class="timeline" data-scenario="{html.escape(scenario)}">{timeline_svg(scenario, runs)}'
         f"<figcaption>Timeline of {html.escape(scenario)}, from the migration's start (0 s): read % on the "
         "target over the phases, injected faults (one lane each, below 0 %), health checks (dots: green pass, "
-        "vermillion fail, grey no data; just below 0 %: warm-up rounds), decisions (vertical lines), alerts "
+        "vermillion fail, sky blue not enough evidence yet, grey no data; just below 0 %: warm-up rounds), decisions (vertical lines), alerts "
         "(triangles, named in the legend). Below: latency p50/p99 per cohort, one step per time bin, broken where "
         "no request came; latencies under 0.1 ms (cache hits) sit on the ≤0.1 line.</figcaption></figure>"
     )
@@ -308,9 +320,10 @@ def check_section_html(check: Check, name: str | None = None) -> str:
 
 
 def report_page(title: str, banner: str, passed: bool, checks: Sequence[Check], sections: Sequence[str]) -> str:
-    """A self-contained HTML page: ``title``, a pass/fail ``banner``, a table of ``checks`` (linked to
-    their sections by anchor), then ``sections`` (HTML this module built)."""
-    word = "pass" if passed else "fail"
+    """A self-contained HTML page: ``title``, a pass/fail/error ``banner`` (error when a check is in
+    error), a table of ``checks`` (linked to their sections by anchor), then ``sections`` (HTML this
+    module built)."""
+    word = "pass" if passed else "error" if any(c.status is Status.ERROR for c in checks) else "fail"
     rows = "".join(
         f'<tr><td><a href="#{html.escape(c.id.removeprefix("gameday."))}">{html.escape(c.id)}</a></td>'
         f"<td>{_status(c.status)}</td><td>{_e(c.message)}</td></tr>"

@@ -111,6 +111,53 @@ def check_samples(check: Check) -> str:
         return "<h3>Worst queries</h3>" + _table(
             ["query", "recall target", "recall source", "overlap", "expected (exact top-k)", "target returned"], rows
         )
+    if check.id == "quality.namespaces" and d.get("namespaces"):
+        rows = [
+            (
+                n.get("namespace"),
+                n.get("queries"),
+                n.get("recall_source"),
+                n.get("recall_target"),
+                n.get("overlap"),
+                n.get("noise_floor"),
+                _status(n.get("status", "")),
+            )
+            for n in d["namespaces"]
+        ]
+        return '<h3 class="ragmig-namespaces">Per namespace</h3>' + _table(
+            ["namespace", "queries", "recall source", "recall target", "overlap", "noise floor", "status"], rows
+        )
+    if check.id == "quality.filtered" and d.get("filters"):
+        rows = [
+            (
+                f.get("filter"),
+                f.get("label"),
+                f.get("namespace"),
+                f.get("queries"),
+                f.get("source_count"),
+                f.get("target_count"),
+                f.get("overlap"),
+                f.get("known_difference"),
+                _status(f.get("status", "")),
+                f.get("note"),
+            )
+            for f in d["filters"]
+        ]
+        return '<h3 class="ragmig-filters">Per filter</h3>' + _table(
+            [
+                "filter",
+                "from",
+                "namespace",
+                "queries",
+                "source matches",
+                "target matches",
+                "top-k overlap",
+                "known difference",
+                "status",
+                "note",
+            ],
+            rows,
+        )
     if check.id == "schema.hnsw" and d.get("drift"):
         rows = [(field, change["source"], change["target"]) for field, change in d["drift"].items()]
         return "<h3>HNSW drift</h3>" + _table(["parameter", "source", "target"], rows)

@@ -42,6 +42,7 @@ OUTCOME = {
     "pass": _C["bluish_green"],
     "fail": _C["vermillion"],
     "no_data": _C["grey"],
+    "undecided": _C["sky_blue"],
     "warming": _C["orange"],
     "settled": _C["bluish_green"],
 }

@@ -15,12 +15,18 @@ from pathlib import Path
 from harness.migration.config import MigrationConfig, load_config
 from harness.migration.flags_flagd import READ_TARGET_FLAG
 from harness.migration.flags_openfeature import READ_PERCENT_FLAG, WRITE_MODE_FLAG
+from harness.migration.health import percent, requests_to_pass
 from harness.migration.metrics_prometheus import PromQL
 from harness.migration.webhook import webhook_label
 from harness.outputs import check_writable, write_text_atomic
 from harness.redact import redact_uri
 
-__all__ = ["health_queries", "plan_command", "render_runbook"]
+__all__ = ["HEALTHY_SHARE", "evidence_table", "health_queries", "plan_command", "render_runbook"]
+
+HEALTHY_SHARE = 0.3
+"""The runbook sizes each step for a target whose errors run at this share of the gate (a healthy one)."""
+POWER = 0.9
+"""... and for this chance of passing within the step's evidence."""
 
 
 def _duration(seconds: float) -> str:
@@ -64,7 +70,40 @@ def health_queries(config: MigrationConfig) -> dict[str, str]:
         f"latency series compared with the baseline (p{config.metrics.series_quantile * 100:g} per {step:g} s)": (
             promql.latency_quantile(config.metrics.series_quantile, "target", step)
         ),
+        "store calls behind the cache": promql.backend_calls("target", window),
+        "failed store calls": promql.backend_errors("target", window),
+        f"store-call latency series compared with its reference (p{config.metrics.series_quantile * 100:g} per {step:g} s)": (
+            promql.latency_quantile(
+                config.metrics.series_quantile, "target", step, histogram=promql.backend_latency_histogram
+            )
+        ),
     }
+
+
+def evidence_table(config: MigrationConfig) -> list[dict[str, float | int | None]]:
+    """Per canary step: reads on the target, the requests its evidence needs (with no error at all, and
+    for a ``POWER`` chance when the target errs at ``HEALTHY_SHARE`` of the gate), and the total
+    requests per second the service must see for the step to decide within its bake time (evidence
+    spans at most ``window_s``)."""
+    t, c = config.thresholds, config.canary
+    floor = t.error_min_requests
+    typical = requests_to_pass(t.error_rate_max, t.confidence, HEALTHY_SHARE * t.error_rate_max, POWER)
+    typical = max(floor, typical) if typical is not None else None
+    rows: list[dict[str, float | int | None]] = []
+    for i, share in enumerate(c.steps):
+        span = min(c.bake_time_of(i), c.window_s)
+        need = typical if typical is not None else floor
+        rows.append(
+            {
+                "step": i + 1,
+                "percent": share,
+                "floor": floor,
+                "typical": typical,
+                "span_s": span,
+                "total_rps": need / (share / 100.0 * span),
+            }
+        )
+    return rows
 
 
 def _uri(uri: str) -> str:
@@ -151,8 +190,28 @@ def render_runbook(config: MigrationConfig, config_path: str = "migration.toml")
     add(f"| batch size | {config.batch_size} records |")
     add(f"| traffic steps | {' → '.join(f'{s:g} %' for s in c.steps)} |")
     add(f"| canary duration (bake times) | {_duration(total_canary)} + live {_duration(c.live_bake_s)} |")
-    add(f"| health checks | every {_duration(c.health_interval_s)} on the last {_duration(c.window_s)} of the step |")
-    add(f"| rollback | {t.failure_limit} consecutive failed checks |")
+    add(
+        f"| health checks | every {_duration(c.health_interval_s)}: the interval since the previous check and the "
+        f"step's evidence (at most the last {_duration(c.window_s)}) |"
+    )
+    add(
+        f"| decisions | exact binomial tests at {percent(t.confidence)} confidence; error gate "
+        f"{percent(t.error_rate_max)} (a step needs ≥ {t.error_min_requests:,} canary requests) |"
+    )
+    add(
+        f"| rollback | {t.failure_limit} failed checks within a step (consecutive or not), or a severe breach "
+        f"(≥ {percent(t.severe_error_rate)} errors) at once |"
+    )
+    add(
+        "| parity gate | acknowledged writes read back before `live` and before `completed`"
+        + (
+            f"; {config.parity_gate.probes_per_check} read-your-writes probes per check |"
+            if config.parity_gate.enabled and config.parity_gate.probes_per_check
+            else " |"
+        )
+        if config.parity_gate.enabled
+        else "| parity gate | off (`[parity_gate] enabled = false`): nothing is read back before `live` or `completed` |"
+    )
     add(f"| alert sinks | {sinks} |")
     add(f"| escalation | {escalation} |")
 
@@ -243,21 +302,40 @@ def render_runbook(config: MigrationConfig, config_path: str = "migration.toml")
             "buckets), so raising the percentage never moves a user back to the source.\n"
         )
     )
-    add("| step | reads on target | flag value | bake time | health checks |\n|---|---|---|---|---|")
-    for i, percent in enumerate(c.steps):
+    add(
+        "| step | reads on target | flag value | bake time | health checks | evidence needed | traffic to decide "
+        "within the bake |\n|---|---|---|---|---|---|---|"
+    )
+    evidence = evidence_table(config)
+    for i, share in enumerate(c.steps):
         value = (
-            f'["target", {round(percent * 100)}], ["source", {10_000 - round(percent * 100)}]'
+            f'["target", {round(share * 100)}], ["source", {10_000 - round(share * 100)}]'
             if file_flags
-            else f"{percent:g}"
+            else f"{share:g}"
         )
+        row = evidence[i]
+        typical = f"{row['typical']:,}" if row["typical"] is not None else "more than the test can reach"
         add(
-            f"| {i + 1} | {percent:g} % | {_code(f'{read_flag}={value}')} | {_duration(c.bake_time_of(i))} "
-            f"| ≥ {checks_per_step[i]} (every {_duration(c.health_interval_s)}) |"
+            f"| {i + 1} | {share:g} % | {_code(f'{read_flag}={value}')} | {_duration(c.bake_time_of(i))} "
+            f"| ≥ {checks_per_step[i]} (every {_duration(c.health_interval_s)}) "
+            f"| ≥ {row['floor']:,} canary requests; ≈ {typical} at {percent(HEALTHY_SHARE * t.error_rate_max)} errors "
+            f"| ≥ {float(row['total_rps'] or 0):,.1f} requests/s in total |"
         )
     add(
-        "\nA step is promoted when its bake time has passed and its last health check passed. "
-        f"Each check judges the canary cohort over the last {_duration(c.window_s)} of the step "
-        "(per window, never cumulative) against the source cohort as baseline."
+        f"\nEvidence: a step passes the error gate only when its canary requests show an error rate below "
+        f"{percent(t.error_rate_max)} with {percent(t.confidence)} confidence (an exact one-sided binomial test). With "
+        f"no error at all that takes {t.error_min_requests:,} requests; a healthy target erring at "
+        f"{percent(HEALTHY_SHARE * t.error_rate_max)} needs about the figure in the table for a "
+        f"{percent(POWER)} chance. The last column is that figure spread over the step's share of the traffic and "
+        f"its bake time (evidence spans at most {_duration(c.window_s)}): with less traffic the bake extends, at most "
+        f"{_duration(t.max_hold_s)} (`max_hold_s`), then the migration rolls back for lack of evidence."
+    )
+    add(
+        "\nA step is promoted when its bake time has passed, it has fewer than "
+        f"{t.failure_limit} failed checks, and its evidence passes every gate. Each check judges the interval "
+        "since the previous check and the step's evidence — every canary request since the step began or "
+        f"since its last failed check (a failed check consumes its evidence, so no interval counts twice), at "
+        f"most the last {_duration(c.window_s)} — against the source cohort as baseline."
     )
     add(
         "\nWhat each health check asks Prometheus for the canary (`"
@@ -278,21 +356,57 @@ def render_runbook(config: MigrationConfig, config_path: str = "migration.toml")
         add(f"- {_md(name)}: {_code(query)}")
 
     add("\n## Rollback triggers\n")
-    add("| trigger | rolls back when | number |\n|---|---|---|")
-    add(f"| error rate | canary errors ÷ requests in a window exceeds | {t.error_rate_max:.2%} |")
-    add(f"| p99 latency | canary p99 in a window exceeds | {t.p99_ms_max:g} ms |")
-    add(f"| cache hit rate | canary cache hit rate falls below | {t.cache_hit_rate_min:g} |")
+    conf = percent(t.confidence)
+    add("| trigger | a check fails when | number |\n|---|---|---|")
+    add(
+        f"| error rate | the interval's or the evidence's error rate is above the gate with {conf} confidence | "
+        f"{percent(t.error_rate_max)} |"
+    )
+    add(
+        f"| severe breach (rolls back at once) | the error rate is at least this with {conf} confidence | "
+        f"{percent(t.severe_error_rate)} |"
+    )
+    add(
+        f"| p99 latency | more than 1 % of the evidence's requests are slower than this, with {conf} confidence | "
+        f"{t.p99_ms_max:g} ms |"
+    )
+    add(
+        f"| cache hit rate | below this with {conf} confidence (a step passes only above it) | "
+        + (f"{t.cache_hit_rate_min:g} |" if t.cache_hit_rate_min > 0 else "off |")
+    )
     add(
         "| latency regression (Mann-Whitney U, one-sided) | canary slower than baseline with p below AND "
-        f"median ratio above AND median difference above | α = {t.mann_whitney_alpha:g} "
-        f"({1 - t.mann_whitney_alpha:.0%} confidence), ratio > {1 + t.latency_tolerance:.2f}, "
-        f"difference > {t.latency_min_effect_ms:g} ms |"
+        f"median ratio above AND median difference above (each side ≥ {t.min_samples} requests) | "
+        f"α = {t.mann_whitney_alpha:g} ({1 - t.mann_whitney_alpha:.0%} confidence), ratio > "
+        f"{1 + t.latency_tolerance:.2f}, difference > {t.latency_min_effect_ms:g} ms |"
     )
     add(
-        f"| too little data | fewer than {t.min_samples} canary requests in a window | policy "
-        f"`{t.no_data_policy}`" + (f", at most {_duration(t.max_hold_s)} |" if t.no_data_policy == "hold" else " |")
+        "| latency against its reference | the canary's store calls slower than its own first "
+        f"{t.min_samples} store calls in the canary, by the same rule (a slower baseline cannot hide it) | "
+        + ("on |" if t.latency_reference else "off |")
     )
-    add(f"| failure_limit | consecutive failed checks reach | {t.failure_limit} |")
+    add(
+        f"| store calls behind the cache | their error rate is above the gate with {conf} confidence | "
+        + {
+            "warn": "warn: an alert, not a failure |",
+            "gate": "gate: fails the check; a step needs them below the gate too |",
+            "off": "off |",
+        }[t.backend_errors]
+    )
+    add(
+        "| no data | no canary request in an interval | policy "
+        f"`{t.no_data_policy}`"
+        + (f", rolls back after {_duration(t.max_hold_s)} |" if t.no_data_policy == "hold" else " |")
+    )
+    add(
+        f"| not enough evidence | the step's bake has passed and the evidence still does not pass | rolls back "
+        f"{_duration(t.max_hold_s)} after the bake |"
+    )
+    add(f"| failure_limit | failed checks within one step (consecutive or not) reach | {t.failure_limit} |")
+    add(
+        "\nNot a rollback: the baseline (source) getting worse on its own — its error rate above the gate, or its "
+        "store calls slower than its own reference — raises a `baseline degraded` warning and never fails the canary."
+    )
     add(
         f"\nRollback: `{read_flag}` → 0 % at once (every user back on the source), `{WRITE_MODE_FLAG}` → "
         "`dual_source_first` (dual-write kept, so a retry needs no new backfill), an alert to every sink, and the "
@@ -300,6 +414,23 @@ def render_runbook(config: MigrationConfig, config_path: str = "migration.toml")
         f"controller's next health check, within {_duration(c.health_interval_s)}). If the controller is not running, "
         f"start it with {_code(run + ' --resume')}: it takes the pending rollback first. Investigate, then "
         "re-verify before retrying."
+    )
+
+    g = config.parity_gate
+    add("\n## Parity gate before every irreversible step\n")
+    add(
+        (
+            "Before `live` and again before `completed`, every write acknowledged through dual-write since the "
+            "migration began is read back from the target and compared with the source (the same record "
+            "comparison as verification), and the whole collection is compared with the source by the collection "
+            "parity (in this release every record; a sampled one reads `[parity_gate] sample`). During the canary and live, {g.probes_per_check} acknowledged writes are read "
+            "back at every health check (read-your-writes probes; a probe that finds a drop runs the whole gate). A "
+            "write the target silently dropped **blocks** the migration: reads back to 0 %, writes source-first, the "
+            f"ids listed in the journal and the alert, each replayed from the source (at most {g.replay_rounds} rounds). "
+            "Find why the target lost them before `retry()`."
+        )
+        if g.enabled
+        else "Off in this config (`[parity_gate] enabled = false`): nothing is read back before `live` or `completed`."
     )
 
     add(_phase_header(7, "live", "all reads on the target, writes target-first and mirrored to the source"))

@@ -70,8 +70,9 @@ class ChildRun:
     signal: int | None = None
 
 
-def run_child(args: Sequence[str], *, cwd: Path, env: Mapping[str, str]) -> ChildRun:
+def run_child(args: Sequence[str], *, cwd: Path, env: Mapping[str, str], pass_fds: Sequence[int] = ()) -> ChildRun:
     """Run ``args`` to completion, its output captured, tied to this process's life (module docstring).
+    ``pass_fds``: descriptors the child inherits (e.g. the write end of a progress pipe).
 
     SIGTERM or SIGINT received meanwhile is forwarded to the child (only when called from the main
     thread, where Python delivers signals); ``ChildRun.signal`` then names it.
@@ -84,6 +85,7 @@ def run_child(args: Sequence[str], *, cwd: Path, env: Mapping[str, str]) -> Chil
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        pass_fds=tuple(pass_fds),
         preexec_fn=_die_with_parent_hook(),  # only a pre-resolved prctl and getppid run after fork
     )
 

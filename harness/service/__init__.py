@@ -1,12 +1,11 @@
 """The RAG query service game days put under load: routing, per-backend result caches, metrics, HTTP."""
 
-from harness.service.app import create_app, requests_total
+from harness.service.app import ServiceEndpoint, create_app, requests_total, serve_in_thread
 from harness.service.service import (
     MetricsRecorder,
     QueryResult,
     QueryService,
     QuerySpec,
-    ServiceEndpoint,
     text_key_table,
     vector_for_text_key,
 )
@@ -19,6 +18,7 @@ __all__ = [
     "ServiceEndpoint",
     "create_app",
     "requests_total",
+    "serve_in_thread",
     "text_key_table",
     "vector_for_text_key",
 ]

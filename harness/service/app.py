@@ -18,8 +18,12 @@ Store calls run in Starlette's threadpool so the event loop keeps accepting requ
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Mapping
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CONTENT_TYPE_LATEST
@@ -36,7 +40,7 @@ if TYPE_CHECKING:
     from harness.faults import FaultyStore
     from harness.service.service import QueryService
 
-__all__ = ["create_app", "requests_total"]
+__all__ = ["ServiceEndpoint", "create_app", "requests_total", "serve_in_thread"]
 
 
 def _bad_request(message: str) -> JSONResponse:
@@ -151,3 +155,60 @@ def requests_total(metrics_text: str, metric: str = "ragmig_requests_total") -> 
             if sample.name == metric:
                 total += sample.value
     return int(total)
+
+
+_STARTUP_TIMEOUT_S = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceEndpoint:
+    """Where a service started by ``serve_in_thread`` listens."""
+
+    host: str
+    port: int
+
+    @property
+    def url(self) -> str:
+        """``http://HOST:PORT``."""
+        return f"http://{self.host}:{self.port}"
+
+
+@contextlib.contextmanager
+def serve_in_thread(
+    service: QueryService, host: str = "127.0.0.1", port: int = 0, *, startup_timeout_s: float = _STARTUP_TIMEOUT_S
+) -> Iterator[ServiceEndpoint]:
+    """Serve ``service`` over HTTP (``create_app``) with uvicorn in a background thread.
+
+    Yields the endpoint once the server accepts connections (at most ``startup_timeout_s``);
+    shuts it down on exit (in-flight requests get up to 5 s). Binds to loopback only.
+    """
+    import uvicorn
+
+    if host not in ("127.0.0.1", "localhost"):
+        raise ConfigError(f"the query service binds to loopback only (127.0.0.1), got {host!r}")
+    config = uvicorn.Config(
+        create_app(service),
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        access_log=False,
+        lifespan="off",
+        ws="none",
+        timeout_graceful_shutdown=5,
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name="query-service", daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + startup_timeout_s
+        while not server.started:
+            if not thread.is_alive():
+                raise RuntimeError(f"the query service failed to start on 127.0.0.1:{port} (see the log above)")
+            if time.monotonic() >= deadline:
+                raise RuntimeError(f"the query service did not start within {startup_timeout_s:g}s")
+            time.sleep(0.01)  # a real I/O wait for uvicorn's startup, bounded by startup_timeout_s
+        bound_port = int(server.servers[0].sockets[0].getsockname()[1])
+        yield ServiceEndpoint("127.0.0.1", bound_port)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=startup_timeout_s)

@@ -37,14 +37,25 @@ class FlagdFileReader:
     ``backend_for(user_id)`` is the user's side for reads; ``write_mode()`` where writes go; a flag that
     cannot be evaluated falls back to the source (the safe side). ``read_percent()`` reports the
     percentage the file's metadata names, for logs. Setting a flag is the controller's job: ``set_*``
-    raise ``UsageError``.
+    raise ``UsageError``. ``close()`` (or ``with``) stops the provider's file watcher.
     """
 
     def __init__(self, path: Path | str, *, poll_ms: int = 200) -> None:
         self.path = Path(path)
         self.domain = f"ragmig-app-{uuid.uuid4().hex}"
-        api.set_provider_and_wait(flagd_file_provider(self.path, poll_ms), domain=self.domain)
+        self._provider = flagd_file_provider(self.path, poll_ms)
+        api.set_provider_and_wait(self._provider, domain=self.domain)
         self._client = api.get_client(domain=self.domain)
+
+    def close(self) -> None:
+        """Stop the provider's file watcher (it would otherwise poll a file that may be gone)."""
+        self._provider.shutdown()
+
+    def __enter__(self) -> FlagdFileReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def backend_for(self, user_id: str) -> Backend:
         """The side that serves ``user_id``'s reads now."""

@@ -31,7 +31,17 @@ __all__ = ["main"]
 class _NoRecorder:
     """The process exports Prometheus metrics only (an in-process window recorder would grow forever)."""
 
-    def record(self, cohort: str, at: float, latency_ms: float, error: bool = False, cache_hit: bool = False) -> None:
+    def record(
+        self,
+        cohort: str,
+        at: float,
+        latency_ms: float,
+        error: bool = False,
+        cache_hit: bool = False,
+        *,
+        backend_ms: float | None = None,
+        backend_error: bool = False,
+    ) -> None:
         """Drop it."""
 
 
@@ -87,6 +97,7 @@ def _serve(args: argparse.Namespace) -> int:
         journal = Journal(args.journal)
         stack.callback(journal.close)
         flags = FlagdFileReader(args.flags, poll_ms=args.flag_poll_ms)
+        stack.callback(flags.close)
         writer = DualWriteStore(source, target, journal, flags, clock, mapping=resolve_mapping(source, target))
         service = QueryService(
             source,

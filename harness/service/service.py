@@ -8,6 +8,11 @@ orchestrator's ``MetricsSource``) under the cohort ``"source"`` or ``"target"``,
 on the injected clock, with its latency measured on the same clock, and counted in a Prometheus
 registry owned by this instance.
 
+Two views of every query are measured: at the user (the request, cache hits included: outcome and
+latency as the user saw them) and at the store call behind the cache (a cache miss calls the store:
+``ragmig_backend_calls_total{backend, outcome}`` and ``ragmig_backend_latency_seconds{backend}``, and
+``backend_ms``/``backend_error`` in the recorder), so a store failing behind a warm cache still shows.
+
 Latency is the clock's elapsed time: with ``SystemClock`` it is real; with a ``ManualClock`` it is
 exactly the latency injected through the clock (e.g. a ``FaultyStore``'s), which keeps sequential
 in-process runs deterministic. Under concurrent HTTP load use ``SystemClock``: a manual clock is
@@ -24,12 +29,10 @@ it is a single store or a ``DualWriteStore``.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import threading
-import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -48,20 +51,30 @@ __all__ = [
     "QueryResult",
     "QueryService",
     "QuerySpec",
-    "ServiceEndpoint",
     "text_key_table",
     "vector_for_text_key",
 ]
 
 LATENCY_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
-_STARTUP_TIMEOUT_S = 10.0
 
 
 class MetricsRecorder(Protocol):
     """Where the service records each query (``InProcessMetrics`` is one)."""
 
-    def record(self, cohort: str, at: float, latency_ms: float, error: bool = False, cache_hit: bool = False) -> None:
-        """Record one request of ``cohort`` completed at ``at`` (seconds) that took ``latency_ms``."""
+    def record(
+        self,
+        cohort: str,
+        at: float,
+        latency_ms: float,
+        error: bool = False,
+        cache_hit: bool = False,
+        *,
+        backend_ms: float | None = None,
+        backend_error: bool = False,
+    ) -> None:
+        """Record one request of ``cohort`` completed at ``at`` (seconds) that took ``latency_ms``; when it
+        called the store (a cache miss), ``backend_ms`` is that call's latency and ``backend_error``
+        whether it failed."""
         ...
 
 
@@ -98,19 +111,6 @@ class QuerySpec:
     k: int
     text_key: str | None = None
     vector: np.ndarray | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class ServiceEndpoint:
-    """Where a service started by ``serve_in_thread`` listens."""
-
-    host: str
-    port: int
-
-    @property
-    def url(self) -> str:
-        """``http://HOST:PORT``."""
-        return f"http://{self.host}:{self.port}"
 
 
 def vector_for_text_key(text_key: str, dimension: int, seed: int = 0) -> np.ndarray:
@@ -227,14 +227,35 @@ class QueryService:
             buckets=LATENCY_BUCKETS_S,
             registry=self.registry,
         )
+        self._backend_calls = Counter(
+            "ragmig_backend_calls",
+            "Store calls behind the result cache, by backend and outcome.",
+            ["backend", "outcome"],
+            registry=self.registry,
+        )
+        self._backend_latency = Histogram(
+            "ragmig_backend_latency_seconds",
+            "Store-call latency behind the result cache, on the service's clock.",
+            ["backend"],
+            buckets=LATENCY_BUCKETS_S,
+            registry=self.registry,
+        )
         self._writes = Counter(
             "ragmig_writes", "Write requests, by operation and outcome.", ["op", "outcome"], registry=self.registry
         )
+        # Each backend's labelled series, looked up once (every query updates a few of them).
+        self._series: dict[Backend, dict[str, Any]] = {}
         for backend in Backend:
-            for outcome in ("ok", "error"):
-                self._requests.labels(backend=str(backend), outcome=outcome)
-            self._cache_hits.labels(backend=str(backend))
-            self._latency.labels(backend=str(backend))
+            label = str(backend)
+            self._series[backend] = {
+                "requests_ok": self._requests.labels(backend=label, outcome="ok"),
+                "requests_error": self._requests.labels(backend=label, outcome="error"),
+                "cache_hits": self._cache_hits.labels(backend=label),
+                "latency": self._latency.labels(backend=label),
+                "calls_ok": self._backend_calls.labels(backend=label, outcome="ok"),
+                "calls_error": self._backend_calls.labels(backend=label, outcome="error"),
+                "call_latency": self._backend_latency.labels(backend=label),
+            }
         for op in ("upsert", "delete"):
             for outcome in ("ok", "error"):
                 self._writes.labels(op=op, outcome=outcome)
@@ -270,9 +291,11 @@ class QueryService:
         scores: tuple[float, ...] = ()
         error: str | None = None
         cached = cache.get(key)
+        backend_ms: float | None = None
         if cached is not None:
             ids, scores = cached
         else:
+            called = self.clock.now()
             try:
                 result = self.stores[chosen].search(query_vector.reshape(1, -1), k, self.search_params.get(chosen))
             except Exception as exc:
@@ -281,15 +304,28 @@ class QueryService:
                 ids = tuple(result.ids[0]) if len(result) else ()
                 scores = tuple(float(s) for s in result.scores[0]) if len(result) else ()
                 cache.put(key, (ids, scores))
+            backend_ms = max(0.0, (self.clock.now() - called) * 1000.0)
         finished = self.clock.now()
         latency_ms = max(0.0, (finished - started) * 1000.0)
         cache_hit = cached is not None
-        self.metrics.record(str(chosen), finished, latency_ms, error=error is not None, cache_hit=cache_hit)
-        label = str(chosen)
-        self._requests.labels(backend=label, outcome="error" if error else "ok").inc()
+        self.metrics.record(
+            str(chosen),
+            finished,
+            latency_ms,
+            error=error is not None,
+            cache_hit=cache_hit,
+            backend_ms=backend_ms,
+            backend_error=error is not None,
+        )
+        series = self._series[chosen]
+        outcome = "error" if error else "ok"
+        if backend_ms is not None:
+            series[f"calls_{outcome}"].inc()
+            series["call_latency"].observe(backend_ms / 1000.0)
+        series[f"requests_{outcome}"].inc()
         if cache_hit:
-            self._cache_hits.labels(backend=label).inc()
-        self._latency.labels(backend=label).observe(latency_ms / 1000.0)
+            series["cache_hits"].inc()
+        series["latency"].observe(latency_ms / 1000.0)
         if routed:
             self._log_query(
                 key, QuerySpec(k=k, text_key=text_key, vector=None if text_key is not None else query_vector)
@@ -394,46 +430,3 @@ class QueryService:
                     if sample.name == "ragmig_requests_total":
                         totals[(sample.labels["backend"], sample.labels["outcome"])] = int(sample.value)
         return totals
-
-    # -- HTTP ------------------------------------------------------------------------------------------
-    @contextlib.contextmanager
-    def serve_in_thread(
-        self, host: str = "127.0.0.1", port: int = 0, *, startup_timeout_s: float = _STARTUP_TIMEOUT_S
-    ) -> Iterator[ServiceEndpoint]:
-        """Serve the HTTP app (``harness.service.app``) with uvicorn in a background thread.
-
-        Yields the endpoint once the server accepts connections (at most ``startup_timeout_s``);
-        shuts it down on exit (in-flight requests get up to 5 s). Binds to loopback only.
-        """
-        import uvicorn
-
-        from harness.service.app import create_app
-
-        if host not in ("127.0.0.1", "localhost"):
-            raise ConfigError(f"the query service binds to loopback only (127.0.0.1), got {host!r}")
-        config = uvicorn.Config(
-            create_app(self),
-            host="127.0.0.1",
-            port=port,
-            log_level="warning",
-            access_log=False,
-            lifespan="off",
-            ws="none",
-            timeout_graceful_shutdown=5,
-        )
-        server = uvicorn.Server(config)
-        thread = threading.Thread(target=server.run, name="query-service", daemon=True)
-        thread.start()
-        try:
-            deadline = time.monotonic() + startup_timeout_s
-            while not server.started:
-                if not thread.is_alive():
-                    raise RuntimeError(f"the query service failed to start on 127.0.0.1:{port} (see the log above)")
-                if time.monotonic() >= deadline:
-                    raise RuntimeError(f"the query service did not start within {startup_timeout_s:g}s")
-                time.sleep(0.01)  # a real I/O wait for uvicorn's startup, bounded by startup_timeout_s
-            bound_port = int(server.servers[0].sockets[0].getsockname()[1])
-            yield ServiceEndpoint("127.0.0.1", bound_port)
-        finally:
-            server.should_exit = True
-            thread.join(timeout=startup_timeout_s)

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any, NamedTuple, Protocol, TypeAlias, runtime_checkable
+from typing import Any, Literal, NamedTuple, Protocol, TypeAlias, get_args, runtime_checkable
 
 import numpy as np
 
-from harness.errors import DimensionMismatchError, InvalidInputError
+from harness.errors import DimensionMismatchError, InvalidInputError, UsageError
 from harness.model import CollectionSchema, PointId, RecordBatch, SearchResult, SparseColumn
+from harness.records.filters import Filter
 
 Cursor: TypeAlias = str
 """An opaque, JSON-safe pagination cursor (a store's own token, serialised). ``None`` starts a scan."""
+
+PayloadIndexType: TypeAlias = Literal["keyword", "integer", "float", "bool", "geo", "text", "datetime", "uuid"]
+"""A payload index type, as Qdrant's ``PayloadSchemaType`` names it (``CollectionSchema.payload_indexes``)."""
+PAYLOAD_INDEX_TYPES: tuple[str, ...] = get_args(PayloadIndexType)
 
 SearchParams: TypeAlias = Mapping[str, Any]
 """Backend search options, e.g. ``{"hnsw_ef": 128}`` or ``{"exact": True}``; unknown keys are ignored."""
@@ -26,6 +31,13 @@ class VectorStore(Protocol):
     - ``scroll`` pages with the backend's own cursor (never numeric offsets); pages cover every record
       once, and a deleted record is not returned after its delete was acknowledged.
     - ``upsert`` is idempotent and acknowledged when it returns (``wait=true`` semantics).
+    - ``search_filtered`` / ``count_filtered`` take one filter representation, ``records.filters.Filter``,
+      and render it in the backend's own language (Qdrant: ``to_qdrant``; Pinecone: ``to_pinecone``; the
+      exact store evaluates it with Qdrant's semantics), so each store answers as its own applications
+      see it: a filter means the same *condition* everywhere, and the stores' semantic differences
+      (``records.filters.KNOWN_DIFFERENCES``) stay visible. ``namespace`` scopes a store that partitions
+      records (Pinecone; the exact store for records that carry one); elsewhere any namespace but None
+      raises ``InvalidInputError`` (a migrated Pinecone namespace is a payload field there: filter on it).
     - Bad input (wrong dimension, NaN, an id the backend cannot hold) raises ``InvalidInputError``;
       a missing collection raises ``CollectionNotFoundError``; retryable failures raise
       ``TransientStoreError``.
@@ -68,6 +80,22 @@ class VectorStore(Protocol):
 
     def search(self, queries: np.ndarray, k: int, params: SearchParams | None = None) -> SearchResult:
         """The ``k`` nearest records to each row of ``queries`` (2-D), best first, native scores."""
+        ...
+
+    def search_filtered(
+        self,
+        queries: np.ndarray,
+        k: int,
+        where: Filter | None,
+        *,
+        namespace: str | None = None,
+        params: SearchParams | None = None,
+    ) -> SearchResult:
+        """As ``search``, among only the records ``where`` admits (None: all) in ``namespace`` (None: all)."""
+        ...
+
+    def count_filtered(self, where: Filter | None, *, namespace: str | None = None) -> int:
+        """Exact number of records ``where`` admits (None: all) in ``namespace`` (None: all)."""
         ...
 
     def optimize(self) -> None:
@@ -245,3 +273,15 @@ def validate_queries(queries: np.ndarray, dimension: int, k: int) -> np.ndarray:
     if not np.isfinite(q).all():
         raise InvalidInputError("queries contain NaN or infinity")
     return np.ascontiguousarray(q)
+
+
+def parse_payload_index(text: str) -> tuple[str, str]:
+    """``FIELD=TYPE`` (``ragmig migrate --payload-index``) as (field, type); ``UsageError`` otherwise."""
+    field, sep, kind = text.partition("=")
+    field, kind = field.strip(), kind.strip().lower()
+    if not sep or not field or kind not in PAYLOAD_INDEX_TYPES:
+        raise UsageError(
+            f"--payload-index {text!r}: write FIELD=TYPE with TYPE one of {', '.join(PAYLOAD_INDEX_TYPES)} "
+            "(e.g. year=integer)"
+        )
+    return field, kind

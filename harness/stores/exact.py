@@ -28,6 +28,8 @@ from harness.model import (
     SearchResult,
     SparseColumn,
 )
+from harness.records.filters import Filter
+from harness.stores._exact_columns import FilterColumns
 from harness.stores.base import (
     RRF_K,
     Cursor,
@@ -82,6 +84,7 @@ class _Collection:
         self.named = {name: np.zeros((0, p.dimension), dtype=np.float32) for name, p in schema.named_vectors.items()}
         self.named_present = {name: np.zeros(0, dtype=bool) for name in schema.named_vectors}
         self.sparse: dict[str, list[_SparseRow | None]] = {name: [] for name in schema.sparse_vectors}
+        self._admitted: tuple[tuple[Filter | None, str | None], np.ndarray] | None = None  # the last filter's rows
 
     def _grow(self, needed: int) -> None:
         cap = self.vectors.shape[0]
@@ -150,6 +153,7 @@ class _Collection:
                 self.namespaces[row] = batch.namespaces[pos] if batch.namespaces is not None else None
             if new_ids:
                 self._sorted = None
+            self._admitted = None
 
     def delete(self, ids: Sequence[PointId]) -> None:
         with self.lock:
@@ -162,6 +166,7 @@ class _Collection:
                     for stored in self.sparse.values():
                         stored[row] = None
                     self._sorted = None
+                    self._admitted = None
             if self.size > 4096 and len(self.row_of) < self.size // 2:
                 self._compact()
 
@@ -179,6 +184,24 @@ class _Collection:
             self.sparse[name] = [stored[r] for r in live]
         self.size = len(live)
         self.row_of = {pid: row for row, pid in enumerate(self.ids) if pid is not None}
+        self._admitted = None
+
+    def admitted(self, where: Filter | None, namespace: str | None) -> np.ndarray:
+        """Rows (of ``size``) that are live, in ``namespace`` and pass ``where`` with Qdrant's semantics; an
+        integer payload index in the schema converts stored integral floats, as Qdrant's does. The last
+        answer is kept until the next write (a count and a search with one filter judge it once)."""
+        with self.lock:
+            key = (where, namespace)
+            if self._admitted is not None and self._admitted[0] == key:
+                return self._admitted[1].copy()
+            mask = self.valid[: self.size].copy()
+            if namespace is not None:
+                mask &= np.fromiter(((ns or "") == namespace for ns in self.namespaces), dtype=bool, count=self.size)
+            if where is not None:
+                indexed = [f for f, kind in self.schema.payload_indexes.items() if kind == "integer"]
+                mask &= FilterColumns(self.payloads[: self.size], indexed).mask(where)
+            self._admitted = (key, mask)
+            return mask.copy()
 
     def sorted_keys(self) -> list[_SortKey]:
         with self.lock:
@@ -377,6 +400,33 @@ class ExactStore:
                 out_ids.append(tuple(coll.ids[row] for row in order))  # type: ignore[misc]
                 out_scores.append(tuple(fused[row] for row in order))
         return SearchResult(ids=tuple(out_ids), scores=tuple(out_scores))
+
+    def search_filtered(
+        self,
+        queries: np.ndarray,
+        k: int,
+        where: Filter | None,
+        *,
+        namespace: str | None = None,
+        params: SearchParams | None = None,
+    ) -> SearchResult:
+        """Exact top-k among the records ``where`` admits (Qdrant's semantics) in ``namespace`` (records
+        upserted without one are in "")."""
+        coll = self._collection()
+        q = validate_queries(queries, coll.schema.dimension, k)
+        with coll.lock:
+            admitted = coll.admitted(where, namespace)
+            k_eff = min(k, int(admitted.sum()))
+            if q.shape[0] == 0 or k_eff == 0:
+                empty = tuple(() for _ in range(q.shape[0]))
+                return SearchResult(ids=empty, scores=empty)
+            rows, scores = exact_top_k(q, coll.vectors[: coll.size], k_eff, coll.schema.distance, valid=admitted)
+            ids = tuple(tuple(coll.ids[r] for r in row) for row in rows.tolist())
+        return SearchResult(ids=ids, scores=tuple(tuple(s) for s in scores.tolist()))
+
+    def count_filtered(self, where: Filter | None, *, namespace: str | None = None) -> int:
+        """Exact number of records ``where`` admits (Qdrant's semantics) in ``namespace``."""
+        return int(self._collection().admitted(where, namespace).sum())
 
     # -- writes ----------------------------------------------------------------------------------------
     def upsert(self, batch: RecordBatch) -> None:

@@ -78,6 +78,7 @@ from harness.model import (
 )
 from harness.netloc import is_loopback
 from harness.records import PINECONE_SPARSE
+from harness.records.filters import Filter, to_pinecone
 from harness.redact import redact_text
 from harness.stores.base import (
     Cursor,
@@ -97,6 +98,7 @@ FETCH_MAX_IDS = 1000
 LIST_MAX_LIMIT = 100
 TOP_K_MAX = 10_000
 ID_MAX_LENGTH = 512
+FETCH_BY_METADATA_PAGE = 1000  # records per page when counting a filter's matches
 QUERY_THREADS = 4  # the API has no batch query; a few requests in flight hide the round trips
 FETCH_CHUNK = 250  # a scroll fetches every 250 listed ids while it lists on: list and fetch overlap
 FETCH_THREADS = 4  # fetches in flight during a scroll
@@ -489,6 +491,82 @@ class PineconeStore:
             scores=tuple(tuple(hit[0] for hit in hits) for hits in per_query),
             namespaces=tuple(tuple(hit[2] for hit in hits) for hits in per_query),
         )
+
+    def search_filtered(
+        self,
+        queries: np.ndarray,
+        k: int,
+        where: Filter | None,
+        *,
+        namespace: str | None = None,
+        params: SearchParams | None = None,
+    ) -> SearchResult:
+        """One ``query`` per row with ``where`` as a Pinecone metadata filter, in ``namespace`` (None: each
+        namespace this store covers, merged best first). Scores are Pinecone's."""
+        dimension, distance = self._layout()
+        rows = validate_queries(queries, dimension, k)
+        if k > TOP_K_MAX:
+            raise InvalidInputError(f"k must be at most {TOP_K_MAX} for Pinecone, got {k}")
+        metadata_filter = to_pinecone(where) or None
+        names = self._scoped(namespace)
+        index = self._index()
+        sign = -1.0 if distance.higher_is_better else 1.0
+
+        def nearest(row: list[float]) -> list[tuple[float, str, str]]:
+            hits: list[tuple[float, str, str]] = []
+            for ns in names:
+                response = index.query(top_k=k, vector=row, namespace=ns, filter=metadata_filter)
+                hits.extend((float(m.score), m.id, ns) for m in response.matches)
+            hits.sort(key=lambda hit: (sign * hit[0], hit[2], hit[1]))
+            return hits[:k]
+
+        with self._sdk_errors("query"), ThreadPoolExecutor(max_workers=QUERY_THREADS) as pool:
+            per_query = list(pool.map(nearest, rows.tolist()))
+        return SearchResult(
+            ids=tuple(tuple(hit[1] for hit in hits) for hits in per_query),
+            scores=tuple(tuple(hit[0] for hit in hits) for hits in per_query),
+            namespaces=tuple(tuple(hit[2] for hit in hits) for hits in per_query),
+        )
+
+    def count_filtered(self, where: Filter | None, *, namespace: str | None = None) -> int:
+        """Records ``where`` admits in ``namespace`` (None: every namespace this store covers).
+
+        Pinecone has no filtered count (``describe_index_stats`` refuses a filter on serverless indexes),
+        so the matches are paged through ``fetch_by_metadata`` — read-only, but it reads every matching
+        record; no filter: the namespaces' counts from ``describe_index_stats``.
+        """
+        names = self._scoped(namespace)
+        if where is None:
+            stats = self._stats()
+            counts = {_namespace_name(name): int(summary.vector_count) for name, summary in stats.namespaces.items()}
+            return sum(counts.get(ns, 0) for ns in names)
+        metadata_filter = to_pinecone(where)
+        index = self._index()
+        total = 0
+        for ns in names:
+            token: str | None = None
+            while True:
+                with self._sdk_errors("fetch_by_metadata"):
+                    page = index.fetch_by_metadata(
+                        filter=metadata_filter, namespace=ns, limit=FETCH_BY_METADATA_PAGE, pagination_token=token
+                    )
+                total += len(page.vectors)
+                token = page.pagination.next if page.pagination is not None else None
+                if not token:
+                    break
+        return total
+
+    def _scoped(self, namespace: str | None) -> list[str]:
+        """The namespaces a filtered call visits: ``namespace`` when given (it must be this store's when the
+        URI names one), else every namespace this store covers."""
+        if namespace is None:
+            return self._namespaces()
+        name = _namespace_name(namespace)
+        if self._namespace is not None and name != self._namespace:
+            raise InvalidInputError(
+                f"{self.uri} is confined to namespace {self._namespace!r}; it cannot search namespace {name!r}"
+            )
+        return [name]
 
     def optimize(self) -> None:
         """Nothing to build: Pinecone indexes as it goes."""

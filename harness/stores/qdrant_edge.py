@@ -57,6 +57,7 @@ from harness.model import (
     SparseColumn,
     SparseVectorParams,
 )
+from harness.records.filters import Filter, to_qdrant
 from harness.stores.base import (
     RRF_K,
     Cursor,
@@ -301,6 +302,46 @@ def _dense_config(dimension: int, distance: Distance, datatype_name: str, memory
     return qe.EdgeVectorParams(size=dimension, distance=_DISTANCES[distance], datatype=datatype, memory=memory)
 
 
+def edge_filter(rest: Mapping[str, Any]) -> Any:
+    """A Qdrant filter in REST JSON (``records.filters.to_qdrant``) as Edge's ``Filter`` object.
+
+    ``InvalidInputError`` for an equality on a boolean: qdrant-edge 0.9's ``MatchValue(True)`` is read as
+    the integer 1 (its binding tries Integer before Bool), so it would match ``1`` and miss ``true``.
+    """
+
+    def condition(node: Mapping[str, Any]) -> Any:
+        if set(node) <= {"must", "should", "must_not"}:
+            return edge_filter(node)
+        key = node["key"] if "key" in node else node["is_empty"]["key"]
+        if "is_empty" in node:
+            return qe.FieldCondition(key, is_empty=True)
+        if "range" in node:
+            return qe.FieldCondition(key, range=qe.RangeFloat(**node["range"]))
+        match = node["match"]
+        if "any" in match:
+            return qe.FieldCondition(key, match=qe.MatchAny(list(match["any"])))
+        if isinstance(match["value"], bool):
+            raise InvalidInputError(
+                f"qdrant-edge cannot filter {key!r} on a boolean: its MatchValue(True) matches the integer 1 "
+                "instead (qdrant-edge 0.9 binding)"
+            )
+        return qe.FieldCondition(key, match=qe.MatchValue(match["value"]))
+
+    return qe.Filter(
+        must=[condition(c) for c in rest.get("must", ())] or None,
+        should=[condition(c) for c in rest.get("should", ())] or None,
+        must_not=[condition(c) for c in rest.get("must_not", ())] or None,
+    )
+
+
+def _no_namespaces(namespace: str | None, backend: str) -> None:
+    if namespace is not None:
+        raise InvalidInputError(
+            f"{backend} has no namespaces (asked for {namespace!r}); a migrated Pinecone namespace is the payload "
+            "field __namespace__: filter on it"
+        )
+
+
 class QdrantEdgeStore:
     """A ``VectorStore`` over one Qdrant Edge shard directory; see the module docstring."""
 
@@ -539,6 +580,51 @@ class QdrantEdgeStore:
             ids=tuple(tuple(from_qdrant_id(p.id) for p in row) for row in hits),
             scores=tuple(tuple(float(p.score) for p in row) for row in hits),
         )
+
+    def search_filtered(
+        self,
+        queries: np.ndarray,
+        k: int,
+        where: Filter | None,
+        *,
+        namespace: str | None = None,
+        params: SearchParams | None = None,
+    ) -> SearchResult:
+        """Top ``k`` per query among the points ``where`` admits (Qdrant's filter, read literally), one
+        ``query_batch``; ``params`` as for ``search``."""
+        _no_namespaces(namespace, "qdrant-edge")
+        entry = self._open()
+        q = validate_queries(queries, entry.dimension, k)
+        params = params or {}
+        hnsw_ef = params.get("hnsw_ef", self.options.hnsw_ef)
+        search_params = qe.SearchParams(
+            hnsw_ef=None if hnsw_ef is None else int(hnsw_ef), exact=bool(params.get("exact", False))
+        )
+        edge_where = None if where is None else edge_filter(to_qdrant(where))
+        requests = [
+            qe.QueryRequest(
+                limit=k,
+                query=qe.Query.Nearest(row),
+                params=search_params,
+                filter=edge_where,
+                with_payload=False,
+                with_vector=False,
+            )
+            for row in q.tolist()
+        ]
+        if not requests:
+            return SearchResult(ids=(), scores=())
+        hits = self._call(lambda s: s.query_batch(qe.QueryBatchRequest(requests)))
+        return SearchResult(
+            ids=tuple(tuple(from_qdrant_id(p.id) for p in row) for row in hits),
+            scores=tuple(tuple(float(p.score) for p in row) for row in hits),
+        )
+
+    def count_filtered(self, where: Filter | None, *, namespace: str | None = None) -> int:
+        """Exact number of points ``where`` admits (``CountRequest(exact=True, filter=...)``)."""
+        _no_namespaces(namespace, "qdrant-edge")
+        edge_where = None if where is None else edge_filter(to_qdrant(where))
+        return int(self._call(lambda s: s.count(qe.CountRequest(exact=True, filter=edge_where))))
 
     # -- writes ----------------------------------------------------------------------------------------
     def upsert(self, batch: RecordBatch) -> None:

@@ -1,6 +1,7 @@
 """Verification of a migration target against its source: schema drift, parity, search quality, latency.
 
-``run_verification`` verifies once; ``make_verifier`` builds the orchestrator's verification gate (verify,
+``run_verification`` verifies once (queries sampled from the source and scored leave-one-out, or a
+``QuerySet`` from ``load_query_file``); ``make_verifier`` builds the orchestrator's verification gate (verify,
 then re-check parity's findings: writes in flight settle, real differences stay); ``VerificationRun`` lets
 the certification suite run the check families as separate tests on one scan; ``sample_parity`` checks
 a uniform sample of records instead of scanning (the CI-speed mode). Imports neither pytest
@@ -11,7 +12,8 @@ from harness.verify.findings import Finding, ParityFindings
 from harness.verify.gate import Verifier, make_verifier
 from harness.verify.latency import LATENCY_CHECK_IDS
 from harness.verify.parity import PARITY_CHECK_IDS, check_parity
-from harness.verify.quality import QUALITY_CHECK_IDS
+from harness.verify.policy import QUALITY_CHECK_IDS
+from harness.verify.queries import QuerySet, load_query_file
 from harness.verify.recheck import ParityRecheck, recheck_parity
 from harness.verify.run import MANDATORY_QUERIES, VerificationRun, run_verification
 from harness.verify.sample import SampleBound, SampleResult, sample_parity
@@ -31,6 +33,7 @@ __all__ = [
     "Finding",
     "ParityFindings",
     "ParityRecheck",
+    "QuerySet",
     "SampleBound",
     "SampleResult",
     "Thresholds",
@@ -38,6 +41,7 @@ __all__ = [
     "Verifier",
     "check_parity",
     "check_schema",
+    "load_query_file",
     "load_thresholds",
     "make_verifier",
     "recall_affecting",

@@ -7,7 +7,7 @@ write that landed between the two scans settles while a real difference keeps th
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -34,14 +34,19 @@ def make_verifier(
     rounds: int = 4,
     settle_s: float = 2.0,
     measure_latency: bool = True,
+    payload_indexes: Mapping[str, str] | None = None,
 ) -> Verifier:
     """A verifier: ``queries`` sampled queries, recall and overlap @``k``, gates from ``thresholds`` (a
     ``Thresholds``, a thresholds TOML file read on each run, or None for the defaults); then the parity
     findings re-checked in at most ``rounds`` looks, waits doubling from ``settle_s`` s on ``clock``,
-    every re-check store call wrapped by ``call`` (e.g. a retry policy)."""
+    every re-check store call wrapped by ``call`` (e.g. a retry policy). ``payload_indexes`` (field → type,
+    a migration config's ``[target] payload_indexes``) join the thresholds' own: the target must hold them."""
 
     def verify(source: VectorStore, target: VectorStore) -> Verdict:
         limits = load_thresholds(thresholds) if isinstance(thresholds, str | Path) else thresholds
+        if payload_indexes:
+            limits = limits or Thresholds()
+            limits = limits.model_copy(update={"payload_indexes": {**limits.payload_indexes, **payload_indexes}})
         with VerificationRun(
             source, target, queries=queries, k=k, thresholds=limits, measure_latency=measure_latency
         ) as run:

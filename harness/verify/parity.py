@@ -205,6 +205,10 @@ class DigestTable:
             return np.zeros((len(positions), 2), dtype=np.uint64)
         return self.sparse_digests[positions]
 
+    def keys_at(self, positions: I64) -> U64:
+        """The parity key of the records at these scan positions."""
+        return self.keys[np.asarray(positions, dtype=np.int64)]
+
     def positions(self, keys: U64) -> I64:
         """Scan position of each key, -1 where the key is not in the table."""
         keys = np.asarray(keys, dtype=np.uint64)

@@ -40,17 +40,21 @@ from harness.model import Distance, PointId, RecordBatch
 from harness.parallel.engine import Engine
 from harness.parallel.held import held_store
 from harness.parallel.plan import Chunk, ChunkPlanner, bucket_count, bucket_of, chunk_records_for
+from harness.progress import NO_PROGRESS, Progress
 from harness.records import Comparison, RecordId
 from harness.stores.base import VectorStore, iter_batches
 from harness.vectormath import prepare
 from harness.verify.mapping_audit import MappingFindings
 from harness.verify.parity import DigestTable, DigestTableBuilder, IdLog, TableDiff, diff_tables, key_order
-from harness.verify.quality import GroundTruth, QueryReservoir, QuerySet, VectorSpill
+from harness.verify.payload_fields import FIELD_SAMPLE_ROWS, FieldStats
+from harness.verify.quality import GroundTruth, QueryReservoir, VectorSpill
+from harness.verify.queries import QuerySet
 
 __all__ = ["PartitionedScan", "PartitionedSpill", "PartitionedTable", "Side", "scan_partitioned"]
 
 U64 = npt.NDArray[np.uint64]
 I64 = npt.NDArray[np.int64]
+I32 = npt.NDArray[np.int32]
 B1 = npt.NDArray[np.bool_]
 HANDLE_BITS = 40  # a bucket row names its record as (partition << 40) | position in the partition
 _LOCAL_MASK = (1 << HANDLE_BITS) - 1
@@ -61,6 +65,9 @@ _LOCAL_MASK = (1 << HANDLE_BITS) - 1
 class _PartState:
     table: DigestTable
     spill: VectorSpill | None  # the partition's raw source vectors, in scan order
+    codes: I32 | None = None  # each row's namespace as an index into ``names`` (-1: read without one)
+    names: tuple[str, ...] = ()  # the namespaces in the order the partition met them
+    payloads: list[dict[str, Any]] = field(default_factory=list)  # the first FIELD_SAMPLE_ROWS rows' payloads
 
 
 _PARTS: dict[str, _PartState] = {}
@@ -79,6 +86,8 @@ class PartSummary:
     sparse_entries: int
     unnamed: I64  # mapping audit (target side of Pinecone → Qdrant)
     wrong_point_id: I64
+    namespaces: tuple[str, ...] = ()  # the namespaces the partition met, in the order it met them
+    uncoded: int = 0  # rows read without a namespace
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,9 +165,16 @@ def scan_part(
     builder = DigestTableBuilder(comparison, target_side=target_side, capacity=capacity)
     vectors = VectorSpill(spill_dir) if spill else None
     page_finite: list[int] = []
+    names: dict[str, int] = {}
+    codes: list[I32] = []
+    payloads: list[dict[str, Any]] = []
     try:
         for batch in _pages(opened, batch_size, chunk):
             builder.add(batch)
+            if len(payloads) < FIELD_SAMPLE_ROWS:
+                payloads.extend(dict(p) for p in batch.payloads[: FIELD_SAMPLE_ROWS - len(payloads)])
+            if not target_side:
+                codes.append(_local_codes(batch, names))
             if vectors is not None:
                 vectors.append(batch.vectors)
                 page_finite.append(int(np.isfinite(batch.vectors).all(axis=1).sum()))
@@ -169,8 +185,9 @@ def scan_part(
     table = builder.finish()
     rows = _bucket_rows(table, part, buckets)
     audit = table.audit.finish(lambda keys: np.zeros(len(keys), dtype=np.int64)) if table.audit else None
+    row_codes = np.concatenate(codes) if codes else np.zeros(0, dtype=np.int32)
     with _PARTS_LOCK:
-        _PARTS[token] = _PartState(table.without_digests(), vectors)
+        _PARTS[token] = _PartState(table.without_digests(), vectors, row_codes, tuple(names), payloads)
     summary = PartSummary(
         token=token,
         worker=_worker_address(),
@@ -180,8 +197,18 @@ def scan_part(
         sparse_entries=table.sparse_entries,
         unnamed=audit.positions["unnamed"] if audit else np.zeros(0, dtype=np.int64),
         wrong_point_id=audit.positions["wrong_point_id"] if audit else np.zeros(0, dtype=np.int64),
+        namespaces=tuple(names),
+        uncoded=int((row_codes < 0).sum()),
     )
     return summary, rows
+
+
+def _local_codes(batch: RecordBatch, names: dict[str, int]) -> I32:
+    """Each row's namespace as a partition-local code (new namespaces get the next one; -1 for a batch
+    read without namespaces)."""
+    if batch.namespaces is None:
+        return np.full(len(batch), -1, dtype=np.int32)
+    return np.fromiter((names.setdefault(ns, len(names)) for ns in batch.namespaces), np.int32, len(batch))
 
 
 def _bucket_rows(table: DigestTable, part: int, buckets: int) -> list[BucketRows]:
@@ -327,6 +354,24 @@ def part_ids(token: str, positions: I64) -> list[tuple[PointId, str]]:
     return _state(token).table.ids.get(positions)
 
 
+def part_keys(token: str, positions: I64) -> U64:
+    """The parity keys at these positions of a partition."""
+    return _state(token).table.keys_at(positions)
+
+
+def part_namespaces(token: str, positions: I64) -> list[str | None]:
+    """The namespace each row at these positions was read with (None: its page carried none)."""
+    state = _state(token)
+    if state.codes is None or not len(state.codes):
+        return [None] * len(positions)
+    return [None if c < 0 else state.names[c] for c in state.codes[np.asarray(positions, np.int64)].tolist()]
+
+
+def part_payloads(token: str, count: int) -> list[dict[str, Any]]:
+    """The payloads of the partition's first ``count`` rows (at most ``FIELD_SAMPLE_ROWS`` are kept)."""
+    return _state(token).payloads[:count]
+
+
 def part_positions(token: str, keys: U64) -> I64:
     """Each key's position in a partition (-1: not there)."""
     return _state(token).table.positions(keys)
@@ -342,14 +387,29 @@ def part_vectors(token: str, positions: I64, distance: Distance | None) -> npt.N
 
 
 def part_truth(
-    token: str, queries: npt.NDArray[np.float32], k: int, distance: Distance, offset: int
+    token: str,
+    queries: npt.NDArray[np.float32],
+    k: int,
+    distance: Distance,
+    offset: int,
+    scopes: I64 | None = None,
+    own: I64 | None = None,
+    code_map: I32 | None = None,
 ) -> tuple[npt.NDArray[np.float32], I64]:
-    """A source partition's exact top-``k`` (keys, global rows) of each query (``GroundTruth``'s order)."""
-    truth = GroundTruth(queries, k, distance)
-    spill = _state(token).spill
+    """A source partition's exact top-``k`` (keys, global rows) of each query (``GroundTruth``'s order).
+
+    ``scopes`` / ``own``: as ``GroundTruth`` (global codes and positions); ``code_map[local + 1]``: the
+    global namespace code of each partition-local code (index 0: rows read without a namespace)."""
+    truth = GroundTruth(queries, k, distance, scopes=scopes, own=own)
+    state = _state(token)
+    spill = state.spill
+    codes = None
+    if code_map is not None and state.codes is not None and len(state.codes):
+        codes = code_map[state.codes.astype(np.int64) + 1]
     if spill is not None:
         for first_row, block in spill.blocks():
-            truth.push(prepare(block, distance), offset + first_row)
+            block_codes = None if codes is None else codes[first_row : first_row + len(block)]
+            truth.push(prepare(block, distance), offset + first_row, block_codes)
     return truth.keys, truth.rows
 
 
@@ -465,6 +525,17 @@ class PartitionedTable(DigestTable):
     def without_digests(self) -> DigestTable:
         return self  # the digests never came here
 
+    def keys_at(self, positions: I64) -> U64:
+        """The parity keys at these global positions (one request per partition involved)."""
+        positions = np.asarray(positions, dtype=np.int64)
+        out = np.zeros(len(positions), dtype=np.uint64)
+        waits = [
+            (where, self.runner.submit(ref, part_keys, local)) for ref, local, where in _split(self.refs, positions)
+        ]
+        for where, wait in waits:
+            out[where] = wait()
+        return out
+
     def positions(self, keys: U64) -> I64:
         """Global position of each key (-1: in no partition); the earliest partition wins."""
         keys = np.asarray(keys, dtype=np.uint64)
@@ -487,7 +558,7 @@ class PartitionedSpill(VectorSpill):
         self.rows = sum(r.records for r in refs)
         self.dimension = dimension
 
-    def append(self, vectors: npt.NDArray[np.float32]) -> None:
+    def append(self, vectors: npt.NDArray[np.float32], codes: I32 | None = None) -> None:
         raise TypeError("a partitioned spill is written by its partitions")
 
     def blocks(self, block_rows: int = 0) -> Iterator[tuple[int, npt.NDArray[np.float32]]]:
@@ -539,24 +610,74 @@ class PartitionedScan:
     diff: TableDiff | None
     spill: PartitionedSpill
     page_finite: list[I64]
+    source_names: list[tuple[str, ...]] = field(default_factory=list)  # per source partition, as it met them
+    source_uncoded: list[int] = field(default_factory=list)  # per source partition, rows without a namespace
     details: dict[str, Any] = field(default_factory=dict)
 
     @property
     def runner(self) -> _Runner:
         return _Runner(self.engine)
 
+    @property
+    def namespace_codes(self) -> dict[str, int]:
+        """Each source namespace's code (empty: no namespaces), numbered in the order the scan met them;
+        rows read without a namespace are in ``""`` once any row had one (as in one process)."""
+        codes: dict[str, int] = {}
+        for names in self.source_names:
+            for name in names:
+                codes.setdefault(name, len(codes))
+        if codes and any(self.source_uncoded):
+            codes.setdefault("", len(codes))
+        return codes
+
+    def _code_maps(self) -> list[I32 | None]:
+        """Per source partition, global code of each local code + 1 (index 0: rows without a namespace)."""
+        codes = self.namespace_codes
+        if not codes:
+            return [None] * len(self.source_refs)
+        unnamed = codes.get("", -1)
+        return [np.asarray([unnamed, *(codes[n] for n in names)], dtype=np.int32) for names in self.source_names]
+
     def ground_truth(
-        self, queries: npt.NDArray[np.float32], k: int, distance: Distance
-    ) -> tuple[I64, npt.NDArray[np.float32]]:
-        """Exact top-``k`` (global positions, scores) of each query: partial top-k per partition, merged."""
-        parts = self.runner.each(self.source_refs, part_truth, lambda ref: (queries, k, distance, ref.offset))
-        truth = GroundTruth(queries, k, distance)
+        self,
+        queries: npt.NDArray[np.float32],
+        k: int,
+        distance: Distance,
+        *,
+        scopes: I64 | None = None,
+        own: I64 | None = None,
+        advance: Callable[[int], None] | None = None,
+    ) -> tuple[I64, npt.NDArray[np.float32], I64]:
+        """Exact top-``k`` (global positions, scores) of each query and how many it really has
+        (``quality.exact_ground_truth``): partial top-k per partition, merged (ties: the earlier row)."""
+        maps = self._code_maps()
+        waits = [
+            self.runner.submit(ref, part_truth, queries, k, distance, ref.offset, scopes, own, code_map)
+            for ref, code_map in zip(self.source_refs, maps, strict=True)
+        ]
+        parts = []
+        for ref, wait in zip(self.source_refs, waits, strict=True):
+            parts.append(wait())
+            if advance is not None:
+                advance(ref.records)
+        truth = GroundTruth(queries, k, distance, scopes=scopes, own=own)
         keys = np.concatenate([truth.keys, *(p[0] for p in parts)], axis=1)
         rows = np.concatenate([truth.rows, *(p[1] for p in parts)], axis=1)
         order = np.lexsort((rows, keys), axis=1)[:, :k]
         truth.keys = np.take_along_axis(keys, order, axis=1)
         truth.rows = np.take_along_axis(rows, order, axis=1)
-        return truth.result()
+        found_rows, scores = truth.result()
+        return found_rows, scores, truth.found
+
+    def field_stats(self, side: str) -> FieldStats:
+        """Payload field statistics of the first ``FIELD_SAMPLE_ROWS`` records of one side, in scan order
+        (``payload_fields.FieldStats``, as one process tallies them)."""
+        stats = FieldStats()
+        for ref in self.source_refs if side == "source" else self.target_refs:
+            if stats.rows >= stats.limit:
+                break
+            stats.add(self.runner.submit(ref, part_payloads, stats.limit - stats.rows)())
+        return stats
 
     def sample_queries(self, size: int, seed: int) -> QuerySet:
         """The single-process reservoir's sample, replayed over the pages' finite-row counts: its draws
@@ -574,7 +695,22 @@ class PartitionedScan:
         picked = np.asarray(reservoir.result().labels, dtype=np.int64)
         ids = [pid for pid, _ in self.source_table.ids.get(picked)]
         vectors = self.spill.take_raw(picked) if len(picked) else np.zeros((0, 0), dtype=np.float32)
-        return QuerySet(vectors=vectors, labels=tuple(ids), sampled=True)
+        namespaces: list[str | None] = [None] * len(picked)
+        waits = [
+            (where, self.runner.submit(ref, part_namespaces, local))
+            for ref, local, where in _split(self.source_refs, picked)
+        ]
+        for where, wait in waits:
+            for i, ns in zip(where.tolist(), wait(), strict=True):
+                namespaces[i] = ns
+        return QuerySet(
+            vectors=vectors,
+            labels=tuple(ids),
+            sampled=True,
+            namespaces=tuple(namespaces) if any(ns is not None for ns in namespaces) else None,
+            own_positions=picked,
+            origin="sampled from the source",
+        )
 
     def close(self) -> None:
         """Delete every partition's state and spill (on the workers and here)."""
@@ -616,10 +752,35 @@ def scan_partitioned(
     dimension: int,
     distance: Distance,
     chunk_records: int | None = None,
+    progress: Progress = NO_PROGRESS,
 ) -> PartitionedScan:
     """Read ``source`` and ``target`` (either may be None: not read) in partitions, all at once, and compare
     their digests bucket by bucket on the workers. See the module docstring. ``chunk_records``: records
-    per chunk of a shared store (default ``plan.chunk_records_for``)."""
+    per chunk of a shared store (default ``plan.chunk_records_for``). ``progress`` hears of each partition
+    as its scan is collected (one phase for both stores: they are read at once)."""
+    read = [name for name, side in (("source", source), ("target", target)) if side is not None]
+    total = (counts[0] if source is not None else 0) + (counts[1] if target is not None else 0)
+    what = " and ".join(f"the {name}" for name in read) or "nothing"
+    with progress.phase(f"scanning {what} on {len(engine.workers())} workers", total, "records") as advance:
+        return _scan_partitioned(
+            engine, source, target, comparison, counts, batch_size, spill_vectors, dimension, distance,
+            chunk_records, advance,
+        )  # fmt: skip
+
+
+def _scan_partitioned(
+    engine: Engine,
+    source: Side | None,
+    target: Side | None,
+    comparison: Comparison,
+    counts: tuple[int, int],
+    batch_size: int,
+    spill_vectors: bool,
+    dimension: int,
+    distance: Distance,
+    chunk_records: int | None,
+    advance: Callable[[int], None],
+) -> PartitionedScan:
     run_id = f"ragmig-{uuid.uuid4().hex[:12]}:"
     workers = engine.workers()
     buckets = bucket_count(counts[0] + counts[1], len(workers))
@@ -661,16 +822,21 @@ def scan_partitioned(
             local.append((name, 0, read_here))
     # Stores that live here are read while the workers read the others.
     done_here: dict[str, list[tuple[int, tuple[PartSummary, list[BucketRows]]]]] = {"source": [], "target": []}
-    for name, part, read in local:
-        done_here[name].append((part, read()))
+    for name, part, read_part in local:
+        done_here[name].append((part, read_part()))
+        advance(done_here[name][-1][1][0].records)
     summaries: dict[str, list[PartSummary]] = {}
     bucket_of_part: dict[str, list[Callable[[int], Any]]] = {}
     for name in ("source", "target"):
         entries: list[tuple[int, Any, bool]] = [(p, f, True) for p, f, _ in pending[name]]
         entries += [(p, value, False) for p, value in done_here[name]]
         entries.sort(key=lambda e: e[0])
-        remote = engine.gather([engine.submit(summary_of, v) for _, v, is_future in entries if is_future])
-        summaries[name] = [remote.pop(0) if is_future else v[0] for _, v, is_future in entries]
+        remote = [engine.submit(summary_of, v) for _, v, is_future in entries if is_future]
+        collected = []
+        for future in remote:
+            collected.append(future.result())
+            advance(collected[-1].records)
+        summaries[name] = [collected.pop(0) if is_future else v[0] for _, v, is_future in entries]
         bucket_of_part[name] = [_bucket_getter(engine, v, is_future) for _, v, is_future in entries]
     refs = {name: _refs(summaries[name]) for name in ("source", "target")}
     compared = source is not None and target is not None
@@ -791,6 +957,8 @@ def _assemble(
         diff=diff if compared else None,
         spill=PartitionedSpill(src_refs, runner, distance, dimension),
         page_finite=[s.page_finite for s in summaries["source"]],
+        source_names=[s.namespaces for s in summaries["source"]],
+        source_uncoded=[s.uncoded for s in summaries["source"]],
         details={
             "workers": len(engine.workers()),
             "buckets": len(diffs),

@@ -1,7 +1,13 @@
-"""Search quality: recall@k against exact ground truth, overlap@k with the source, and a noise floor.
+"""Search quality's measurements: recall@k against exact ground truth, overlap@k with the source, a noise floor.
+
+How they are judged is ``verify/policy.py``'s business; this module measures.
 
 - Queries are sampled from the source while it is scanned for parity (seeded reservoir sampling), or
-  given by the user (a ``.npy`` file).
+  given by the user (a query file: ``verify/queries.py``). A sampled query is scored leave-one-out: its
+  own record is left out of its ground truth and out of every store's results (each store is asked for
+  k + 1), or every sampled query would find itself at rank 1 and overstate recall.
+- A query asked in one namespace (``QuerySet.namespaces``) has its ground truth over that namespace's
+  records only.
 - Ground truth is exact: blocked matmul over the scanned source vectors with a running top-k, so the
   collection never has to fit in memory. The scan spills the vectors to a temporary file
   (``VectorSpill``) because a sampled query is only known once the scan is over.
@@ -10,54 +16,42 @@
   recomputed from the scanned vectors, or from a fetch for a record the source does not hold.
 - overlap@k is |target top-k ∩ source top-k| / k, source ids mapped into the target's id space first.
 - The noise floor is the overlap of the source with itself on a re-run (an exact source gives 1.0).
-  The overlap gate is ``min(overlap_min, noise_floor − noise_slack)``: a target is not asked to agree
-  with the source more closely than the source agrees with itself (Diffy's idea, for ranked lists).
 """
 
 from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from harness.errors import InvalidInputError
-from harness.model import Check, Distance, PointId, SearchResult, Status
+from harness.model import Distance, PointId, SearchResult
 from harness.stores.base import VectorStore
 from harness.vectormath import block_scores, prepare
 from harness.verify.parity import DigestTable, point_keys
-from harness.verify.thresholds import Thresholds
+from harness.verify.queries import QuerySet
 
 F32 = npt.NDArray[np.float32]
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
+I32 = npt.NDArray[np.int32]
 U64 = npt.NDArray[np.uint64]
 
-QUALITY_CHECK_IDS = ("quality.recall_source", "quality.recall_target", "quality.overlap", "quality.noise_floor")
 GROUND_TRUTH_BLOCK_ROWS = 32_768  # × 200 queries: ~26 MB of scores per block
 _CHUNK = 256  # columns judged together by their minimum when looking for top-k candidates
 _DENSE_COLUMNS = 4096  # columns partitioned at once while a query holds fewer than k rows
 
 
-# -- the query set ------------------------------------------------------------------------------------
-@dataclass(frozen=True, slots=True)
-class QuerySet:
-    """Query vectors and what to call each in a report (the sampled record's id, or the row of a file)."""
-
-    vectors: F32
-    labels: tuple[PointId, ...]
-    sampled: bool
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-
+# -- the query sample ---------------------------------------------------------------------------------
 class QueryReservoir:
-    """A seeded uniform sample of ``size`` records of a scan (Algorithm R, vectorised per batch)."""
+    """A seeded uniform sample of ``size`` records of a scan (Algorithm R, vectorised per batch).
+
+    Each sampled query remembers the scan position (and namespace) of the record it was taken from, so
+    it can be scored leave-one-out.
+    """
 
     def __init__(self, size: int, seed: int) -> None:
         self.size = size
@@ -65,24 +59,49 @@ class QueryReservoir:
         self._rng = np.random.default_rng([seed, 7])
         self._vectors: F32 | None = None
         self._labels: list[PointId] = []
+        self._positions: list[int] = []
+        self._namespaces: list[str | None] = []
 
-    def add(self, vectors: F32, ids: Sequence[PointId]) -> None:
-        """Offer one batch (in scan order). A vector holding NaN or ±Inf is never a query (it is
-        ``parity.vectors``' finding)."""
+    def add(
+        self,
+        vectors: F32,
+        ids: Sequence[PointId],
+        *,
+        first_position: int | None = None,
+        namespaces: Sequence[str] | None = None,
+    ) -> None:
+        """Offer one batch (in scan order) whose first row has scan position ``first_position`` (default:
+        the rows offered so far). A vector holding NaN or ±Inf is never a query (it is ``parity.vectors``'
+        finding)."""
+        first = self.seen if first_position is None else first_position
+        rows = np.arange(len(ids))
         finite = np.isfinite(vectors).all(axis=1)
         if not finite.all():
-            keep = np.flatnonzero(finite)
-            vectors, ids = vectors[keep], [ids[i] for i in keep.tolist()]
-        n = len(ids)
+            rows = np.flatnonzero(finite)
+            vectors = vectors[rows]
+        n = len(rows)
         if self.size == 0 or n == 0:
             self.seen += n
             return
         if self._vectors is None:
             self._vectors = np.empty((self.size, vectors.shape[1]), dtype=np.float32)
+
+        def put(slot: int | None, row: int) -> None:
+            source_row = int(rows[row])
+            entry = (ids[source_row], first + source_row, None if namespaces is None else namespaces[source_row])
+            if slot is None:
+                self._labels.append(entry[0])
+                self._positions.append(entry[1])
+                self._namespaces.append(entry[2])
+            else:
+                self._labels[slot], self._positions[slot], self._namespaces[slot] = entry
+
         fill = max(0, min(n, self.size - self.seen))
         if fill:
+            assert self._vectors is not None
             self._vectors[self.seen : self.seen + fill] = vectors[:fill]
-            self._labels.extend(ids[:fill])
+            for row in range(fill):
+                put(None, row)
         if fill < n:
             # Row i (overall index g) replaces slot j ~ U[0, g] when j < size; later rows win, as in Algorithm R.
             overall = np.arange(self.seen + fill, self.seen + n)
@@ -90,22 +109,22 @@ class QueryReservoir:
             replacing = np.flatnonzero(slots < self.size)
             for row, slot in zip((replacing + fill).tolist(), slots[replacing].tolist(), strict=True):
                 self._vectors[slot] = vectors[row]
-                self._labels[slot] = ids[row]
+                put(slot, row)
         self.seen += n
 
     def result(self) -> QuerySet:
-        """The sample (fewer than ``size`` queries when the scan had fewer records)."""
+        """The sample (fewer than ``size`` queries when the scan had fewer records), scored leave-one-out."""
         count = min(self.size, self.seen)
         vectors = self._vectors[:count].copy() if self._vectors is not None else np.zeros((0, 0), np.float32)
-        return QuerySet(vectors=vectors, labels=tuple(self._labels[:count]), sampled=True)
-
-
-def user_queries(vectors: npt.ArrayLike) -> QuerySet:
-    """A query set from the user's own vectors (labelled by row number)."""
-    q = np.ascontiguousarray(np.asarray(vectors, dtype=np.float32))
-    if q.ndim != 2 or not np.isfinite(q).all():
-        raise InvalidInputError(f"query vectors must be a finite 2-D array (rows are queries), got shape {q.shape}")
-    return QuerySet(vectors=q, labels=tuple(range(q.shape[0])), sampled=False)
+        namespaces = tuple(self._namespaces[:count])
+        return QuerySet(
+            vectors=vectors,
+            labels=tuple(self._labels[:count]),
+            sampled=True,
+            namespaces=namespaces if any(ns is not None for ns in namespaces) else None,
+            own_positions=np.asarray(self._positions[:count], dtype=np.int64),
+            origin="sampled from the source",
+        )
 
 
 # -- the scanned vectors, spilled ---------------------------------------------------------------------
@@ -119,15 +138,44 @@ class VectorSpill:
         self._file = tempfile.TemporaryFile(dir=directory)  # noqa: SIM115 - lives as long as the spill
         self.rows = 0
         self.dimension = 0
+        self._codes: list[I32] = []
+        self._coded = 0
 
-    def append(self, vectors: F32) -> None:
-        """Write a batch of vectors after the previous ones."""
+    def append(self, vectors: F32, codes: I32 | None = None) -> None:
+        """Write a batch of vectors after the previous ones, with each row's namespace code when the
+        store partitions its records (4 bytes a row, kept in memory)."""
         block = np.ascontiguousarray(vectors, dtype=np.float32)
         if block.shape[0] == 0:
             return
         self.dimension = block.shape[1]
         self._file.write(block.tobytes())
+        if codes is not None:
+            if len(codes) != block.shape[0] or self.uncoded_rows:
+                raise ValueError("every spilled row needs a namespace code once one has one (code_earlier_rows)")
+            self._codes.append(np.asarray(codes, np.int32))
+            self._coded += block.shape[0]
         self.rows += block.shape[0]
+
+    @property
+    def uncoded_rows(self) -> int:
+        """Rows spilled without a namespace code."""
+        return self.rows - self._coded
+
+    def code_earlier_rows(self, code: int) -> None:
+        """Give every row spilled without a namespace code so far ``code`` (records outside any namespace
+        live in Pinecone's default one)."""
+        if self.uncoded_rows:
+            self._codes.insert(0, np.full(self.uncoded_rows, code, np.int32))
+            self._coded = self.rows
+
+    @property
+    def codes(self) -> I32 | None:
+        """Every row's namespace code in scan order, or None when no row carried one."""
+        if not self._codes:
+            return None
+        if len(self._codes) > 1:
+            self._codes = [np.concatenate(self._codes)]
+        return self._codes[0]
 
     def blocks(self, block_rows: int = GROUND_TRUTH_BLOCK_ROWS) -> Iterator[tuple[int, F32]]:
         """(first row, block) pairs covering every row; each block is a fresh array."""
@@ -161,11 +209,20 @@ class GroundTruth:
     |x|² − 2q·x for euclid (the squared distance minus |q|², same order), the distance for manhattan.
     Once every query holds k rows, a block only contributes entries that beat a query's current k-th
     key, found through per-chunk minima instead of a partition of the block.
+
+    ``scopes[q]``: the namespace code query ``q`` is asked in (-1: every row), matched against the rows'
+    codes given with each block. ``own[q]``: the scan position of query ``q``'s own record (-1: none),
+    left out (leave-one-out). Rows left out get the key +inf: a query whose scope holds fewer than k
+    other rows keeps fewer than k results (``found``).
     """
 
-    def __init__(self, queries: F32, k: int, distance: Distance) -> None:
+    def __init__(
+        self, queries: F32, k: int, distance: Distance, *, scopes: I64 | None = None, own: I64 | None = None
+    ) -> None:
         self.distance = distance
         self.k = k
+        self.scopes = None if scopes is None or not (np.asarray(scopes) >= 0).any() else np.asarray(scopes, np.int64)
+        self.own = None if own is None else np.asarray(own, dtype=np.int64)
         self.queries = np.ascontiguousarray(prepare(np.asarray(queries, dtype=np.float32), distance))
         self._matmul_queries: F32 | None = None
         if distance in (Distance.COSINE, Distance.DOT):
@@ -184,11 +241,13 @@ class GroundTruth:
             keys += np.einsum("ij,ij->i", block, block)[None, :]
         return keys
 
-    def push(self, block: F32, first_row: int) -> None:
-        """Merge a block of vectors whose first row has scan position ``first_row``."""
+    def push(self, block: F32, first_row: int, codes: I32 | None = None) -> None:
+        """Merge a block of vectors whose first row has scan position ``first_row`` (``codes``: each row's
+        namespace code, needed when queries are scoped)."""
         if block.shape[0] == 0 or self.queries.shape[0] == 0:
             return
         keys = self._block_keys(block)
+        self._leave_out(keys, first_row, codes)
         if self.keys.shape[1] < self.k:
             self._merge_dense(keys, first_row)
             return
@@ -208,6 +267,20 @@ class GroundTruth:
         take = order[(starts[:, None] + np.arange(self.k)[None, :]).ravel()]
         self.keys = all_keys[take].reshape(nq, self.k)
         self.rows = all_rows[take].reshape(nq, self.k)
+
+    def _leave_out(self, keys: F32, first_row: int, codes: I32 | None) -> None:
+        """+inf for rows outside a query's namespace and for the query's own record."""
+        if self.scopes is not None:
+            scoped = np.flatnonzero(self.scopes >= 0)
+            block_codes = np.zeros(keys.shape[1], np.int32) if codes is None else codes
+            outside = block_codes[None, :] != self.scopes[scoped][:, None]
+            part = keys[scoped]
+            part[outside] = np.inf
+            keys[scoped] = part
+        if self.own is not None:
+            local = self.own - first_row
+            hit = np.flatnonzero((local >= 0) & (local < keys.shape[1]))
+            keys[hit, local[hit]] = np.inf
 
     def _candidates(self, keys: F32) -> tuple[I64, I64] | None:
         """(query, column) of every entry better than its query's current k-th key.
@@ -248,8 +321,14 @@ class GroundTruth:
             self.keys = np.take_along_axis(all_keys, order, axis=1)
             self.rows = np.take_along_axis(all_rows, order, axis=1)
 
+    @property
+    def found(self) -> I64:
+        """Per query, how many of its ``k`` results are real rows (fewer when its scope is small)."""
+        return np.isfinite(self.keys).sum(axis=1).astype(np.int64)
+
     def result(self) -> tuple[I64, F32]:
-        """(rows, native scores), each (queries × min(k, rows seen)), best first."""
+        """(rows, native scores), each (queries × min(k, rows seen)), best first; entries past a query's
+        ``found`` are placeholders (their score is ±inf or nan)."""
         if self.distance in (Distance.COSINE, Distance.DOT):
             scores = -self.keys
         elif self.distance is Distance.EUCLID:
@@ -260,12 +339,27 @@ class GroundTruth:
         return self.rows, scores.astype(np.float32)
 
 
-def exact_ground_truth(queries: F32, spill: VectorSpill, k: int, distance: Distance) -> tuple[I64, F32]:
-    """Exact top-``k`` scan positions and scores of each query over the spilled source vectors."""
-    truth = GroundTruth(queries, k, distance)
+def exact_ground_truth(
+    queries: F32,
+    spill: VectorSpill,
+    k: int,
+    distance: Distance,
+    *,
+    scopes: I64 | None = None,
+    own: I64 | None = None,
+    advance: Callable[[int], None] | None = None,
+) -> tuple[I64, F32, I64]:
+    """Exact top-``k`` scan positions and scores of each query over the spilled source vectors, and how
+    many of them each query really has (``GroundTruth``: ``scopes``, ``own``). ``advance(rows)`` is called
+    after each block."""
+    truth = GroundTruth(queries, k, distance, scopes=scopes, own=own)
+    codes = spill.codes
     for first_row, block in spill.blocks():
-        truth.push(block, first_row)
-    return truth.result()
+        truth.push(block, first_row, None if codes is None else codes[first_row : first_row + len(block)])
+        if advance is not None:
+            advance(len(block))
+    rows, scores = truth.result()
+    return rows, scores, truth.found
 
 
 def true_scores(queries: F32, vectors: F32, distance: Distance) -> F64:
@@ -293,24 +387,41 @@ class Ranked:
     pinecone_to_qdrant: bool = False
 
     @classmethod
-    def of(cls, result: SearchResult, k: int, *, pinecone_to_qdrant: bool = False) -> Ranked:
-        """Keep the first ``k`` distinct results of each query."""
+    def of(
+        cls,
+        result: SearchResult,
+        k: int,
+        *,
+        pinecone_to_qdrant: bool = False,
+        exclude: Sequence[int | None] | None = None,
+    ) -> Ranked:
+        """Keep the first ``k`` distinct results of each query, leaving out the key ``exclude[q]`` (a
+        sampled query's own record: leave-one-out)."""
         keys, ids = [], []
         for q, row in enumerate(result.ids):
             namespaces = result.namespaces[q] if result.namespaces is not None else None
             row_keys = point_keys(row, namespaces, pinecone_to_qdrant=pinecone_to_qdrant)
             _, first = np.unique(row_keys, return_index=True)
-            keep = np.sort(first)[:k]
+            keep = np.sort(first)
+            own = exclude[q] if exclude is not None else None
+            if own is not None:
+                keep = keep[row_keys[keep] != np.uint64(own)]
+            keep = keep[:k]
             keys.append(row_keys[keep])
             ids.append(tuple(row[i] for i in keep.tolist()))
         return cls(tuple(keys), tuple(ids), pinecone_to_qdrant)
 
 
-def overlap_at_k(a: Ranked, b: Ranked, k: int) -> F64:
-    """Per query |a ∩ b| / k (k capped by what either side returned)."""
+def overlap_at_k(a: Ranked, b: Ranked, k: int | I64) -> F64:
+    """Per query |a ∩ b| / k (k capped by what either side returned; 1 when both returned nothing).
+    ``k`` may differ per query (an array)."""
+    ks = np.broadcast_to(np.asarray(k, dtype=np.int64), (len(a.keys),))
     out = np.empty(len(a.keys), dtype=np.float64)
     for q, (x, y) in enumerate(zip(a.keys, b.keys, strict=True)):
-        denom = max(1, min(k, max(len(x), len(y))))
+        if len(x) == 0 and len(y) == 0:
+            out[q] = 1.0
+            continue
+        denom = max(1, min(int(ks[q]), max(len(x), len(y))))
         out[q] = len(np.intersect1d(x, y, assume_unique=True)) / denom
     return out
 
@@ -320,15 +431,15 @@ class RecallJudge:
     """Scores result lists against ground truth with ann-benchmarks' tie rule."""
 
     queries: F32  # prepared for the source's distance
-    kth_scores: F32  # per query, the k-th true score
-    k_eff: int
+    kth_scores: F32  # per query, the true score of its k-th (``k_eff[q]``-th) neighbour
+    k_eff: I64  # per query, the neighbours it is judged on
     distance: Distance
     epsilon: float
     source_table: DigestTable
     spill: VectorSpill
 
     def recall(self, ranked: Ranked, store: VectorStore) -> F64:
-        """Per query fraction of the ``k_eff`` results within ε of the k-th true score.
+        """Per query fraction of its ``k_eff`` results within ε of the k-th true score.
 
         True scores come from the spilled source vectors; a record the source does not hold is fetched
         from ``store``, the store that returned it.
@@ -348,7 +459,8 @@ class RecallJudge:
         kth = self.kth_scores[owner].astype(np.float64)
         slack = self.epsilon * np.maximum(1.0, np.abs(kth))
         hit = scores >= kth - slack if self.distance.higher_is_better else scores <= kth + slack
-        return np.bincount(owner, weights=hit.astype(np.float64), minlength=nq) / max(1, self.k_eff)
+        hits = np.bincount(owner, weights=hit.astype(np.float64), minlength=nq)
+        return np.minimum(1.0, hits / np.maximum(1, self.k_eff))
 
     def _fetch(self, store: VectorStore, ranked: Ranked, wanted: U64) -> F32:
         """Vectors (prepared) of returned records outside the source scan; NaN for one gone meanwhile."""
@@ -364,101 +476,3 @@ class RecallJudge:
             if key in row_of:
                 out[i] = prepared[row_of[key]]
         return out  # NaN never counts as a hit
-
-
-@dataclass(frozen=True, slots=True)
-class QualityData:
-    """Per-query arrays behind the quality checks (and the report's plots)."""
-
-    recall_source: F64
-    recall_target: F64
-    overlap: F64
-    noise: F64
-    labels: tuple[PointId, ...]
-
-
-def quality_checks(data: QualityData, thresholds: Thresholds, k: int, details: dict[str, Any]) -> list[Check]:
-    """The four quality checks from per-query arrays; ``details`` (truth ids, results) go on the target check."""
-    rs, rt = float(data.recall_source.mean()), float(data.recall_target.mean())
-    overlap, noise = float(data.overlap.mean()), float(data.noise.mean())
-    required_recall = max(thresholds.recall_target_min, rs - thresholds.recall_max_drop)
-    required_overlap = min(thresholds.overlap_min, noise - thresholds.noise_slack)
-    n = len(data.labels)
-    recall_ok = rt >= required_recall - 1e-12
-    overlap_ok = overlap >= required_overlap - 1e-12
-    return [
-        Check(
-            "quality.recall_source",
-            Status.PASS if rs >= thresholds.recall_target_min else Status.WARN,
-            round(rs, 4),
-            thresholds.recall_target_min,
-            f"source recall@{k} {rs:.3f} against exact ground truth over {n} queries"
-            + ("" if rs >= thresholds.recall_target_min else " — the source itself is below the recall gate"),
-            {"per_query": _rounded(data.recall_source), **_distribution(data.recall_source)},
-        ),
-        Check(
-            "quality.recall_target",
-            Status.PASS if recall_ok else Status.FAIL,
-            round(rt, 4),
-            round(required_recall, 4),
-            f"target recall@{k} {rt:.3f} (needs ≥ {required_recall:.3f}: ≥ {thresholds.recall_target_min:g} and at "
-            f"most {thresholds.recall_max_drop:g} below the source's {rs:.3f})",
-            {"per_query": _rounded(data.recall_target), **_distribution(data.recall_target), **details},
-        ),
-        Check(
-            "quality.overlap",
-            Status.PASS if overlap_ok else Status.FAIL,
-            round(overlap, 4),
-            round(required_overlap, 4),
-            f"overlap@{k} of target with source {overlap:.3f} (needs ≥ {required_overlap:.3f} = min(overlap_min "
-            f"{thresholds.overlap_min:g}, noise floor {noise:.3f} − slack {thresholds.noise_slack:g}))",
-            {"per_query": _rounded(data.overlap), **_distribution(data.overlap)},
-        ),
-        Check(
-            "quality.noise_floor",
-            Status.PASS if noise >= thresholds.overlap_min else Status.WARN,
-            round(noise, 4),
-            thresholds.overlap_min,
-            f"the source agrees with itself on a re-run at overlap@{k} {noise:.3f}"
-            + ("" if noise >= thresholds.overlap_min else " — its own results are unstable; the overlap gate relaxes"),
-            {"per_query": _rounded(data.noise), **_distribution(data.noise)},
-        ),
-    ]
-
-
-def worst_queries(
-    data: QualityData, truth_ids: list[list[PointId]], target_ids: Sequence[Sequence[PointId]], limit: int
-) -> list[dict[str, Any]]:
-    """The ``limit`` queries with the lowest target recall (then overlap), with expected and returned ids."""
-    order = np.lexsort((data.overlap, data.recall_target))[:limit]
-    return [
-        {
-            "query": data.labels[q],
-            "recall_target": round(float(data.recall_target[q]), 4),
-            "recall_source": round(float(data.recall_source[q]), 4),
-            "overlap": round(float(data.overlap[q]), 4),
-            "expected": truth_ids[q],
-            "target": list(target_ids[q]),
-        }
-        for q in order.tolist()
-    ]
-
-
-def skipped_quality(reason: str) -> list[Check]:
-    """The four quality checks as SKIP with ``reason`` (no queries)."""
-    return [Check(check_id, Status.SKIP, None, None, reason) for check_id in QUALITY_CHECK_IDS]
-
-
-def _rounded(values: F64) -> list[float]:
-    return [round(float(v), 4) for v in values]
-
-
-def _distribution(values: F64) -> dict[str, float]:
-    if len(values) == 0:
-        return {}
-    return {
-        "min": round(float(values.min()), 4),
-        "p05": round(float(np.quantile(values, 0.05)), 4),
-        "median": round(float(np.median(values)), 4),
-        "mean": round(float(values.mean()), 4),
-    }

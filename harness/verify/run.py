@@ -33,41 +33,42 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from harness.errors import DimensionMismatchError, HarnessError, InvalidInputError, InvalidURIError
+from harness.errors import HarnessError, InvalidInputError, InvalidURIError, UsageError
 from harness.model import Check, CollectionSchema, SearchResult, Status, Verdict
 from harness.parallel import Access, Engine, access_of, engine_for, resolve_workers
 from harness.parallel.held import WorkerStore
-from harness.records import Comparison
+from harness.progress import NO_PROGRESS, Progress
+from harness.records import Comparison, RecordMapping
 from harness.redact import redact_text, redact_uri
 from harness.stores.base import VectorStore, iter_batches
 from harness.stores.uri import parse_store_uri
 from harness.vectormath import prepare
+from harness.verify.filtered import FilterContext, filtered_check, plan_filters, run_filters, skipped_filtered
 from harness.verify.findings import ParityFindings
 from harness.verify.hybrid import HYBRID_CHECK_ID, hybrid_check
-from harness.verify.latency import concat_results, latency_checks, timed_search
+from harness.verify.latency import latency_checks
 from harness.verify.parity import DigestTable, DigestTableBuilder, TableDiff, compare_tables
 from harness.verify.partitioned import PartitionedScan, Side, scan_partitioned
+from harness.verify.payload_fields import FieldStats
+from harness.verify.policy import QualityData, namespace_check, quality_checks, skipped_quality, worst_queries
 from harness.verify.quality import (
-    QualityData,
     QueryReservoir,
-    QuerySet,
     Ranked,
     RecallJudge,
     VectorSpill,
     exact_ground_truth,
     overlap_at_k,
-    quality_checks,
-    skipped_quality,
-    user_queries,
-    worst_queries,
 )
+from harness.verify.queries import QuerySet, check_against_source, subset, user_queries
 from harness.verify.sample import sample_parity
 from harness.verify.schema import check_schema, recall_affecting
+from harness.verify.scoped import Scope, scoped_search, target_scope
 from harness.verify.thresholds import Thresholds
 
 F64 = npt.NDArray[np.float64]
+I32 = npt.NDArray[np.int32]
+I64 = npt.NDArray[np.int64]
 MANDATORY_QUERIES = 100  # used when queries=0 but schema drift makes the quality checks mandatory
-SEARCH_CHUNK = 32  # queries per batched search request when latency is not measured
 MAX_K = 1000  # neighbours per query: more is a typo, and k × queries results would not fit in memory
 
 
@@ -81,14 +82,40 @@ class Scan:
     target_table: DigestTable
     queries: QuerySet
     spill: VectorSpill
+    source_fields: FieldStats
+    target_fields: FieldStats
+    namespace_codes: dict[str, int]  # each source namespace's code in the spill (empty: no namespaces)
     diff: TableDiff | None = None  # the bulk comparison, when the scan made it (partitioned)
     partitions: PartitionedScan | None = None
 
-    def ground_truth(self, queries: npt.NDArray[np.float32], k: int, distance: Any) -> tuple[Any, Any]:
-        """Exact top-``k`` scan positions and scores of each query over the scanned source vectors."""
+    def ground_truth(
+        self,
+        queries: npt.NDArray[np.float32],
+        k: int,
+        distance: Any,
+        *,
+        scopes: I64 | None = None,
+        own: I64 | None = None,
+        advance: Callable[[int], None] | None = None,
+    ) -> tuple[I64, npt.NDArray[np.float32], I64]:
+        """Exact top-``k`` scan positions and scores of each query over the scanned source vectors, and how
+        many each query really has (``quality.exact_ground_truth``; merged from the partitions' partial
+        top-k when the scan was partitioned)."""
         if self.partitions is not None:
-            return self.partitions.ground_truth(queries, k, distance)
-        return exact_ground_truth(queries, self.spill, k, distance)
+            return self.partitions.ground_truth(queries, k, distance, scopes=scopes, own=own, advance=advance)
+        return exact_ground_truth(queries, self.spill, k, distance, scopes=scopes, own=own, advance=advance)
+
+
+@dataclass(frozen=True, slots=True)
+class Truth:
+    """Exact ground truth of the queries that have one (a sampled query alone in its namespace has none)."""
+
+    queries: QuerySet
+    rows: I64  # scan positions, queries × k
+    scores: npt.NDArray[np.float32]
+    k_eff: I64  # per query, the neighbours it is judged on (k, fewer in a small namespace)
+    own_keys: list[int | None] | None  # leave-one-out: each query's own record (parity's key space)
+    dropped: int  # sampled queries without any other record in their namespace
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,12 +142,14 @@ class VerificationRun:
         k: int = 10,
         thresholds: Thresholds | None = None,
         seed: int = 0,
-        query_vectors: npt.ArrayLike | None = None,
+        query_vectors: npt.ArrayLike | QuerySet | None = None,
         measure_latency: bool = True,
         batch_size: int = 1000,
         spill_dir: str | None = None,
         timer: Callable[[], float] = time.perf_counter,
         sample: int | None = None,
+        leave_one_out: bool = True,
+        progress: Progress = NO_PROGRESS,
         workers: int | str | None = 1,
         cluster: str | None = None,
         chunk_records: int | None = None,
@@ -138,7 +167,12 @@ class VerificationRun:
         self.k = k
         self.thresholds = thresholds or Thresholds()
         self.seed = seed
-        self.query_vectors = None if query_vectors is None else user_queries(query_vectors)
+        if query_vectors is None or isinstance(query_vectors, QuerySet):
+            self.query_vectors = query_vectors
+        else:
+            self.query_vectors = user_queries(query_vectors)
+        self.leave_one_out = leave_one_out
+        self.progress = progress
         self.measure_latency = measure_latency
         self.batch_size = batch_size
         self.spill_dir = spill_dir
@@ -239,7 +273,28 @@ class VerificationRun:
 
     @cached_property
     def _schema_checks(self) -> list[Check]:
-        return check_schema(self.source_schema, self.target_schema, accept=self.thresholds.accept)
+        return check_schema(
+            self.source_schema,
+            self.target_schema,
+            accept=self.thresholds.accept,
+            required_indexes=self.thresholds.payload_indexes,
+            pinecone_to_qdrant=self.mapping.pinecone_to_qdrant,
+        )
+
+    @cached_property
+    def mapping(self) -> RecordMapping:
+        """How source records are written to the target (``records.mapping_for`` on both schemas)."""
+        from harness.records import mapping_for
+
+        return mapping_for(self.source_schema, self.target_schema, default_namespace=self._source_namespace or "")
+
+    @cached_property
+    def _source_namespace(self) -> str | None:
+        """The namespace the source URI is confined to (None: all, or not a partitioned store)."""
+        try:
+            return parse_store_uri(self.source.uri).options.get("namespace")
+        except UsageError:
+            return None
 
     # -- the one scan ----------------------------------------------------------------------------------
     def scan(self) -> Scan:
@@ -252,10 +307,9 @@ class VerificationRun:
         return self._scan
 
     def _scan_stores(self) -> Scan:
-        if self.query_vectors is not None and self.query_vectors.vectors.shape[1] != self.source_schema.dimension:
-            raise DimensionMismatchError(
-                f"query vectors have dimension {self.query_vectors.vectors.shape[1]} but the source has "
-                f"dimension {self.source_schema.dimension}"
+        if self.query_vectors is not None:
+            check_against_source(
+                self.query_vectors, self.source_schema, redact_uri(self.source.uri), confined_to=self._source_namespace
             )
         comparison = Comparison.for_schemas(self.source_schema, self.target_schema, self.thresholds.vector_tolerance)
         counts = (self.source.count(), self.target.count())
@@ -270,27 +324,62 @@ class VerificationRun:
         scan_source = not sampled or wanted > 0 or self.query_vectors is not None
         if self._engine is not None:
             spill.close()
-            return self._scan_partitioned(self._engine, comparison, counts, wanted, scan_source, sampled)
+            scan = self._scan_partitioned(self._engine, comparison, counts, wanted, scan_source, sampled)
+            self._check_query_namespaces(scan)
+            return scan
         source_digests = DigestTableBuilder(comparison, target_side=False, capacity=counts[0] if scan_source else 0)
-        target_digests = DigestTableBuilder(comparison, target_side=True, capacity=0 if sampled else counts[1])
+        source_fields, target_fields = FieldStats(), FieldStats()
+        codes: dict[str, int] = {}
         try:
-            for batch in iter_batches(self.source, self.batch_size) if scan_source else ():
-                source_digests.add(batch)
-                spill.append(prepare(batch.vectors, distance))
-                reservoir.add(batch.vectors, batch.ids)
-            for batch in iter_batches(self.target, self.batch_size) if not sampled else ():
-                target_digests.add(batch)
+            with self.progress.phase("scanning the source", counts[0] if scan_source else 0, "records") as advance:
+                for batch in iter_batches(self.source, self.batch_size) if scan_source else ():
+                    position = len(source_digests.ids)
+                    source_digests.add(batch)
+                    namespaces = batch.namespaces or (("",) * len(batch) if codes else None)
+                    batch_codes = _codes(namespaces, codes)
+                    if batch_codes is not None and spill.uncoded_rows:
+                        spill.code_earlier_rows(codes.setdefault("", len(codes)))
+                    spill.append(prepare(batch.vectors, distance), batch_codes)
+                    reservoir.add(batch.vectors, batch.ids, first_position=position, namespaces=batch.namespaces)
+                    source_fields.add(batch.payloads)
+                    advance(len(batch))
+            target_digests = DigestTableBuilder(comparison, target_side=True, capacity=0 if sampled else counts[1])
+            with self.progress.phase("scanning the target", 0 if sampled else counts[1], "records") as advance:
+                for batch in iter_batches(self.target, self.batch_size) if not sampled else ():
+                    target_digests.add(batch)
+                    target_fields.add(batch.payloads)
+                    advance(len(batch))
         except BaseException:
             spill.close()
             raise
-        return Scan(
+        queries = self.query_vectors if self.query_vectors is not None else reservoir.result()
+        scan = Scan(
             counts=counts,
             comparison=comparison,
             source_table=source_digests.finish(),
             target_table=target_digests.finish(),
-            queries=self.query_vectors if self.query_vectors is not None else reservoir.result(),
+            queries=queries,
             spill=spill,
+            source_fields=source_fields,
+            target_fields=target_fields,
+            namespace_codes=codes,
         )
+        self._check_query_namespaces(scan)
+        return scan
+
+    def _check_query_namespaces(self, scan: Scan) -> None:
+        """``UsageError`` (the scan closed) when a query asks a namespace without records on the source."""
+        queries = scan.queries
+        if queries.scoped and queries.namespaces is not None:
+            empty = sorted({ns for ns in queries.namespaces if ns is not None and ns not in scan.namespace_codes})
+            if empty:
+                scan.spill.close()
+                if scan.partitions is not None:
+                    scan.partitions.close()
+                raise UsageError(
+                    f"the queries ({queries.origin}) ask namespace {empty[0]!r}, which holds no records on the "
+                    f"source {redact_uri(self.source.uri)}"
+                )
 
     def _scan_partitioned(
         self,
@@ -314,6 +403,7 @@ class VerificationRun:
             dimension=self.source_schema.dimension,
             distance=self.source_schema.distance,
             chunk_records=self.chunk_records,
+            progress=self.progress,
         )
         try:
             if self.query_vectors is not None:
@@ -322,6 +412,7 @@ class VerificationRun:
                 queries = partitions.sample_queries(min(wanted, counts[0]), self.seed)
             else:
                 queries = QueryReservoir(0, self.seed).result()
+            source_fields, target_fields = partitions.field_stats("source"), partitions.field_stats("target")
         except BaseException:
             partitions.close()
             raise
@@ -332,6 +423,9 @@ class VerificationRun:
             target_table=partitions.target_table,
             queries=queries,
             spill=partitions.spill,
+            source_fields=source_fields,
+            target_fields=target_fields,
+            namespace_codes=partitions.namespace_codes,
             diff=partitions.diff,
             partitions=partitions,
         )
@@ -362,31 +456,67 @@ class VerificationRun:
 
     # -- searches, quality, latency --------------------------------------------------------------------
     @cached_property
+    def truth(self) -> Truth:
+        """Exact ground truth of the query set (within each query's namespace, leaving a sampled query's
+        own record out); queries without any record to find are dropped."""
+        s = self.scan()
+        queries = s.queries
+        loo = self.leave_one_out and queries.leave_one_out
+        own = queries.own_positions if loo else None
+        scopes = None
+        if queries.scoped and queries.namespaces is not None:
+            scopes = np.asarray([-1 if ns is None else s.namespace_codes[ns] for ns in queries.namespaces], np.int64)
+        k = min(self.k, max(1, len(s.source_table)))
+        with self.progress.phase("exact ground truth", s.spill.rows, "vectors") as advance:
+            rows, scores, found = s.ground_truth(
+                queries.vectors, k, self.source_schema.distance, scopes=scopes, own=own, advance=advance
+            )
+        keep = np.flatnonzero(found > 0)
+        dropped = len(queries) - len(keep)
+        if dropped:
+            queries, rows, scores, found = subset(queries, keep), rows[keep], scores[keep], found[keep]
+        own_keys: list[int | None] | None = None
+        if loo and queries.own_positions is not None:
+            own_keys = [int(key) for key in s.source_table.keys_at(queries.own_positions).tolist()]
+        return Truth(queries, rows, scores, np.minimum(found, self.k), own_keys, dropped)
+
+    def _scopes(self, queries: QuerySet) -> tuple[list[Scope] | None, list[Scope] | None]:
+        """Each query's scope on the source and on the target (None: all unscoped)."""
+        if not queries.scoped or queries.namespaces is None:
+            return None, None
+        source = [Scope(ns, None) for ns in queries.namespaces]
+        return source, [target_scope(scope, self.mapping) for scope in source]
+
+    @cached_property
     def searches(self) -> Searches:
-        """Run the query set on the source, the target, and the source again (timed per query if asked)."""
-        q = self.scan().queries.vectors
+        """Run the query set on the source, the target, and the source again (timed per query if asked);
+        k + 1 results each when a query's own record is left out."""
+        queries = self.truth.queries
+        q = queries.vectors
+        k = self.k + (1 if self.truth.own_keys is not None else 0)
+        source_scopes, target_scopes = self._scopes(queries)
 
-        def run(store: VectorStore) -> tuple[SearchResult, F64 | None]:
-            if self.measure_latency:
-                if isinstance(store, WorkerStore):  # timed where the store is, not across the cluster
-                    timed: tuple[SearchResult, F64] = store.call(timed_search, q, self.k)
-                    return timed
-                return timed_search(store, q, self.k, timer=self.timer)
-            # A few queries per request: a store's batched search holds queries × block scores at once.
-            parts = [store.search(q[i : i + SEARCH_CHUNK], self.k) for i in range(0, len(q), SEARCH_CHUNK)]
-            return concat_results(parts), None
+        def run(store: VectorStore, scopes: list[Scope] | None, what: str) -> tuple[SearchResult, F64 | None]:
+            with self.progress.phase(f"queries on the {what}", len(q), "queries") as advance:
+                if isinstance(store, WorkerStore):  # asked (and timed) where the store is, not across the cluster
+                    found: tuple[SearchResult, F64 | None] = store.call(
+                        scoped_search, q, k, scopes, timed=self.measure_latency
+                    )
+                    advance(len(q))
+                    return found
+                return scoped_search(store, q, k, scopes, timed=self.measure_latency, timer=self.timer, advance=advance)
 
-        source, source_ms = run(self.source)
+        source, source_ms = run(self.source, source_scopes, "source")
         try:
-            target, target_ms = run(self.target)
+            target, target_ms = run(self.target, target_scopes, "target")
             error = None
         except InvalidInputError as exc:  # e.g. another dimension: the target cannot take these queries
             target, target_ms, error = None, None, str(exc)
-        source_again, _ = run(self.source)
+        source_again, _ = run(self.source, source_scopes, "source again")
         return Searches(source, target, source_again, source_ms, target_ms, error)
 
     def quality_checks(self) -> list[Check]:
-        """The four ``quality.*`` checks, and ``quality.hybrid`` when the source has sparse vectors."""
+        """The six ``quality.*`` checks, and ``quality.hybrid`` when the source has sparse vectors."""
         return self._quality[0] + self._hybrid
 
     @cached_property
@@ -416,6 +546,17 @@ class VerificationRun:
         """Per-query recall / overlap / noise arrays (None when quality was not measured)."""
         return self._quality[1]
 
+    def _about(self, truth: Truth) -> str:
+        queries = truth.queries
+        about = queries.origin or ("sampled from the source" if queries.sampled else "given")
+        if truth.own_keys is not None:
+            about += ", each scored leave-one-out (its own record left out of ground truth and results)"
+        elif queries.sampled:
+            about += ", each finding itself (not left out: recall is overstated)"
+        if truth.dropped:
+            about += f"; {truth.dropped} dropped (no other record in their namespace)"
+        return about
+
     @cached_property
     def _quality(self) -> tuple[list[Check], QualityData | None]:
         if self.source_schema.dimension == 0:
@@ -424,14 +565,16 @@ class VerificationRun:
         if len(s.queries) == 0:
             why = "no records in the source to sample queries from" if self.queries else "quality not requested"
             return skipped_quality(why), None
-        k_eff = min(self.k, len(s.source_table))
-        if k_eff == 0:
+        if len(s.source_table) == 0:
             return skipped_quality("the source holds no records: nothing to recall"), None
+        truth = self.truth
+        if len(truth.queries) == 0:
+            return skipped_quality("no query has a record to find (each is alone in its namespace)"), None
         distance = self.source_schema.distance
-        truth_rows, truth_scores = s.ground_truth(s.queries.vectors, k_eff, distance)
+        k_eff = truth.k_eff
         judge = RecallJudge(
-            queries=prepare(s.queries.vectors, distance),
-            kth_scores=truth_scores[:, k_eff - 1],
+            queries=prepare(truth.queries.vectors, distance),
+            kth_scores=truth.scores[np.arange(len(k_eff)), k_eff - 1],
             k_eff=k_eff,
             distance=distance,
             epsilon=self.thresholds.tie_epsilon,
@@ -439,39 +582,107 @@ class VerificationRun:
             spill=s.spill,
         )
         searches = self.searches
-        mapping = s.comparison.mapping.pinecone_to_qdrant
-        source = Ranked.of(searches.source, self.k, pinecone_to_qdrant=mapping)
-        again = Ranked.of(searches.source_again, self.k, pinecone_to_qdrant=mapping)
+        mapped = self.mapping.pinecone_to_qdrant
+        exclude = truth.own_keys
+        source = Ranked.of(searches.source, self.k, pinecone_to_qdrant=mapped, exclude=exclude)
+        again = Ranked.of(searches.source_again, self.k, pinecone_to_qdrant=mapped, exclude=exclude)
         recall_source = judge.recall(source, self.source)
         noise = overlap_at_k(source, again, k_eff)
+        about = self._about(truth)
         if searches.target is None:
             reason = f"the target cannot be queried: {searches.target_error}"
             failed = {
                 cid: Check(cid, Status.FAIL, None, None, reason) for cid in ("quality.recall_target", "quality.overlap")
             }
-            placeholder = QualityData(recall_source, recall_source, noise, noise, s.queries.labels)
-            return [failed.get(c.id, c) for c in quality_checks(placeholder, self.thresholds, self.k, {})], None
-        target = Ranked.of(searches.target, self.k)
+            placeholder = QualityData(recall_source, recall_source, noise, noise, truth.queries.labels)
+            checks = [failed.get(c.id, c) for c in quality_checks(placeholder, self.thresholds, self.k, {}, about)]
+            skipped = skipped_quality(
+                f"{reason} (see quality.recall_target)", ("quality.namespaces", "quality.filtered")
+            )
+            return checks + skipped, None
+        target = Ranked.of(searches.target, self.k, exclude=exclude)
         data = QualityData(
             recall_source=recall_source,
             recall_target=judge.recall(target, self.target),
             overlap=overlap_at_k(target, source, k_eff),
             noise=noise,
-            labels=s.queries.labels,
+            labels=truth.queries.labels,
+            namespaces=truth.queries.namespaces if truth.queries.scoped else None,
         )
-        truth_ids = [[pid for pid, _ in s.source_table.ids.get(row)] for row in truth_rows]
+        truth_ids = [
+            [pid for pid, _ in s.source_table.ids.get(row[: int(n)])] for row, n in zip(truth.rows, k_eff, strict=True)
+        ]
         details = {
             "k": self.k,
-            "queries": len(s.queries),
-            "queries_sampled_from_source": s.queries.sampled,
+            "queries": len(truth.queries),
+            "queries_sampled_from_source": truth.queries.sampled,
+            "leave_one_out": truth.own_keys is not None,
+            "query_origin": truth.queries.origin,
+            "queries_dropped": truth.dropped,
             "tie_epsilon": self.thresholds.tie_epsilon,
             "worst_queries": worst_queries(data, truth_ids, target.ids, self.thresholds.worst_queries),
         }
-        return quality_checks(data, self.thresholds, self.k, details), data
+        checks = quality_checks(data, self.thresholds, self.k, details, about)
+        checks.append(namespace_check(data, self.thresholds, self.k))
+        checks.append(self._filtered_check(truth, float(noise.mean()), about))
+        return checks, data
+
+    def _records_differing(self, *, one_side: bool = False) -> int:
+        """Records parity found missing, extra or (unless ``one_side``) with another payload: they change
+        filtered counts."""
+        checks = {c.id: c for c in self.parity_checks()}
+        ids = checks.get("parity.ids")
+        payloads = checks.get("parity.payloads")
+        count = 0
+        if ids is not None:
+            count += int(ids.details.get("missing_count") or 0) + int(ids.details.get("extra_count") or 0)
+        if payloads is not None and not one_side:
+            count += int(payloads.details.get("mismatch_count") or 0)
+        return count
+
+    def _filtered_check(self, truth: Truth, noise: float, about: str) -> Check:
+        s = self.scan()
+        cases, left_out = plan_filters(truth.queries, s.source_fields, self.thresholds)
+        if not cases:
+            why = (
+                "the query file has filters but the thresholds run none (filters_max = 0)"
+                if truth.queries.filters is not None
+                else "no filters to run: the query file has none and the source's payloads hold no fields to filter on"
+                if self.thresholds.filters_max
+                else "filters_max = 0: no filters requested"
+            )
+            return skipped_filtered(why)
+        ctx = FilterContext(
+            source=self.source,
+            target=self.target,
+            mapping=self.mapping,
+            queries=truth.queries,
+            own_keys=truth.own_keys,
+            k=self.k,
+            thresholds=self.thresholds,
+            noise=noise,
+            source_backend=self.source_schema.backend,
+            target_backend=self.target_schema.backend,
+            source_stats=s.source_fields,
+            target_stats=s.target_fields,
+            target_indexes=dict(self.target_schema.payload_indexes),
+            records_differing=self._records_differing(),
+            records_one_side=self._records_differing(one_side=True),
+            held_by_both=lambda keys: (s.source_table.positions(keys) >= 0) & (s.target_table.positions(keys) >= 0),
+        )
+        with self.progress.phase("filtered searches", len(cases), "filters") as advance:
+            outcomes = run_filters(cases, ctx, advance)
+        origin = "from the query file" if truth.queries.filters is not None else "generated from the source's payloads"
+        return filtered_check(outcomes, left_out, ctx, f"{origin}; queries {about}")
 
     def latency_checks(self) -> list[Check]:
         """``latency.p50`` and ``latency.p99`` (skipped when latency is not measured)."""
-        if self.source_schema.dimension == 0 or len(self.scan().queries) == 0:
+        if (
+            self.source_schema.dimension == 0
+            or len(self.scan().queries) == 0
+            or len(self.scan().source_table) == 0
+            or len(self.truth.queries) == 0
+        ):
             return latency_checks(None, None, self.thresholds)
         return latency_checks(self.searches.source_ms, self.searches.target_ms, self.thresholds)
 
@@ -530,8 +741,9 @@ def run_verification(
     k: int = 10,
     thresholds: Thresholds | None = None,
     seed: int = 0,
-    query_vectors: np.ndarray | None = None,
+    query_vectors: np.ndarray | QuerySet | None = None,
     measure_latency: bool = True,
+    progress: Progress = NO_PROGRESS,
     workers: int | str | None = 1,
     cluster: str | None = None,
     engine: Engine | None = None,
@@ -551,6 +763,7 @@ def run_verification(
         seed=seed,
         query_vectors=query_vectors,
         measure_latency=measure_latency,
+        progress=progress,
         workers=workers,
         cluster=cluster,
         engine=engine,
@@ -558,4 +771,11 @@ def run_verification(
         return run.verdict()
 
 
-__all__ = ["MANDATORY_QUERIES", "MAX_K", "Scan", "Searches", "VerificationRun", "run_verification"]
+def _codes(namespaces: tuple[str, ...] | None, codes: dict[str, int]) -> I32 | None:
+    """Each record's namespace code (new namespaces get the next code), or None for a batch without them."""
+    if namespaces is None:
+        return None
+    return np.fromiter((codes.setdefault(ns, len(codes)) for ns in namespaces), dtype=np.int32, count=len(namespaces))
+
+
+__all__ = ["MANDATORY_QUERIES", "MAX_K", "Scan", "Searches", "Truth", "VerificationRun", "run_verification"]

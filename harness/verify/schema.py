@@ -11,8 +11,12 @@ Each message says what changed, in which direction, and what it means for the an
   ``schema.quantization``: a weaker target warns (recall may drop; the quality checks are mandatory), a
   stronger one passes and says what it costs instead (memory, indexing time, latency). An exact source
   (no HNSW of its own) holds the target to Qdrant's default HNSW settings (``REFERENCE_HNSW``).
-- ``schema.payload_indexes``: an index missing on the target → warn (filters get slow, and Qdrant's
-  strict mode can reject filters on unindexed fields).
+- ``schema.payload_indexes``: an index missing on the target → warn (filters get slow, Qdrant's strict
+  mode can reject filters on unindexed fields, and without an integer index Qdrant's exact match of 5
+  misses a stored 5.0). Missing means: an index the source has, one the thresholds ask for
+  (``payload_indexes``), or — on a Pinecone → Qdrant target — the keyword index on ``__namespace__``
+  that per-namespace queries filter on. A Pinecone source has nothing to compare (it indexes every
+  metadata field itself), so only the target's required indexes are checked then.
 - Named dense vectors and sparse vectors join the checks of their kind: a named or sparse vector the
   source has and the target lacks, or a named vector of another dimension, fails ``schema.dimension``
   (the target cannot hold those vectors); another distance of a named vector, or another sparse modifier
@@ -31,7 +35,7 @@ from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 
 from harness.model import Check, CollectionSchema, Distance, HnswConfig, Status
-from harness.records import mapping_for
+from harness.records import NAMESPACE_FIELD, mapping_for
 from harness.stores.qdrant_common import DEFAULT_EF_CONSTRUCT, DEFAULT_FULL_SCAN_THRESHOLD_KB, DEFAULT_M
 
 SCHEMA_CHECK_IDS = (
@@ -53,11 +57,20 @@ DATATYPE_BITS = {"uint8": 8, "float16": 16, "float32": 32}
 QUALITY_DECIDES = "the quality checks measure recall and are mandatory"
 
 
-def check_schema(source: CollectionSchema, target: CollectionSchema, accept: Collection[str] = ()) -> list[Check]:
+def check_schema(
+    source: CollectionSchema,
+    target: CollectionSchema,
+    accept: Collection[str] = (),
+    *,
+    required_indexes: Mapping[str, str] | None = None,
+    pinecone_to_qdrant: bool = False,
+) -> list[Check]:
     """One check per id of ``SCHEMA_CHECK_IDS``, in that order (target observed, source expected).
 
     A failing or warning check whose id is in ``accept`` (ids of ``ACCEPTABLE_CHECK_IDS``) becomes an
     accepted ``warn``: its message names the acceptance and ``details["accepted"]`` is True.
+    ``required_indexes`` (field → type, the thresholds' ``payload_indexes``) and ``pinecone_to_qdrant``
+    (``__namespace__`` needs a keyword index) add to what the target's payload indexes must hold.
     """
     mapped = mapping_for(source, target).target_schema(source)  # the source's vectors under the target's names
     checks = [
@@ -66,7 +79,7 @@ def check_schema(source: CollectionSchema, target: CollectionSchema, accept: Col
         _with_vector_layout(_datatype(source, target), *_datatype_drift(mapped, target)),
         _hnsw(source, target),
         _quantization(source, target),
-        _payload_indexes(source, target),
+        _payload_indexes(source, target, required_indexes or {}, pinecone_to_qdrant),
     ]
     return [_accepted(c) if c.id in accept and c.status in (Status.FAIL, Status.WARN) else c for c in checks]
 
@@ -416,31 +429,48 @@ def _quantization(source: CollectionSchema, target: CollectionSchema) -> Check:
     )
 
 
-def _payload_indexes(source: CollectionSchema, target: CollectionSchema) -> Check:
-    expected: Mapping[str, str] = dict(source.payload_indexes)
-    observed: Mapping[str, str] = dict(target.payload_indexes)
-    blind = _not_comparable(source, target)
-    if blind:
+def _payload_indexes(
+    source: CollectionSchema, target: CollectionSchema, required: Mapping[str, str], pinecone_to_qdrant: bool
+) -> Check:
+    observed: dict[str, str] = dict(target.payload_indexes)
+    wanted: dict[str, tuple[str, str]] = {f: (kind, "payload_indexes asks for it") for f, kind in required.items()}
+    if pinecone_to_qdrant and NAMESPACE_FIELD not in wanted:
+        wanted[NAMESPACE_FIELD] = ("keyword", "queries per Pinecone namespace filter on it")
+    source_blind = not source.index_config_reported and source.backend != "pinecone"
+    expected: dict[str, str] = dict(source.payload_indexes) if source.index_config_reported else {}
+    expected.update({f: kind for f, (kind, _) in wanted.items()})
+    if not target.index_config_reported or source_blind:
+        blind = _not_comparable(source, target)
         return Check(
             "schema.payload_indexes",
             Status.WARN,
             observed,
             expected,
             f"{blind}; check that every field you filter on is indexed on the target",
-            {"comparable": False},
+            {"comparable": False, "required": {f: kind for f, (kind, _) in wanted.items()}},
         )
     missing = sorted(f for f in expected if f not in observed)
     retyped = {f: {"source": expected[f], "target": observed[f]} for f in expected if f in observed}
     retyped = {f: change for f, change in retyped.items() if change["source"] != change["target"]}
     extra = sorted(f for f in observed if f not in expected)
-    details: dict[str, Any] = {"comparable": True, "missing": missing, "retyped": retyped, "extra": extra}
+    details: dict[str, Any] = {
+        "comparable": True,
+        "missing": missing,
+        "retyped": retyped,
+        "extra": extra,
+        "required": {f: kind for f, (kind, _) in wanted.items()},
+    }
     if missing or retyped:
         what = []
         if missing:
-            what.append(f"missing on target: {', '.join(missing)}")
+            named = [f"{f} ({wanted[f][1]})" if f in wanted else f for f in missing]
+            what.append(f"missing on target: {', '.join(named)}")
         if retyped:
             what.append(
-                "other type on target: " + ", ".join(f"{f} {c['source']} → {c['target']}" for f, c in retyped.items())
+                "other type on target: "
+                + ", ".join(
+                    f"{f} {c['source']} → {c['target']}{' (wanted)' if f in wanted else ''}" for f, c in retyped.items()
+                )
             )
         return Check(
             "schema.payload_indexes",
@@ -452,14 +482,17 @@ def _payload_indexes(source: CollectionSchema, target: CollectionSchema) -> Chec
             details,
         )
     note = f" (target also indexes {', '.join(extra)})" if extra else ""
-    return Check(
-        "schema.payload_indexes",
-        Status.PASS,
-        observed,
-        expected,
-        f"every source payload index exists on the target{note}",
-        details,
-    )
+    if not source.index_config_reported:  # a Pinecone source: it indexes every metadata field itself
+        held = (
+            f"the target has every payload index it needs ({', '.join(sorted(wanted))})"
+            if wanted
+            else ("nothing to compare")
+        )
+        message = f"{source.backend or 'the source'} indexes every metadata field itself; {held}{note}"
+    else:
+        asked = f" and every one asked for ({', '.join(sorted(wanted))})" if wanted else ""
+        message = f"every source payload index exists on the target{asked}{note}"
+    return Check("schema.payload_indexes", Status.PASS, observed, expected, message, details)
 
 
 def _fmt(hnsw: Mapping[str, Any] | None) -> str:

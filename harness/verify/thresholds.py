@@ -6,6 +6,11 @@ A thresholds file is flat TOML whose keys are the fields of ``Thresholds``::
     p99_ms_max = 250
     accept = ["schema.datatype"]   # a deliberate float32 → float16 change: warn, not fail
 
+``payload_indexes`` lists payload indexes the target must have (``{year = "integer", source = "keyword"}``;
+the same names as ``ragmig migrate --payload-index FIELD=TYPE`` and a migration config's ``[target]
+payload_indexes``): ``schema.payload_indexes`` warns when one is missing, and ``quality.filtered`` warns
+when a filter ran on such a field without it.
+
 ``accept`` names schema checks whose drift the team made on purpose: they become ``warn``, their message
 says so, and the verdict lists them in ``accepted``. Data checks (``parity.*``, ``quality.*``,
 ``latency.*``) can never be accepted, nor can ``schema.dimension`` (a target of another dimension cannot
@@ -22,6 +27,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from harness.errors import ConfigError
+from harness.stores.base import PayloadIndexType
 from harness.verify.schema import ACCEPTABLE_CHECK_IDS
 
 
@@ -39,6 +45,23 @@ class Thresholds(BaseModel):
     )
     noise_slack: float = Field(
         default=0.02, ge=0.0, le=1.0, description="overlap may fall this far below the source's own noise floor"
+    )
+    upgrade_margin: float = Field(
+        default=0.02,
+        ge=0.0,
+        le=1.0,
+        description="target recall above the source's by more than max(this, 1 − noise floor) is an upgrade: "
+        "low overlap then warns instead of failing",
+    )
+    namespace_min_queries: int = Field(
+        default=10, ge=1, le=100_000, description="a namespace is judged when it has at least this many queries"
+    )
+    filters_max: int = Field(default=12, ge=0, le=1000, description="distinct filters quality.filtered runs at most")
+    filter_queries: int = Field(
+        default=20, ge=1, le=10_000, description="queries run with each filter generated from the payloads"
+    )
+    payload_indexes: Annotated[dict[str, PayloadIndexType], Field(strict=False)] = Field(
+        default_factory=dict, description="payload indexes the target must have, field = type"
     )
     tie_epsilon: float = Field(
         default=1e-3, ge=0.0, description="a result within this of the k-th true distance is a hit (ann-benchmarks)"
@@ -90,6 +113,8 @@ _TYPE_WORDS = {
     "int_from_float": "an integer",
     "tuple_type": "a list of check ids",
     "string_type": "a check id (a string)",
+    "dict_type": "a table of field = index type",
+    "literal_error": "one of keyword, integer, float, bool, geo, text, datetime, uuid",
 }
 
 

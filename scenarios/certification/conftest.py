@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
+    from harness.progress import Progress
     from harness.stores.base import VectorStore
     from harness.verify import VerificationRun
     from scenarios.certification.recording import Family
@@ -58,10 +59,33 @@ def verification_run(
         sample=config.getoption("ragmig_sample"),
         workers=config.getoption("ragmig_workers"),
         cluster=config.getoption("ragmig_cluster"),
+        progress=_progress(config),
     )
     config.stash[RUN_KEY] = run
     yield run
     run.close()
+
+
+def _progress(config: pytest.Config) -> Progress:
+    """Where the run's phases are shown: ``ragmig certify``'s pipe when this is its child session, else
+    plain lines on stderr past pytest's capture (nothing under ``-q``)."""
+    import sys
+
+    from harness.progress import NO_PROGRESS, LineProgress, progress_from_env
+
+    piped = progress_from_env()
+    if piped is not None:
+        return piped
+    capture = config.pluginmanager.getplugin("capturemanager")
+    if config.get_verbosity() < 0 or capture is None:
+        return NO_PROGRESS
+
+    def write(text: str) -> None:
+        with capture.global_and_fixture_disabled():
+            sys.stderr.write(text)
+            sys.stderr.flush()
+
+    return LineProgress(write)
 
 
 @pytest.fixture

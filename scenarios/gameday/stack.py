@@ -13,7 +13,14 @@ Load: by default a ``ManualClock`` and the orchestrator's traffic hook — every
 run sends ``queries_per_tick`` queries (users uniform over a population, text keys Zipf-popular, as
 the locust users do) and ``writes_per_tick`` single-record upserts through the service, so a
 30-minute canary bakes in milliseconds and every figure is reproducible. Latency on a ``ManualClock``
-is exactly the latency the fault layers inject (a cache hit costs 0 ms).
+is exactly the latency the fault layers inject (a cache hit costs 0 ms). A per-second load shape
+(``RunOptions.load``: queries per second as a function of harness time, e.g. ``ramp_load``) spreads
+each tick's queries over the seconds of the health interval instead.
+
+Game-day building blocks besides: timed fault schedules on either store (``run.target.follow(
+FaultSchedule.burst(...))``, see ``harness.faults.schedule``), and a controller crash at a chosen
+moment (``crash_when``): ``migrate()`` then resumes on a new orchestrator over the same journal, as a
+restarted ``ragmig run --resume`` would.
 """
 
 from __future__ import annotations
@@ -47,19 +54,45 @@ from harness.stores.base import Cursor, SearchParams, VectorStore
 
 __all__ = [
     "BASE_SEARCH_LATENCY",
+    "ControllerCrash",
     "FaultMark",
     "GameDayStack",
+    "LoadShape",
     "MigrationRun",
     "RunOptions",
     "Sizes",
     "WritesDuringBackfill",
     "gameday_check",
+    "ramp_load",
+    "steady_load",
 ]
 
 BASE_SEARCH_LATENCY = FaultPlan(latency_ms=2.0, jitter_ms=1.0, latency_ops=frozenset({OpKind.SEARCH}))
 """Every backend's ordinary search latency (ms) on the harness clock: the steady state, not a fault."""
 WRITE_ID_BASE = 10_000_000  # ids of records the application writes during a run (int-id stores)
 _ZIPF_S = 1.1
+
+LoadShape = Callable[[float], float]
+"""Queries per second the users send at a harness time (s)."""
+
+
+def steady_load(qps: float) -> LoadShape:
+    """The same ``qps`` queries per second at every moment."""
+    return lambda now: qps
+
+
+def ramp_load(begin_qps: float, end_qps: float, *, start: float, duration: float) -> LoadShape:
+    """``begin_qps`` until ``start``, rising linearly to ``end_qps`` over ``duration`` seconds, then held."""
+
+    def shape(now: float) -> float:
+        progress = min(1.0, max(0.0, (now - start) / duration)) if duration > 0 else float(now >= start)
+        return begin_qps + (end_qps - begin_qps) * progress
+
+    return shape
+
+
+class ControllerCrash(Exception):
+    """The controller process died (a game day's simulated crash; see ``MigrationRun.crash_when``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +104,9 @@ class Sizes:
     keys: int = 200
     """Distinct text keys users ask (``q0`` … ``q{keys-1}``), Zipf-popular."""
     users: int = 500
-    queries_per_tick: int = 200
+    queries_per_tick: int = 1000
+    """Enough for the 5 % step to gather the 459 canary requests a 1 % gate at 99 % confidence needs
+    within its bake and ``max_hold_s`` (about 50 a tick at 5 %)."""
     writes_per_tick: int = 2
 
 
@@ -99,7 +134,7 @@ def gameday_config(source_uri: str, target_uri: str, changes: dict[str, Any] | N
             "steps": [5.0, 25.0, 50.0, 100.0],
             "bake_time_s": 30.0,
             "health_interval_s": 10.0,
-            "window_s": 30.0,
+            "window_s": 300.0,
             "live_bake_s": 20.0,
         },
         "shadow": {"queries": 50},
@@ -330,6 +365,9 @@ class RunOptions:
     inprocess_load: bool = True
     verifier: Verifier | None = None
     orchestrator_class: type[Orchestrator] = Orchestrator
+    load: LoadShape | None = None
+    """Queries per second over harness time: each tick spreads its queries over the health interval,
+    second by second (default: ``queries_per_tick`` at once at the start of each tick)."""
 
 
 class MigrationRun:
@@ -404,10 +442,15 @@ class MigrationRun:
         self._rng = np.random.default_rng(options.seed + 31)
         weights = 1.0 / np.arange(1, sizes.keys + 1) ** _ZIPF_S
         self._key_weights = weights / weights.sum()
+        self._key_cdf = np.cumsum(self._key_weights)
         self._next_write = 0
         self.acknowledged: dict[RecordId, np.ndarray] = {}
         self.write_failures = 0
         self.tick_hooks: list[Callable[[MigrationRun, float], None]] = []
+        self.load = options.load
+        self.crashes: list[float] = []
+        """Harness times at which the controller crashed (``crash_when``) and was resumed."""
+        self._crash_when: Callable[[MigrationRun, float], bool] | None = None
         self.marks: list[FaultMark] = []
         self.steady: dict[str, Any] = {}
         self.error: str | None = None
@@ -436,9 +479,24 @@ class MigrationRun:
         """The orchestrator (built on first use, after any change to ``backfill_source``)."""
         return self.migration.orchestrator
 
+    def crash_when(self, when: Callable[[MigrationRun, float], bool]) -> None:
+        """Kill the controller at the first tick where ``when(run, now)`` holds (once): the orchestrator
+        dies mid-phase, and ``migrate()`` resumes on a new orchestrator over the same journal."""
+        self._crash_when = when
+
+    def _run(self, stop_at: Phase | None) -> Phase:
+        """The orchestrator to ``stop_at`` (or a terminal phase), resumed after every crash."""
+        while True:
+            try:
+                return self.orchestrator.run(stop_at=stop_at)
+            except ControllerCrash:
+                self.crashes.append(self.clock.now())
+                self.mark("controller crashed; resumed from the journal", self.clock.now(), self.clock.now())
+                self.migration.restart()
+
     def migrate(self, stop_at: Phase | None = None) -> Phase:
-        """Run the orchestrator until a terminal phase (or ``stop_at``)."""
-        return self.orchestrator.run(stop_at=stop_at)
+        """Run the orchestrator until a terminal phase (or ``stop_at``), resuming after a crash."""
+        return self._run(stop_at)
 
     def migrate_phase_by_phase(self, on_phase: Callable[[Phase], None]) -> Phase:
         """Run the orchestrator to a terminal phase, calling ``on_phase(p)`` as each phase ``p`` is
@@ -447,7 +505,7 @@ class MigrationRun:
         while phase not in TERMINAL:
             on_phase(phase)
             following = PHASE_ORDER[PHASE_ORDER.index(phase) + 1] if phase in PHASE_ORDER[:-1] else None
-            phase = self.orchestrator.run(stop_at=following)
+            phase = self._run(following)
         on_phase(phase)
         return phase
 
@@ -469,9 +527,9 @@ class MigrationRun:
     # -- load ------------------------------------------------------------------------------------------
     def query_once(self) -> None:
         """One user query: a user from the population, a Zipf-popular text key."""
-        user = f"user-{int(self._rng.integers(self.stack.sizes.users))}"
-        key = f"q{int(self._rng.choice(self.stack.sizes.keys, p=self._key_weights))}"
-        self.service.query(user, text_key=key)
+        user, draw = self._rng.random(2)
+        key = min(int(np.searchsorted(self._key_cdf, draw, "right")), self.stack.sizes.keys - 1)
+        self.service.query(f"user-{int(user * self.stack.sizes.users)}", text_key=f"q{key}")
 
     def new_records(self, n: int) -> RecordBatch:
         """``n`` fresh records the application writes (ids never in the corpus)."""
@@ -508,9 +566,22 @@ class MigrationRun:
             self.write(self.new_records(per_round))
 
     def traffic(self, now: float) -> None:
-        """One health-check tick of load: queries, then writes, then the scenario's tick hooks."""
-        for _ in range(self.queries_per_tick):
-            self.query_once()
+        """One health-check tick of load: queries (at once, or second by second along ``load``), then
+        writes, then the scenario's tick hooks; a planned crash ends the tick first."""
+        if self._crash_when is not None and self._crash_when(self, now):
+            self._crash_when = None
+            raise ControllerCrash(f"controller killed at {now:g} s")
+        if self.load is None:
+            for _ in range(self.queries_per_tick):
+                self.query_once()
+        else:
+            # Each second of the interval but the last gets its share; the orchestrator sleeps the last.
+            seconds = max(1, int(self.config.canary.health_interval_s))
+            for second in range(seconds):
+                for _ in range(round(self.load(self.clock.now()))):
+                    self.query_once()
+                if second < seconds - 1:
+                    self.clock.sleep(1.0)
         for _ in range(self.writes_per_tick):
             self.write(self.new_records(1))
         for hook in list(self.tick_hooks):

@@ -2,8 +2,9 @@
 searches and every write mirrored to it, for 80 harness seconds.
 
 Steady state: users are served by the source within the gates. Method: the migration under load with
-the spike. Expected: the health checks see the error rate, and after ``failure_limit`` (3)
-consecutive failed checks — within 3 health intervals of the spike's start — reads roll back to 0 %
+the spike (the service's result cache holds 16 entries, so users see it). Expected: the health checks
+see the error rate, and after ``failure_limit`` (3) failed checks of the step — within 3 health
+intervals of the spike's start — reads roll back to 0 %
 with an alert; dual-write stays on; once the incident is over the outbox replays and every
 acknowledged write is on both stores. Protection removed: ``failure_limit`` out of reach — no
 rollback, users keep getting errors until the spike ends, and the check fails.
@@ -25,6 +26,9 @@ SPIKE = FaultPlan(search_error_rate=0.25, write_error_rate=1.0)
 SPIKE_AT_PERCENT = 25.0
 SPIKE_S = 80.0
 NO_LIMIT = 1_000_000
+CACHE_SIZE = 16
+"""A small result cache (16 of the 200 keys users ask): about half the queries reach the store, so users
+see the spike (a cache answering nearly everything would hide it: see the cache_hidden_errors scenario)."""
 
 
 def run_canary_error_spike(stack: GameDayStack, protection: bool = True) -> Check:
@@ -35,6 +39,7 @@ def run_canary_error_spike(stack: GameDayStack, protection: bool = True) -> Chec
         source,
         source_uri,
         config={} if protection else {"thresholds": {"failure_limit": NO_LIMIT}},
+        cache_size=CACHE_SIZE,
     )
     spike: list[FaultMark] = []
 

@@ -2,12 +2,14 @@
 — its result cache is empty and its pages are cold — and a canary straight onto it hurts users.
 
 The target carries the cold-start model (``FaultyStore``: an unseen query costs up to 1.8 s, decaying
-as the store serves its first 150 searches). Steady state: users are served by the source within the
+as the store serves its first 150 searches); the service's result cache holds 64 entries per backend,
+so about one query in five reaches the store. Steady state: users are served by the source within the
 gates. Method: migrate under load twice, once without warm-up, once with it. Expected: without warm-up
-the canary's health checks see the p99 spike and the low cache hit rate and roll back at 5 %; with
-warm-up (top queries replayed on the target until its p99 and hit rate settle) the canary is healthy
-and the migration completes. Protection removed: no warm-up in the protected run either — it rolls
-back, and the check fails.
+the canary's health checks see the p99 spike at 5 % (more than 1 % of requests slower than the p99
+gate, with 99 % confidence) — failed checks of the first step, a rollback if the spike outlasts
+``failure_limit`` checks; with warm-up (top queries replayed on the target until its p99 and hit rate
+settle) no check fails and the migration completes. Protection removed: no warm-up in the protected
+run either — its checks flag the spike, and the check fails.
 """
 
 from __future__ import annotations
@@ -23,6 +25,9 @@ from scenarios.gameday.stack import GameDayStack, MigrationRun, gameday_check
 
 SCENARIO = "cold_cache"
 COLD = FaultPlan(cold_latency_ms=1800.0, warm_after_searches=150)
+CACHE_SIZE = 64
+"""The service's result cache per backend: about one query in five reaches the store (a cache holding
+every key users ask would hide a cold store after its first few seconds)."""
 
 
 def _migrate(stack: GameDayStack, label: str, warm_up: bool) -> tuple[MigrationRun, Phase]:
@@ -32,6 +37,7 @@ def _migrate(stack: GameDayStack, label: str, warm_up: bool) -> tuple[MigrationR
         source,
         source_uri,
         config={"warm_up": {"enabled": warm_up}},
+        cache_size=CACHE_SIZE,
     )
     run.steady_state()
     run.target.set_faults(COLD)
@@ -58,12 +64,10 @@ def run_cold_cache(stack: GameDayStack, protection: bool = True) -> Check:
         cold, cold_phase = _migrate(stack, "flip without warm-up", warm_up=False)
         runs.append(cold)
         seen = _detected(cold)
-        figures["without_warm_up"] = {"phase": str(cold_phase), "detected": sorted(seen)}
-        if cold_phase is not Phase.ROLLED_BACK or not {"p99", "cache_hit_rate"} <= seen:
-            problems.append(
-                f"without warm-up: ended {cold_phase}, health checks flagged {sorted(seen)} "
-                "(expected a rollback on p99 and cache_hit_rate)"
-            )
+        failed = [h for h in cold.orchestrator.timeline("health") if h.data.get("counted_as") == "fail"]
+        figures["without_warm_up"] = {"phase": str(cold_phase), "detected": sorted(seen), "failed_checks": len(failed)}
+        if "p99" not in seen:
+            problems.append(f"without warm-up: ended {cold_phase}, the p99 spike went unseen (flagged {sorted(seen)})")
     run, phase = _migrate(stack, "with warm-up" if protection else "without warm-up", warm_up=protection)
     runs.append(run)
     seen = _detected(run)
@@ -77,7 +81,8 @@ def run_cold_cache(stack: GameDayStack, protection: bool = True) -> Check:
     if not all(r.steady.get("holds") for r in runs):
         problems.append("steady state did not hold before the migration")
     message = (
-        "without warm-up the p99 spike and low cache hit rate were detected and rolled back at 5 %; "
+        f"without warm-up the p99 spike was detected at 5 % ({figures['without_warm_up']['failed_checks']} failed "
+        f"checks, ended {figures['without_warm_up']['phase']}); "
         "with warm-up the canary was healthy and completed"
         if not problems
         else "; ".join(problems)
@@ -86,7 +91,7 @@ def run_cold_cache(stack: GameDayStack, protection: bool = True) -> Check:
         SCENARIO,
         not problems,
         observed=figures,
-        expected={"without_warm_up": "rolled_back on p99 + cache_hit_rate", "with_warm_up": "completed"},
+        expected={"without_warm_up": "p99 spike detected", "with_warm_up": "completed, no failed check"},
         message=message,
         runs=runs,
         lost_writes=lost,

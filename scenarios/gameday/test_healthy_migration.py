@@ -34,8 +34,10 @@ UPSERT_SHARE = 0.05
 LOAD_ID_BASE = 1_000_000_000  # the locustfile's first upserted id
 REALTIME_CONFIG: dict[str, Any] = {
     "flag_propagation_s": 0.2,
-    "canary": {"bake_time_s": 2.0, "health_interval_s": 0.5, "window_s": 2.0, "live_bake_s": 1.0},
-    "thresholds": {"max_hold_s": 10.0},
+    "canary": {"bake_time_s": 2.0, "health_interval_s": 0.5, "window_s": 10.0, "live_bake_s": 1.0},
+    # Seconds, not minutes, of real load: a 5 % gate at 90 % confidence needs 45 clean canary requests a
+    # step (a 1 % gate at 99 % would need 459, more than 12 locust users send to a 5 % step in seconds).
+    "thresholds": {"max_hold_s": 10.0, "error_rate_max": 0.05, "confidence": 0.9},
     "backfill": {"backoff_base_s": 0.05, "backoff_max_s": 0.5},
 }
 
@@ -114,7 +116,7 @@ def _under_locust(stack: GameDayStack, run: MigrationRun) -> Check:
     import httpx
 
     from harness.load import LoadStats, run_load
-    from harness.service import requests_total
+    from harness.service import requests_total, serve_in_thread
 
     results: list[LoadStats | BaseException] = []
     env = {
@@ -140,7 +142,7 @@ def _under_locust(stack: GameDayStack, run: MigrationRun) -> Check:
         except BaseException as exc:  # handed to the scenario thread below
             results.append(exc)
 
-    with run.service.serve_in_thread() as endpoint:
+    with serve_in_thread(run.service) as endpoint:
         thread = threading.Thread(target=load, name="locust-runner", daemon=True)
         thread.start()
         run.clock.sleep(3.0)  # locust's start-up (a real wait: its users are arriving)

@@ -77,7 +77,6 @@ def run_namespace_collision(stack: GameDayStack, protection: bool = True) -> Che
         target_uri=target_uri,
         clock=clock,
         write_namespace="docs",
-        queries_per_tick=100,
         orchestrator_class=Orchestrator if protection else NamespaceBlindOrchestrator,
     )
     steady = run.steady_state(ticks=2)

@@ -62,7 +62,6 @@ def run_pinecone_rate_limits(stack: GameDayStack, protection: bool = True) -> Ch
         source_uri,
         clock=clock,
         write_namespace="docs",
-        queries_per_tick=100,
         config={} if protection else NO_RETRIES,
     )
     hook = WritesDuringBackfill(run.source, after_page=-1, write=run.write_some)

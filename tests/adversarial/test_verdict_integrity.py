@@ -274,9 +274,10 @@ def test_an_accepted_change_is_listed_and_the_other_checks_still_judge(edge_runs
     assert outcome.verdict is not None
     assert outcome.verdict["accepted"] == ["schema.datatype"]
     assert outcome.check("schema.datatype")["status"] == "warn"
-    # float16 holds these vectors within tolerance: every data check that applies to an Edge pair passes
-    # (parity.mapping is Pinecone → Qdrant only and is skipped, with its reason).
-    assert outcome.check("parity.mapping")["status"] == "skip"
+    # float16 holds these vectors within tolerance: every data check that applies to an Edge pair passes.
+    # Edge → Edge has no id mapping and no namespaces: those checks are skipped, with their reasons.
+    unmapped = {"parity.mapping", "quality.namespaces"}
+    assert outcome.statuses("skip") >= unmapped
     assert outcome.statuses("pass") >= (PARITY | QUALITY) - outcome.statuses("skip")
     assert not (outcome.statuses("fail") | outcome.statuses("error")) & (PARITY | QUALITY)
 
@@ -358,16 +359,14 @@ def test_incomplete_html_shows_the_incomplete_banner(
 
 
 @pytest.mark.parametrize("name", INCOMPLETE)
-def test_incomplete_junit_holds_an_error_per_family_that_did_not_complete(
+def test_incomplete_junit_holds_an_error_per_check_that_did_not_complete(
     name: str, incomplete_runs: dict[str, tuple[Row, Outcome]]
 ) -> None:
     row, outcome = incomplete_runs[name]
     assert outcome.junit is not None
     suite = ET.fromstring(outcome.junit)
-    errored = {
-        case.get("name", "").removeprefix("test_") for case in suite.iter("testcase") if case.find("error") is not None
-    }
-    assert errored == {cid.split(".")[0] for cid in row.erroring}
+    errored = {case.get("name") for case in suite.iter("testcase") if case.find("error") is not None}
+    assert errored == set(row.erroring)
     for case in suite.iter("testcase"):
         if case.find("error") is not None:
             assert "TransientStoreError" in (case.find("error").get("message") or "")  # type: ignore[union-attr]
@@ -377,8 +376,10 @@ def test_incomplete_junit_holds_an_error_per_family_that_did_not_complete(
 def test_incomplete_terminal_summary_says_error(name: str, incomplete_runs: dict[str, tuple[Row, Outcome]]) -> None:
     _, outcome = incomplete_runs[name]
     assert "verdict: ERROR" in outcome.stdout and "PASS" not in outcome.stdout
-    assert outcome.stderr.startswith("ragmig: error: certification did not complete:")
-    assert len(outcome.stderr.strip().splitlines()) == 1
+    # Progress lines of the phases that ran come first; the one error line ends stderr.
+    lines = outcome.stderr.strip().splitlines()
+    assert lines[-1].startswith("ragmig: error: certification did not complete:")
+    assert [line for line in lines if line.startswith("ragmig: error:")] == lines[-1:]
 
 
 def test_the_incomplete_banner_is_unmistakable_in_a_browser(

@@ -86,8 +86,13 @@ def test_identical_copy_exits_0_with_a_passing_verdict(stores: dict[str, str], t
     verdict = json.loads((tmp_path / "v.json").read_text())
     assert verdict["verdict"] == "pass"
     statuses = {c["id"]: c["status"] for c in verdict["checks"]}
-    # Edge → Edge: no id mapping, no sparse vectors
-    assert statuses == {**dict.fromkeys(CHECK_IDS, "pass"), "parity.mapping": "skip", "parity.sparse": "skip"}
+    # Edge → Edge: no id mapping, no sparse vectors, no namespaces
+    assert statuses == {
+        **dict.fromkeys(CHECK_IDS, "pass"),
+        "parity.mapping": "skip",
+        "parity.sparse": "skip",
+        "quality.namespaces": "skip",
+    }
     assert "verdict: PASS" in stdout
 
 
@@ -105,9 +110,19 @@ def test_findings_exit_1_and_every_report_is_written(failing_run: dict[str, obje
     assert by_id["parity.ids"]["details"]["missing"] == [5, 6, 7]
     assert by_id["parity.payloads"]["details"]["mismatch_count"] == 2
     assert set(verdict["source"]) == {"uri", "count", "schema"} and verdict["source"]["count"] == N
+    # JUnit: one testcase per check id of the JSON, in its order; a failed check is a <failure>.
     suites = ET.parse(out / "junit.xml").getroot()
-    failures = {case.get("name") for case in suites.iter("testcase") if case.find("failure") is not None}
-    assert failures == {"test_parity"}
+    cases = list(suites.iter("testcase"))
+    assert [case.get("name") for case in cases] == [c["id"] for c in verdict["checks"]]
+    assert len(cases) == len(verdict["checks"]) == int(suites.get("tests", "-1"))
+    failures = {case.get("name") for case in cases if case.find("failure") is not None}
+    assert (
+        failures
+        == {c["id"] for c in verdict["checks"] if c["status"] == "fail"}
+        == {"parity.count", "parity.ids", "parity.payloads"}
+    )
+    warned = {case.get("name") for case in cases if case.find("properties/property[@name='warn']") is not None}
+    assert warned == {c["id"] for c in verdict["checks"] if c["status"] == "warn"}
     assert "parity.ids" in str(failing_run["stdout"]) and "verdict: FAIL" in str(failing_run["stdout"])
 
 
@@ -294,8 +309,9 @@ def test_a_callers_pytest_settings_cannot_deselect_a_family(
 
 
 def test_a_suite_that_wrote_no_verdict_is_reported_as_error_in_every_output() -> None:
-    from harness.reporting.certify import _final_verdict, junit_xml
+    from harness.reporting.certify import JUNIT_SUITE, _final_verdict
     from harness.reporting.html import report_page
+    from harness.reporting.junit import junit_xml
     from harness.reporting.session import ChildRun
 
     crashed = ChildRun(
@@ -307,9 +323,10 @@ def test_a_suite_that_wrote_no_verdict_is_reported_as_error_in_every_output() ->
     assert SECRET not in verdict.to_json()
     page = report_page(verdict)
     assert "Certification verdict: INCOMPLETE" in page and SECRET not in page
-    suite = ET.fromstring(junit_xml(verdict))
+    suite = ET.fromstring(junit_xml(verdict, JUNIT_SUITE))
     errors = [case for case in suite.iter("testcase") if case.find("error") is not None]
-    assert [case.get("name") for case in errors] == ["certification"]
+    assert [(case.get("classname"), case.get("name")) for case in errors] == [("ragmig-certify.run", "run")]
+    assert SECRET not in junit_xml(verdict, JUNIT_SUITE)
 
 
 def test_a_verdict_missing_a_family_is_completed_with_errors() -> None:

@@ -129,7 +129,8 @@ class LiveRun:
         self.journal = root / "journal.sqlite"
         self.job = f"svc-{uuid.uuid4().hex[:6]}"
         self.config = root / "migration.toml"
-        canary = {"bake_time_s": 3.0, "health_interval_s": 1.0, "window_s": 3.0, "live_bake_s": 2.0}
+        # Each check's interval holds two 1 s scrapes; evidence spans up to 30 s.
+        canary = {"bake_time_s": 4.0, "health_interval_s": 2.0, "window_s": 30.0, "live_bake_s": 2.0}
         canary.update(changes.pop("canary", {}))
         lines = [
             f'source = "{source_uri}"',
@@ -140,6 +141,9 @@ class LiveRun:
             "flag_propagation_s = 1.0",
             "[thresholds]",
             "min_samples = 5",
+            # Seconds of 120 requests/s: a 5 % gate at 90 % confidence needs 45 clean canary requests a step.
+            "error_rate_max = 0.05",
+            "confidence = 0.9",
             "cache_hit_rate_min = 0.0",
             'no_data_policy = "hold"',
             "max_hold_s = 30",
@@ -198,6 +202,8 @@ class LiveRun:
                 "--fault-injection",
                 "--flag-poll-ms",
                 "100",
+                "--cache-size",
+                "0",  # every query reaches the store: users see what the store does
             ],
             root / "service.log",
             env=self.env,

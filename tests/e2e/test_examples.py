@@ -36,7 +36,7 @@ pytestmark = pytest.mark.skipif(
 )
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 EXAMPLE_PORTS = (5081, 6333, 9090, 9093)
-RUN_TIMEOUT_S = 300.0
+RUN_TIMEOUT_S = 600.0  # a bound, not an expectation: a busy machine sends fewer queries a second
 
 
 def _distinct_free_ports(n: int) -> list[int]:

@@ -70,7 +70,7 @@ def test_report_has_one_timeline_svg_per_scenario(report_page: str) -> None:
     figures = re.findall(r'<figure class="timeline" data-scenario="([a-z_]+)"><svg', page)
     assert figures == list(SCENARIOS)
     assert page.count("<svg") == len(SCENARIOS)
-    assert 'class="banner fail"' in page and "9/10 scenarios" in page
+    assert 'class="banner fail"' in page and f"{len(SCENARIOS) - 1}/{len(SCENARIOS)} scenarios" in page
     # Self-contained: nothing fetched from anywhere.
     assert not re.search(r'(src|href)="(https?:)?//', page)
 
@@ -117,11 +117,22 @@ def test_report_renders_in_a_headless_browser_with_one_timeline_per_scenario(rep
     assert "<script" not in dom.split("<body", 1)[1]
 
 
-def test_a_scenario_that_records_no_check_is_reported_failed() -> None:
+def test_a_scenario_that_crashed_is_reported_as_error_not_fail() -> None:
     from harness.reporting.gameday import _complete
 
-    recorded = Verdict(checks=(Check("gameday.schema_drift", Status.PASS, message="blocked"),))
-    verdict = _complete(recorded, ["schema_drift", "cold_cache"], {"cold_cache": "RuntimeError: boom"}, 1.0)
-    assert [c.id for c in verdict.checks] == ["gameday.schema_drift", "gameday.cold_cache"]
-    assert verdict.checks[1].status is Status.FAIL and "RuntimeError: boom" in verdict.checks[1].message
-    assert not verdict.passed
+    recorded = Verdict(
+        checks=(
+            Check("gameday.schema_drift", Status.PASS, message="blocked"),
+            Check("gameday.missed_writes", Status.FAIL, message="parity missed the writes"),
+        )
+    )
+    verdict = _complete(
+        recorded, ["schema_drift", "missed_writes", "cold_cache"], {"cold_cache": "RuntimeError: boom"}, 1.0
+    )
+    assert [c.id for c in verdict.checks] == ["gameday.schema_drift", "gameday.missed_writes", "gameday.cold_cache"]
+    crashed = verdict.checks[2]
+    assert crashed.status is Status.ERROR and "RuntimeError: boom" in crashed.message
+    assert verdict.checks[1].status is Status.FAIL  # a scenario that decided wrong stays a failure
+    assert not verdict.passed and str(verdict.verdict) == "error"
+    page = gameday_html(verdict)
+    assert '<div class="banner error">' in page and '<span class="status s-error">error</span>' in page

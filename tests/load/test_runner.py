@@ -17,7 +17,7 @@ from harness.load import LoadRunError, LoadStats, run_load
 from harness.load.runner import read_stats_json
 from harness.migration.metrics import InProcessMetrics
 from harness.model import CollectionSchema, Distance, RecordBatch
-from harness.service import QueryService, ServiceEndpoint, requests_total
+from harness.service import QueryService, ServiceEndpoint, requests_total, serve_in_thread
 from harness.stores.exact import ExactStore
 from tests.service.conftest import StaticFlags
 
@@ -54,7 +54,7 @@ def test_locust_counts_equal_the_service_metrics(stores: tuple[ExactStore, Exact
         source, faulty_target, flags=StaticFlags(50.0), metrics=metrics, writer=source, clock=SystemClock()
     )
     env = {"RAGMIG_LOAD_UPSERT_SHARE": "0.1", "RAGMIG_LOAD_DIMENSION": str(DIM), "RAGMIG_LOAD_KEYS": "50"}
-    with service.serve_in_thread() as endpoint:
+    with serve_in_thread(service) as endpoint:
         stats = run_load(endpoint.url, users=USERS, spawn_rate=USERS, run_time_s=3, out_dir=tmp_path, env=env)
         queries, writes = service_totals(endpoint)
 
@@ -80,7 +80,7 @@ def test_locust_counts_equal_the_service_metrics(stores: tuple[ExactStore, Exact
 def test_distributed_master_and_one_worker_with_a_ramp(stores: tuple[ExactStore, ExactStore], tmp_path: Path) -> None:
     source, target = stores
     service = QueryService(source, target, flags=StaticFlags(0.0), metrics=InProcessMetrics(), writer=source)
-    with service.serve_in_thread() as endpoint:
+    with serve_in_thread(service) as endpoint:
         stats = run_load(
             endpoint.url, users=USERS, spawn_rate=USERS, run_time_s=3, out_dir=tmp_path, workers=1, shape="ramp"
         )

@@ -55,7 +55,7 @@ def fast_config(source: str, target: str, **sections: Any) -> MigrationConfig:
         "target": target,
         "batch_size": 500,
         "flag_propagation_s": 5.0,
-        "canary": {"bake_time_s": 300.0, "health_interval_s": 60.0, "window_s": 120.0, "live_bake_s": 120.0},
+        "canary": {"bake_time_s": 300.0, "health_interval_s": 60.0, "window_s": 600.0, "live_bake_s": 120.0},
         "thresholds": {"min_samples": 20, "failure_limit": 2},
         "shadow": {"queries": 20, "k": 5},
         "warm_up": {"queries": 20, "max_rounds": 3},

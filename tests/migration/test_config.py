@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -64,3 +65,53 @@ def test_bad_config_is_one_line_naming_file_and_key(tmp_path: Path, body: str, e
 def test_missing_file_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="no such file"):
         load_config(tmp_path / "absent.toml")
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ("[thresholds]\nerror_rate_max = 0.0\n", "thresholds.error_rate_max"),
+        ("[thresholds]\nerror_rate_max = 1.0\n", "thresholds.error_rate_max"),
+        ("[thresholds]\nconfidence = 0.4\n", "thresholds.confidence"),
+        ("[thresholds]\nconfidence = 1.0\n", "thresholds.confidence"),
+        ("[thresholds]\nsevere_error_multiple = 1.0\n", "thresholds.severe_error_multiple"),
+        ('[thresholds]\nbackend_errors = "loud"\n', "thresholds.backend_errors"),
+        ("[canary]\nhealth_interval_s = 60\nwindow_s = 30\n", "window_s (30 s) must be at least health_interval_s"),
+        ("[parity_gate]\nreplay_rounds = 0\n", "parity_gate.replay_rounds"),
+        (
+            '[metrics]\nprovider = "prometheus"\nurl = "http://p:9090"\nscrape_interval_s = 15\n'
+            "[canary]\nhealth_interval_s = 20\n",
+            "must hold two Prometheus scrapes",
+        ),
+    ],
+)
+def test_the_canarys_statistics_refuse_impossible_settings(tmp_path: Path, body: str, expected: str) -> None:
+    path = tmp_path / "migration.toml"
+    path.write_text('source = "exact://a"\ntarget = "exact://b"\n' + body)
+    with pytest.raises(ConfigError, match=re.escape(expected)):
+        load_config(path)
+
+
+def test_the_defaults_of_the_canarys_statistics() -> None:
+    cfg = MigrationConfig(source="exact://a", target="exact://b")
+    t = cfg.thresholds
+    assert (t.confidence, t.min_requests, t.error_min_requests, t.severe_error_rate) == (0.99, None, 459, 0.5)
+    assert (t.backend_errors, t.latency_reference, t.failure_limit) == ("warn", True, 3)
+    g = cfg.parity_gate
+    assert (g.enabled, g.probes_per_check, g.sample, g.replay_rounds) == (True, 20, 1000, 3)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "ftp://hooks.slack.com/services/T000/B000/XXXXSECRETXXXX",
+        "hooks.slack.com/services/T000/B000/XXXXSECRETXXXX",
+        "javascript:alert('XXXXSECRETXXXX')",
+    ],
+)
+def test_a_webhook_url_that_is_refused_is_never_echoed(tmp_path: Path, url: str) -> None:
+    path = tmp_path / "migration.toml"
+    path.write_text(f'source = "exact://a"\ntarget = "exact://b"\n[[alerts]]\ntype = "slack"\nurl = "{url}"\n')
+    with pytest.raises(ConfigError, match="must start with http:// or https://") as info:
+        load_config(path)
+    assert "SECRET" not in str(info.value) and "services" not in str(info.value)

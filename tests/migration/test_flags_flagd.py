@@ -122,14 +122,14 @@ def test_a_file_not_in_the_shape_is_one_config_error(tmp_path: Path, text: str) 
 def test_the_application_reads_the_file_through_openfeature_and_sees_changes(tmp_path: Path) -> None:
     path = tmp_path / "flags.json"
     flags = FlagdFileFlags(path)
-    reader = FlagdFileReader(path, poll_ms=20)
-    assert reader.backend_for("user-1") == "source" and reader.write_mode() is WriteMode.SOURCE_ONLY
-    flags.set_read_percent(100)
-    flags.set_write_mode(WriteMode.DUAL_TARGET_FIRST)
-    deadline = time.monotonic() + 10.0
-    while reader.write_mode() is not WriteMode.DUAL_TARGET_FIRST:
-        assert time.monotonic() < deadline
-        time.sleep(0.02)  # bounded wait for the provider's reload
-    assert reader.backend_for("user-1") == "target" and reader.read_percent() == 100.0
-    with pytest.raises(Exception, match="ragmig run"):
-        reader.set_read_percent(0)
+    with FlagdFileReader(path, poll_ms=20) as reader:  # its file watcher stops with the test
+        assert reader.backend_for("user-1") == "source" and reader.write_mode() is WriteMode.SOURCE_ONLY
+        flags.set_read_percent(100)
+        flags.set_write_mode(WriteMode.DUAL_TARGET_FIRST)
+        deadline = time.monotonic() + 10.0
+        while reader.write_mode() is not WriteMode.DUAL_TARGET_FIRST:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)  # bounded wait for the provider's reload
+        assert reader.backend_for("user-1") == "target" and reader.read_percent() == 100.0
+        with pytest.raises(Exception, match="ragmig run"):
+            reader.set_read_percent(0)

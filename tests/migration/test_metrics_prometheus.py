@@ -75,6 +75,8 @@ def _typical(path: str, params: dict[str, str]) -> Any:
         return _vector("0.040")
     if query.startswith("histogram_quantile(0.5"):
         return _vector("0.011")
+    if "backend_calls" in query:
+        return _vector("0.8" if 'outcome="error"' in query else "47.3")
     if 'outcome="error"' in query:
         return _vector("2.4")
     if "cache_hits" in query:
@@ -97,10 +99,31 @@ def test_a_window_is_counts_window_quantiles_and_an_interval_series(prometheus: 
         'sum(increase(ragmig_requests_total{backend="target", outcome="error", job="rag-api"}[6000ms]))',
         'sum(increase(ragmig_cache_hits_total{backend="target", job="rag-api"}[6000ms]))',
     ]
-    assert source.queries_run[-1] == (
+    assert (
         'histogram_quantile(0.5, sum by (le) (increase(ragmig_query_latency_seconds_bucket{backend="target", '
         'job="rag-api"}[2000ms])))'
+    ) in source.queries_run
+    # The store calls behind the cache: counts and their own latency series.
+    assert (stats.backend_calls, stats.backend_errors) == (47, 1)
+    assert stats.backend_latencies_ms.tolist() == pytest.approx([10.0, 12.0, 11.0])
+    assert source.queries_run[-3:] == [
+        'sum(increase(ragmig_backend_calls_total{backend="target", job="rag-api"}[6000ms]))',
+        'sum(increase(ragmig_backend_calls_total{backend="target", outcome="error", job="rag-api"}[6000ms]))',
+        'histogram_quantile(0.5, sum by (le) (increase(ragmig_backend_latency_seconds_bucket{backend="target", '
+        'job="rag-api"}[2000ms])))',
+    ]
+
+
+def test_an_application_without_store_call_metrics_leaves_them_unmeasured(prometheus: Any) -> None:
+    def no_store_calls(path: str, params: dict[str, str]) -> Any:
+        return [] if "backend_" in params["query"] else _typical(path, params)
+
+    stats = PrometheusMetrics(prometheus(no_store_calls), clock=ManualClock(100.0), scrape_interval_s=1).window(
+        "target", 90.0, 100.0
     )
+    assert stats.requests == 120 and stats.backend_calls is None and stats.backend_error_rate is None
+    result = evaluate_window(stats, None, Thresholds(), at=100.0)
+    assert "backend_error_rate" not in result.tests
 
 
 def test_an_absent_series_is_no_data_with_its_reason(prometheus: Any) -> None:
@@ -158,7 +181,7 @@ def test_a_slower_canary_series_is_a_regression_only_with_enough_intervals(point
     assert result.p99_ms == pytest.approx(40.0 + points - 1)  # Prometheus' window quantile, not the series'
 
 
-def test_equal_series_pass_and_few_requests_are_no_data_whatever_the_series() -> None:
+def test_equal_series_pass_and_few_requests_are_not_enough_evidence_whatever_the_series() -> None:
     thresholds = Thresholds(min_samples=20, cache_hit_rate_min=0.0)
     same = [10.0, 11.0, 12.0, 10.5, 11.5, 12.5]
     assert (
@@ -166,4 +189,5 @@ def test_equal_series_pass_and_few_requests_are_no_data_whatever_the_series() ->
         is Outcome.PASS
     )
     few = _series_window("target", same, requests=19)
-    assert evaluate_window(few, _series_window("source", same), thresholds, 60.0).outcome is Outcome.NO_DATA
+    result = evaluate_window(few, _series_window("source", same), thresholds, 60.0)
+    assert result.outcome is Outcome.UNDECIDED and "not enough evidence" in result.reasons[0]

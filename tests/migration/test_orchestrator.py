@@ -21,7 +21,7 @@ from harness.migration.flags_openfeature import InMemoryFlags
 from harness.migration.journal import Journal
 from harness.migration.metrics import InProcessMetrics, WindowStats
 from harness.migration.orchestrator import Orchestrator, Phase
-from harness.migration.router import Router
+from harness.migration.router import bucket_of, threshold_for
 from harness.stores.exact import ExactStore
 from tests.migration.conftest import fast_config, records, verdict
 
@@ -31,20 +31,20 @@ class Crash(Exception):
 
 
 class Traffic:
-    """Deterministic in-process traffic: each tick, every user queries once (routed by the flags) and a few
-    records are written through dual-write. ``target`` holds the target's behaviour, switchable at run time."""
+    """Deterministic in-process traffic: each tick, every user queries once (routed by their sticky bucket
+    at the flags' read percentage) and a few records are written through dual-write. ``target`` holds the
+    target's behaviour, switchable at run time; a cache miss is a store call of the request's latency."""
 
     def __init__(
         self,
         metrics: InProcessMetrics,
         flags: FlagStore,
         writer: DualWriteStore | None = None,
-        users: int = 200,
+        users: int = 2000,
         seed: int = 0,
     ) -> None:
         self.metrics, self.flags, self.writer = metrics, flags, writer
-        self.users = [f"user-{i}" for i in range(users)]
-        self.router = Router()
+        self.buckets = np.array([bucket_of(f"user-{i}") for i in range(users)])
         self.rng = np.random.default_rng(seed)
         self.target: dict[str, float] = {"latency_ms": 20.0, "error_rate": 0.0, "hit_rate": 0.9}
         self.when: Callable[[float, float], dict[str, float] | None] = lambda now, percent: None
@@ -53,24 +53,34 @@ class Traffic:
         self.next_id = 100_000
         self.crash_at: float | None = None
 
+    def _record(self, cohort: str, at: np.ndarray, latency_ms: float, error_rate: float, hit_rate: float) -> None:
+        n = len(at)
+        latency = latency_ms * (1 + 0.2 * self.rng.random(n))
+        hits = self.rng.random(n) < hit_rate
+        errors = (self.rng.random(n) < error_rate) & ~hits
+        self.metrics.record_many(
+            cohort,
+            at,
+            latency,
+            errors,
+            hits,
+            backend_ms=np.where(hits, np.nan, latency),
+            backend_errors=errors,
+        )
+
     def __call__(self, now: float) -> None:
         if self.crash_at is not None and now >= self.crash_at:
             raise Crash(f"killed at t={now}")
         percent = self.flags.read_percent()
         self.max_percent = max(self.max_percent, percent)
         target = {**self.target, **(self.when(now, percent) or {})}
-        for i, user in enumerate(self.users):
-            at = now + i * 0.01
-            if self.router.route(user, percent) == "target":
-                self.metrics.record(
-                    "target",
-                    at,
-                    target["latency_ms"] * (1 + 0.2 * self.rng.random()),
-                    error=bool(self.rng.random() < target["error_rate"]),
-                    cache_hit=bool(self.rng.random() < target["hit_rate"]),
-                )
-            else:
-                self.metrics.record("source", at, 20.0 * (1 + 0.2 * self.rng.random()), cache_hit=True)
+        at = now + np.arange(len(self.buckets)) * 0.001
+        on_target = self.buckets < threshold_for(percent)
+        # Errors are store failures, so a target error rate is drawn over store calls (cache misses).
+        miss = 1.0 - target["hit_rate"]
+        store_error = min(1.0, target["error_rate"] / miss) if miss > 0 else 0.0
+        self._record("target", at[on_target], target["latency_ms"], store_error, target["hit_rate"])
+        self._record("source", at[~on_target], 20.0, 0.0, 0.9)
         if self.writer is not None:
             ids = list(range(self.next_id, self.next_id + 3))
             self.next_id += 3
@@ -119,6 +129,8 @@ class Setup:
             "alerts": [SnoopingSink()],
             "verifier": lambda s, t: verdict(self.verifier_passes),
             "traffic": self.traffic,
+            # A warm target on the harness clock: the default warm-up times real searches (wall clock).
+            "warm_up": lambda n: WindowStats("target", 0.0, 1.0, n, 0, int(0.9 * n), np.full(n, 20.0)),
         }
         kwargs.update(overrides)
         return Orchestrator(self.config, self.source, self.target, self.journal, **kwargs)
@@ -157,8 +169,17 @@ def test_healthy_migration_is_promoted_step_by_step_to_completed(setup: Any) -> 
     assert s.flags.read_percent() == 100 and s.flags.write_mode() is WriteMode.TARGET_ONLY
     modes = [e.data["write_mode"] for e in s.journal.events("transition")]
     assert modes.index("dual_source_first") < modes.index("dual_target_first") < modes.index("target_only")
-    health = s.journal.events("health")
-    assert health and all(h.data["outcome"] in ("pass", "no_data") for h in health if "outcome" in h.data)
+    health = [h for h in s.journal.events("health") if "outcome" in h.data]
+    assert health and all(h.data["outcome"] in ("pass", "undecided") for h in health)
+    # Each step was promoted on a passing check whose evidence held at least what the error gate needs.
+    events = s.journal.events()
+    promotions = [i for i, e in enumerate(events) if e.kind == "decision" and e.data["decision"] == "promote"]
+    deciding = [next(e for e in reversed(events[:i]) if e.kind == "health") for i in promotions]
+    assert len(deciding) == 4
+    assert all(h.data["counted_as"] == "pass" for h in deciding)
+    assert all(h.data["requests"] >= s.config.thresholds.error_min_requests for h in deciding), [
+        (h.at, h.data["check"], h.data["requests"], h.data["window"], h.data["reasons"]) for h in deciding
+    ]
     assert s.sink.alerts == []
     assert s.inner_target.count() == s.source.count()  # every dual-written record is on both sides
 
@@ -184,7 +205,8 @@ def test_canary_error_spike_rolls_back_at_once_with_no_write_lost(setup: Any) ->
     assert s.flags.write_mode() is WriteMode.DUAL_SOURCE_FIRST  # dual-write kept
     (alert,) = s.sink.alerts
     assert alert.severity == "critical" and "error rate" in alert.message
-    assert "consecutive failed health checks" in (s.journal.state().reason or "")
+    assert f"{limit} failed health checks in this step (failure_limit {limit})" in (s.journal.state().reason or "")
+    assert "at 99 % confidence over" in (s.journal.state().reason or "")
     assert max(s.percents()) == 25
     # Recovery: the target comes back, the outbox replays, and every acknowledged write is on both sides.
     s.target.clear()
@@ -215,8 +237,10 @@ def test_idle_windows_are_judged_by_the_no_data_policy(setup: Any, policy: str, 
     checks = [h for h in s.journal.events("health") if "outcome" in h.data]
     assert checks and all(h.data["outcome"] == "no_data" and h.data["error_rate"] is None for h in checks)
     if policy == "hold":
-        held = [h for h in checks if h.data["counted_as"] == "no_data"]
-        assert held and held[-1].at - checks[0].at < 600.0 <= checks[-1].at - checks[0].at
+        assert all(h.data["counted_as"] == "no_data" for h in checks)
+        step_start = checks[0].data["interval"][0]
+        assert checks[-2].at - step_start < 600.0 <= checks[-1].at - step_start
+        assert "no data for 600 s (max_hold 600 s)" in (s.journal.state().reason or "")
 
 
 def test_verification_failure_blocks_every_traffic_shift(setup: Any) -> None:
@@ -355,3 +379,45 @@ def test_default_flags_are_openfeature_mirrored_into_the_journal(setup: Any) -> 
     assert orchestrator.run(stop_at=Phase.BACKFILL) is Phase.BACKFILL
     assert orchestrator.flags.write_mode() is WriteMode.DUAL_SOURCE_FIRST
     assert s.journal.get("flag.ragmig.write-mode") == "dual_source_first"
+
+
+def test_an_outage_is_a_severe_breach_and_rolls_back_at_the_first_check(setup: Any) -> None:
+    s = setup()
+    s.traffic.when = lambda now, percent: {"error_rate": 1.0, "hit_rate": 0.0} if percent >= 25 else None
+    assert s.orchestrator().run() is Phase.ROLLED_BACK
+    failed = [h for h in s.journal.events("health") if h.data.get("outcome") == "fail"]
+    assert len(failed) == 1 and failed[0].data["severe"] and failed[0].data["read_percent"] == 25
+    reason = s.journal.state().reason or ""
+    assert reason.startswith("canary step 2 (25 %): severe breach, rolled back at once: severe: error rate")
+    assert "(severe from 50 %)" in reason
+
+
+def test_too_little_traffic_for_the_gate_rolls_back_for_lack_of_evidence_never_promotes(setup: Any) -> None:
+    s = setup(thresholds={"max_hold_s": 600.0})
+    s.traffic.buckets = s.traffic.buckets[:100]  # 100 users: about 5 canary requests a tick at 5 %
+    assert s.orchestrator().run() is Phase.ROLLED_BACK
+    assert max(s.percents()) == 5.0
+    reason = s.journal.state().reason or ""
+    assert "not enough evidence to promote" in reason and "(bake 300 s + max_hold 600 s)" in reason
+    assert "not enough evidence against 1 % at 99 % confidence" in reason
+
+
+def test_a_steps_failed_checks_survive_a_crash(setup: Any) -> None:
+    s = setup(thresholds={"failure_limit": 3})
+    bad = {"on": True}
+    s.traffic.when = lambda now, percent: {"error_rate": 0.2} if percent >= 25 and bad["on"] else None
+    failures_seen: list[int] = []
+
+    def crash_after_two_failures(now: float) -> None:
+        failures = s.journal.state().consecutive_failures
+        failures_seen.append(failures)
+        if failures == 2:
+            raise Crash("killed with two failed checks in the step")
+        s.traffic(now)
+
+    with pytest.raises(Crash):
+        s.orchestrator(traffic=crash_after_two_failures).run()
+    assert (s.journal.state().canary_step, s.journal.state().consecutive_failures) == (1, 2)
+    # The resumed controller counts on from two: one more failed check rolls back.
+    assert s.orchestrator().run() is Phase.ROLLED_BACK
+    assert "3 failed health checks in this step (failure_limit 3)" in (s.journal.state().reason or "")

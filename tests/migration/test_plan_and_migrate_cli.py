@@ -37,14 +37,18 @@ def test_plan_writes_every_phase_step_and_rollback_trigger(tmp_path: Path) -> No
     assert '| 1 | 5 % | `ragmig.read-target=["target", 500], ["source", 9500]` | 15 min |' in text
     t = config.thresholds
     for number in (
-        "1.00%",
+        "| 1 % |",
+        "with 99 % confidence",
+        "| 50 % |",  # severe
         f"{t.p99_ms_max:g} ms",
         f"{t.cache_hit_rate_min:g}",
         f"α = {t.mann_whitney_alpha:g}",
         f"ratio > {1 + t.latency_tolerance:.2f}",
         f"difference > {t.latency_min_effect_ms:g} ms",
         f"| {t.failure_limit} |",
-        f"fewer than {t.min_samples}",
+        f"each side ≥ {t.min_samples} requests",
+        "≥ 459 canary requests",
+        "Parity gate before every irreversible step",
     ):
         assert number in text, number
     # The commands are the real ones: the controller, and steering it from another shell.

@@ -22,8 +22,8 @@ from harness.migration.flags_openfeature import InMemoryFlags
 from harness.migration.metrics import InProcessMetrics
 from harness.migration.metrics_prometheus import PrometheusMetrics, PromQL
 from harness.model import CollectionSchema, Distance, RecordBatch
-from harness.reporting.runbook import health_queries, render_runbook
-from harness.service import QueryService
+from harness.reporting.runbook import evidence_table, health_queries, render_runbook
+from harness.service import QueryService, serve_in_thread
 from harness.stores.exact import ExactStore
 
 
@@ -75,7 +75,7 @@ def test_the_runbooks_promql_is_what_the_metrics_source_runs(prometheus: str) ->
         series_quantile=config.metrics.series_quantile,
     )
     source.window("target", 5000.0 - config.canary.window_s, 5000.0)
-    assert len(source.queries_run) == 6
+    assert len(source.queries_run) == 9
     for query in source.queries_run:
         if "0.5," in query and "histogram_quantile" in query and "[300000ms]" in query:
             continue  # the window's median: computed, not a rollback trigger the runbook lists
@@ -92,7 +92,7 @@ def test_the_runbooks_metric_names_and_labels_are_what_the_service_exports() -> 
         source, target, flags=InMemoryFlags(read_percent=50), metrics=InProcessMetrics(), writer=source
     )
     try:
-        with service.serve_in_thread() as endpoint:
+        with serve_in_thread(service) as endpoint:
             for user in range(20):
                 httpx.post(f"{endpoint.url}/query", json={"user_id": f"u{user}", "vector": [1, 0, 0, 0], "k": 2})
             exposition = httpx.get(f"{endpoint.url}/metrics").text
@@ -105,7 +105,7 @@ def test_the_runbooks_metric_names_and_labels_are_what_the_service_exports() -> 
             exported.setdefault(sample.name, set()).update(sample.labels)
     text = render_runbook(_config(metrics={"provider": "prometheus", "url": "http://p:9090"}), "m.toml")
     queries = re.findall(r"`((?:sum|histogram_quantile)\(.*?)`", text)
-    assert len(queries) == 5
+    assert len(queries) == 8
     for query in queries:
         for name, matchers in re.findall(r"([a-zA-Z_:][a-zA-Z0-9_:]*)\{([^}]*)\}", query):
             assert name in exported, f"{name} is not on /metrics"
@@ -128,7 +128,25 @@ def test_config_text_cannot_break_the_runbooks_markdown() -> None:
 
 
 def test_durations_below_a_second_and_fractions_print_as_such() -> None:
-    config = _config(canary={"health_interval_s": 0.5, "window_s": 2.0, "bake_time_s": 2.5, "live_bake_s": 1.0})
+    config = _config(
+        canary={"health_interval_s": 0.5, "window_s": 2.0, "bake_time_s": 2.5, "live_bake_s": 1.0},
+        metrics={"provider": "prometheus", "url": "http://127.0.0.1:9090", "scrape_interval_s": 0.25},
+    )
     text = render_runbook(config, "m.toml")
-    assert "every 0.5 s on the last 2 s of the step" in text
+    assert "every 0.5 s: the interval since the previous check and the step's evidence (at most the last 2 s)" in text
     assert "| 2.5 s |" in text and not re.search(r"(?<![0-9.])0 s", text)
+
+
+def test_the_runbook_prints_the_evidence_each_step_needs_for_the_config_at_hand() -> None:
+    config = _config(
+        canary={"steps": [5.0, 100.0], "bake_time_s": [600.0, 300.0], "health_interval_s": 60.0, "window_s": 300.0}
+    )
+    text = render_runbook(config, "m.toml")
+    # 1 % at 99 %: 459 clean requests; 1,736 for a 90 % chance at 0.3 % errors; spread over the step's share
+    # of the traffic and min(bake, window) = 300 s.
+    assert "| ≥ 459 canary requests; ≈ 1,736 at 0.3 % errors | ≥ 115.7 requests/s in total |" in text
+    assert "| ≥ 459 canary requests; ≈ 1,736 at 0.3 % errors | ≥ 5.8 requests/s in total |" in text
+    strict = render_runbook(_config(thresholds={"error_rate_max": 0.001, "confidence": 0.999}), "m.toml")
+    assert "≥ 6,905 canary requests" in strict and "0.1 % with 99.9 % confidence" in strict
+    rows = evidence_table(config)
+    assert [r["floor"] for r in rows] == [459, 459] and rows[0]["total_rps"] == pytest.approx(1736 / (0.05 * 300))

@@ -149,3 +149,44 @@ def test_a_store_that_disappears_mid_run_makes_its_families_error_never_pass(
     assert "CollectionNotFoundError" in verdict["incomplete"]
     junit = (pytester.path / "junit.xml").read_text()
     assert junit.count("<error") == len(errors)
+
+
+# -- query files (--ragmig-query-vectors) ---------------------------------------------------------------------
+def test_a_jsonl_query_file_is_asked_instead_of_sampled_queries(
+    pytester: pytest.Pytester, exact_pair: tuple[ExactStore, ExactStore]
+) -> None:
+    rng = np.random.default_rng(5)
+    lines = [json.dumps({"id": f"q{i}", "vector": rng.standard_normal(DIM).tolist(), "filter": {"n": {"$lt": 700}}})
+             for i in range(12)]  # fmt: skip
+    (pytester.path / "asked.jsonl").write_text("\n".join(lines) + "\n")
+    run_suite(pytester, exact_pair, "--ragmig-query-vectors", "asked.jsonl").assert_outcomes(passed=4)
+    checks = {c["id"]: c for c in json.loads((pytester.path / "verdict.json").read_text())["checks"]}
+    assert checks["quality.recall_target"]["details"]["query_origin"] == "query file asked.jsonl"
+    assert checks["quality.recall_target"]["details"]["leave_one_out"] is False
+    rows = checks["quality.filtered"]["details"]["filters"]
+    assert [(r["origin"], r["queries"], r["source_count"], r["target_count"]) for r in rows] == [
+        ("query file", 12, 700, 700)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ('{"vector": [1, 2]}\n', "have dimension 2 but the source has dimension 16"),
+        ('{"vector": "x"}\n', 'asked.jsonl:1: "vector" must be a non-empty list of finite numbers'),
+        (json.dumps({"vector": [0.0] * DIM, "filter": {"n": {"$near": 3}}}) + "\n", "filter.n.$near: unsupported"),
+        (json.dumps({"vector": [0.0] * DIM, "sparse": {"indices": [1], "values": [1.0]}}) + "\n", "no sparse vectors"),
+        (
+            json.dumps({"vector": [0.0] * DIM, "namespace": "tenant"}) + "\n",
+            "ask namespace 'tenant', which holds no records",
+        ),
+    ],
+)
+def test_a_bad_query_file_is_a_usage_error_with_no_verdict(
+    pytester: pytest.Pytester, exact_pair: tuple[ExactStore, ExactStore], content: str, message: str
+) -> None:
+    (pytester.path / "asked.jsonl").write_text(content)
+    result = run_suite(pytester, exact_pair, "--ragmig-query-vectors", "asked.jsonl")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert message in result.stderr.str()
+    assert not (pytester.path / "verdict.json").exists()

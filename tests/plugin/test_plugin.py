@@ -303,7 +303,7 @@ def test_selecting_a_family_without_both_stores_is_a_usage_error_and_writes_no_v
         ((*STORES, "--ragmig-k", "1000000000"), "--ragmig-k must be between 1 and 1000, got 1000000000"),
         ((*STORES, "--ragmig-queries", "-1"), "--ragmig-queries must be at least 0"),
         (("--ragmig-source", "nonsense://x", "--ragmig-target", "exact://b"), "unknown store scheme 'nonsense'"),
-        ((*STORES, "--ragmig-query-vectors", "queries.txt"), "only a 2-D .npy array of query vectors"),
+        ((*STORES, "--ragmig-query-vectors", "queries.txt"), "query file queries.txt not found"),
         ((*STORES, "--ragmig-query-vectors", "absent.npy"), "absent.npy not found"),
         ((*STORES, "--ragmig-thresholds", "absent.toml"), "thresholds file absent.toml not found"),
     ],

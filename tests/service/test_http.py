@@ -9,7 +9,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from harness.errors import ConfigError
 from harness.faults import FaultPlan, FaultyStore
 from harness.migration.router import Router
-from harness.service import requests_total
+from harness.service import requests_total, serve_in_thread
 from tests.service.conftest import DIM, QUERIES, Stack
 
 
@@ -24,7 +24,7 @@ def samples(metrics_text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], 
 def test_query_routes_caches_and_answers_json(stack: Stack) -> None:
     stack.flags.percent = 50.0
     service = stack.service()
-    with service.serve_in_thread() as endpoint, httpx.Client(base_url=endpoint.url) as client:
+    with serve_in_thread(service) as endpoint, httpx.Client(base_url=endpoint.url) as client:
         assert client.get("/healthz").json() == {"status": "ok"}
         for user in ("alice", "bob", "carol", "dave"):
             body = client.post("/query", json={"user_id": user, "text_key": "q4", "k": 3}).json()
@@ -42,7 +42,7 @@ def test_store_errors_answer_503_and_are_recorded(stack: Stack) -> None:
     stack.flags.percent = 100.0
     target = FaultyStore(stack.target, FaultPlan(search_error_rate=1.0), clock=stack.clock)
     service = stack.service(target=target)
-    with service.serve_in_thread() as endpoint:
+    with serve_in_thread(service) as endpoint:
         response = httpx.post(f"{endpoint.url}/query", json={"user_id": "u", "text_key": "q1", "k": 3})
     assert response.status_code == 503
     assert response.json()["backend"] == "target" and "injected search error" in response.json()["error"]
@@ -62,7 +62,7 @@ MALFORMED: list[object] = [
 
 def test_malformed_queries_answer_400_and_are_not_recorded(stack: Stack) -> None:
     service = stack.service()
-    with service.serve_in_thread() as endpoint, httpx.Client(base_url=endpoint.url) as client:
+    with serve_in_thread(service) as endpoint, httpx.Client(base_url=endpoint.url) as client:
         answers = [client.post("/query", json=body) for body in MALFORMED]
         garbage = client.post("/query", content=b"{not json")
     assert [a.status_code for a in answers] == [400] * len(MALFORMED)
@@ -75,7 +75,7 @@ def test_metrics_totals_equal_what_the_recorder_recorded(stack: Stack) -> None:
     stack.flags.percent = 50.0
     target = FaultyStore(stack.target, FaultPlan(search_error_rate=0.3), clock=stack.clock, seed=1)
     service = stack.service(target=target)
-    with service.serve_in_thread() as endpoint, httpx.Client(base_url=endpoint.url) as client:
+    with serve_in_thread(service) as endpoint, httpx.Client(base_url=endpoint.url) as client:
         for i in range(120):
             client.post("/query", json={"user_id": f"user-{i % 40}", "text_key": f"q{i % 15}", "k": 4})
         text = client.get("/metrics").text
@@ -102,7 +102,7 @@ def test_each_service_has_its_own_registry(stack: Stack) -> None:
 def test_upsert_and_delete_go_through_the_writer(stack: Stack) -> None:
     service = stack.service()
     records = {"ids": [500, 501], "vectors": QUERIES[:2].tolist(), "payloads": [{"title": "a"}, None]}
-    with service.serve_in_thread() as endpoint, httpx.Client(base_url=endpoint.url) as client:
+    with serve_in_thread(service) as endpoint, httpx.Client(base_url=endpoint.url) as client:
         assert client.post("/upsert", json=records).json() == {"upserted": 2}
         assert stack.writer.fetch([500, 501]).payloads == ({"title": "a"}, {})
         assert stack.source.fetch([500]).ids == ()  # the service does not write around its writer
@@ -122,12 +122,12 @@ def test_upsert_and_delete_go_through_the_writer(stack: Stack) -> None:
 def test_a_failing_writer_answers_503(stack: Stack) -> None:
     writer = FaultyStore(stack.writer, FaultPlan(write_error_rate=1.0), clock=stack.clock)
     service = stack.service(writer=writer)
-    with service.serve_in_thread() as endpoint:
+    with serve_in_thread(service) as endpoint:
         response = httpx.post(f"{endpoint.url}/upsert", json={"ids": [1], "vectors": [[0.5] * DIM]})
     assert response.status_code == 503 and "TransientStoreError" in response.json()["error"]
     assert stack.writer.count() == 0
 
 
 def test_serves_on_loopback_only(stack: Stack) -> None:
-    with pytest.raises(ConfigError, match="loopback"), stack.service().serve_in_thread(host="0.0.0.0"):
+    with pytest.raises(ConfigError, match="loopback"), serve_in_thread(stack.service(), host="0.0.0.0"):
         pass

@@ -9,7 +9,7 @@ and ``scenarios`` sit outside every layer: nothing in ``harness`` imports them.
 | layer | units | why there |
 |---|---|---|
 | 0 | ``_version``, ``errors`` | facts with no dependencies |
-| 1 | ``model``, ``clock``, ``redact``, ``outputs``, ``console``, ``schemas``, ``netloc`` | value types and small seams everyone shares; terminal verbosity; the shipped JSON Schemas; loopback and listening sockets |
+| 1 | ``model``, ``clock``, ``redact``, ``outputs``, ``console``, ``progress``, ``schemas``, ``netloc`` | value types and small seams everyone shares; terminal verbosity and progress; the shipped JSON Schemas; loopback and listening sockets |
 | 2 | ``records``, ``vectormath``, ``datasets`` | the one record model; vector maths; corpora (value types only) |
 | 3 | ``stores`` | the ``VectorStore`` protocol and its adapters |
 | 4 | ``parallel`` | the Dask engine, the partition planner, stores held open in a worker |
@@ -21,7 +21,9 @@ and ``scenarios`` sit outside every layer: nothing in ``harness`` imports them.
 | 10 | ``plugin``, ``demo``, ``control`` | the pytest entry point; the demo; ``ragmig run``/``status`` and the steering commands |
 | 11 | ``cli`` | ``ragmig``: dispatches to all of the above |
 
-Also: the inner layers import neither pytest nor a vendor SDK.
+Also: the inner layers import neither pytest nor a vendor SDK; no two modules import each other, directly
+or round a longer loop (function-level and ``TYPE_CHECKING`` imports count too); ``migration`` and
+``verify`` import nothing from ``reporting``, ``service`` or the commands.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ LAYERS: dict[str, int] = {
     "redact": 1,
     "outputs": 1,
     "console": 1,
+    "progress": 1,
     "schemas": 1,
     "netloc": 1,
     "records": 2,
@@ -178,3 +181,91 @@ def test_inner_layer_imports_no_pytest_or_vendor_sdk(module: str) -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "", f"{module} pulled in {out.stdout.strip()}"
+
+
+# -- import cycles between modules --------------------------------------------------------------------------
+def module_graph() -> dict[str, set[str]]:
+    """Module → the ``harness`` modules it imports anywhere (function bodies included); ``from
+    harness.x import y`` counts as importing ``harness.x.y`` when that is a module, else ``harness.x``."""
+    modules = dict(harness_modules())
+    graph: dict[str, set[str]] = {}
+    for module, path in modules.items():
+        edges = set()
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for _, name in imported_modules(path.read_text(encoding="utf-8"), module, path.name == "__init__.py"):
+            if name in modules and name != module:
+                edges.add(name)
+        for node in ast.walk(tree):  # from harness.x import submodule
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("harness."):
+                for alias in node.names:
+                    if f"{node.module}.{alias.name}" in modules:
+                        edges.add(f"{node.module}.{alias.name}")
+        graph[module] = edges
+    return graph
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components of more than one module (Tarjan), each sorted; a package's
+    ``__init__`` re-exporting its own modules is not a cycle (the edge from a module to its own package
+    root is left out: importing ``harness.x.y`` runs ``harness.x`` first anyway)."""
+    edges = {m: {t for t in ts if not m.startswith(t + ".")} for m, ts in graph.items()}
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in sorted(edges.get(v, ())):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for v in sorted(edges):
+        if v not in index:
+            visit(v)
+    return found
+
+
+def test_no_import_cycle_between_modules() -> None:
+    assert cycles(module_graph()) == []
+
+
+def test_the_cycle_check_finds_a_planted_cycle() -> None:
+    graph = module_graph()
+    assert graph["harness.service.app"]  # the graph is real: the app imports its service module
+    planted = {
+        **graph,
+        "harness.service.service": graph.get("harness.service.service", set()) | {"harness.service.app"},
+    }
+    if "harness.service.service" in graph["harness.service.app"]:
+        assert ["harness.service.app", "harness.service.service"] in cycles(planted)
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+    assert cycles({"p": {"p.m"}, "p.m": {"p"}}) == []  # a package root re-exporting its module
+
+
+def test_migration_and_verify_import_nothing_from_reporting_service_or_the_commands() -> None:
+    outer = ("harness.reporting", "harness.service", "harness.cli", "harness.control", "harness.plugin")
+    found = [
+        f"{module} imports {name}"
+        for module, edges in module_graph().items()
+        if module.startswith(("harness.migration", "harness.verify"))
+        for name in edges
+        if name.startswith(outer)
+    ]
+    assert found == []

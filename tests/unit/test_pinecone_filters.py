@@ -17,9 +17,9 @@ from hypothesis import strategies as st
 from qdrant_client import QdrantClient, models
 
 from harness.errors import UsageError
-from harness.migration.pinecone_filters import KNOWN_DIFFERENCE, PineconeFilterError, to_qdrant_filter
 from harness.model import RecordBatch
 from harness.records import NAMESPACE_FIELD, ORIGINAL_ID_FIELD, map_pinecone_batch
+from harness.records.filters import KNOWN_DIFFERENCE, PineconeFilterError, to_qdrant_filter
 
 DIMENSION = 4
 COLLECTION = "filters"
@@ -61,7 +61,7 @@ def test_logical_operators_nest_and_exists_uses_is_empty() -> None:
     assert translated == {
         "should": [
             {"must_not": [{"is_empty": {"key": "a"}}]},
-            {"must": [{"is_empty": {"key": "b"}}]},
+            {"is_empty": {"key": "b"}},
         ]
     }
 
