@@ -8,6 +8,7 @@ Global options: ``--version``, ``-q``/``--quiet`` and ``-v``/``--verbose`` (``ha
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import sys
 from collections.abc import Callable, Sequence
@@ -587,7 +588,19 @@ def demo(
 
 
 def main() -> None:
-    """Console-script entry point (user errors are turned into exit 2 by each command's ``_run``)."""
+    """Console-script entry point (user errors are turned into exit 2 by each command's ``_run``).
+
+    ``migrate`` may verify on Dask workers, whose parity keys of string ids must equal this process's
+    (``Engine.check_same_hashing``): without a ``PYTHONHASHSEED`` it restarts itself once with the
+    workers' seed (``harness.parallel.engine.hash_seed_env``)."""
+    if "migrate" in sys.argv[1:] and not os.environ.get("PYTHONHASHSEED"):
+        from harness.parallel.engine import hash_seed_env
+
+        os.execve(
+            sys.executable,
+            [sys.executable, "-m", "harness.cli", *sys.argv[1:]],
+            {**os.environ, **hash_seed_env()},
+        )
     app()
 
 

@@ -172,6 +172,9 @@ def migrate_command(
     try:
         # Fail fast on a source that is not there, before a journal file is created for nothing.
         source_schema = src.describe()
+        engine = _engine(workers, cluster, src)
+        if engine is not None:  # refused before a journal exists: the workers must make this process's keys
+            engine.check_same_hashing()
         jnl = Journal(journal)
         try:
             _claim_journal(jnl, src.uri, tgt.uri, resume)
@@ -195,7 +198,6 @@ def migrate_command(
                 jnl.append(
                     "info", {"message": "into existing target", "records_before": plan.records_before}, at=clock.now()
                 )
-            engine = _engine(workers, cluster, src)
             reader = src if engine is None else _read_in_worker(engine, src)
             backfill = Backfill(
                 reader,

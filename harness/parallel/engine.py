@@ -18,11 +18,34 @@ from typing import Any
 
 from harness.errors import UsageError
 
-__all__ = ["AUTO_MIN_RECORDS", "MAX_AUTO_WORKERS", "Engine", "check_cluster", "engine_for", "resolve_workers"]
+__all__ = [
+    "AUTO_MIN_RECORDS",
+    "HASH_SEED",
+    "MAX_AUTO_WORKERS",
+    "Engine",
+    "check_cluster",
+    "engine_for",
+    "hash_seed_env",
+    "resolve_workers",
+]
 
 AUTO_MIN_RECORDS = 200_000  # below this (source + target), "auto" stays in process: a cluster costs seconds
 MAX_AUTO_WORKERS = 4
 CONNECT_TIMEOUT_S = 30
+HASH_SEED = "6640"
+"""The ``PYTHONHASHSEED`` a Dask nanny gives the workers it spawns unless told otherwise (dask/distributed
+#8400); ``ragmig`` runs a partitioned verification with it so that its keys agree with theirs."""
+_PROBE = ("ragmig", "parity-key", "b3f1c2d4-0000-4000-8000-000000000000")
+
+
+def hash_seed_env() -> dict[str, str]:
+    """``PYTHONHASHSEED`` for a process that verifies on Dask workers: the one already set, else ``HASH_SEED``."""
+    seed = os.environ.get("PYTHONHASHSEED")
+    return {"PYTHONHASHSEED": seed if seed and seed != "random" else HASH_SEED}
+
+
+def _string_hashes() -> list[int]:
+    return [hash(text) for text in _PROBE]
 
 
 def resolve_workers(workers: int | str | None, records: int) -> int:
@@ -65,6 +88,7 @@ class Engine:
             host="127.0.0.1",
             dashboard_address=None,
             silence_logs=logging.ERROR,
+            env=hash_seed_env(),  # the workers hash strings as this process does when its seed is set
         )
         try:
             client = Client(cluster, set_as_default=False)
@@ -121,6 +145,23 @@ class Engine:
         """What the verdict says about where the work ran."""
         where = f"the Dask cluster at {self.address}" if self.address else "a local Dask cluster"
         return f"{where} of {len(self.workers())} worker processes"
+
+    def check_same_hashing(self) -> None:
+        """``UsageError`` unless every worker hashes strings as this process does.
+
+        Parity keys of string ids are Python's keyed hash (``records.identity``), computed where a record is
+        read: keys made on a worker and keys made here must agree, so this process and the workers need the
+        same ``PYTHONHASHSEED`` (``ragmig certify`` and ``migrate`` set it; a ``dask worker`` uses 6640)."""
+        here = _string_hashes()
+        theirs = self.client.run(_string_hashes)
+        if any(values != here for values in theirs.values()):
+            seed = os.environ.get("PYTHONHASHSEED")
+            raise UsageError(
+                "the Dask workers hash strings differently from this process ("
+                + (f"PYTHONHASHSEED={seed} here" if seed else "PYTHONHASHSEED is not set here")
+                + f"): run this process and the workers with the same PYTHONHASHSEED (dask workers default to {HASH_SEED}); "
+                "`ragmig certify` and `ragmig migrate` set it themselves"
+            )
 
     # -- work ------------------------------------------------------------------------------------------
     def workers(self) -> list[str]:

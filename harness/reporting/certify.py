@@ -45,7 +45,7 @@ from harness import console
 from harness.errors import HarnessError, StoreUnreachableError, UsageError
 from harness.model import Check, Status, Verdict
 from harness.outputs import check_writable, write_bytes_atomic, write_text_atomic
-from harness.parallel.engine import check_cluster, resolve_workers
+from harness.parallel.engine import check_cluster, hash_seed_env, resolve_workers
 from harness.progress import PROGRESS_FD_ENV, progress_for, relay
 from harness.redact import redact_text, redact_uri
 from harness.reporting.html import report_page
@@ -184,6 +184,7 @@ def certify_command(
 def _run_with_progress(args: list[str], workdir: Path) -> ChildRun:
     """Run the suite; its progress events (an inherited pipe) are shown on stderr unless ``-q``."""
     env = child_env()
+    env.update(hash_seed_env())  # a partitioned verification needs its workers' string hashing (engine.py)
     if console.verbosity() <= console.QUIET:
         return run_child(args, cwd=workdir, env=env)
     read_fd, write_fd = os.pipe()

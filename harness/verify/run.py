@@ -232,7 +232,9 @@ class VerificationRun:
             raise
 
     def _use_engine(self, engine: Engine) -> None:
-        """Decide where each store is read; a store already held by a worker stays there."""
+        """Decide where each store is read; a store already held by a worker stays there. ``UsageError``
+        when the workers would make other parity keys than this process (``Engine.check_same_hashing``)."""
+        engine.check_same_hashing()
         self._engine = engine
         addresses = engine.workers()
         for i, (name, store) in enumerate((("source", self.source), ("target", self.target))):

@@ -5,31 +5,38 @@ chunks by whichever worker is free; the target is a Qdrant Edge shard, opened on
 it. ``ragmig migrate`` (a faithful copy) and ``ragmig certify`` (a corrupted copy: records missing, extra,
 with another vector, with another payload) must say exactly what they say in one process: the same checks,
 statuses, observed values, messages and details — the same ids — except latency, which is timing.
+
+Parity keys of string ids are Python's keyed hash, so a process that verifies on workers must hash as they
+do (``Engine.check_same_hashing``): ``ragmig migrate`` and ``certify`` see to it themselves; a verification
+started in this test process (whose seed is random) runs in a child with the workers' ``PYTHONHASHSEED``,
+and in this process it is refused.
 """
 
 from __future__ import annotations
 
-import io
 import json
+import os
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
-from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
-from harness.migration.run import migrate_command
-from harness.model import CollectionSchema, Distance, RecordBatch, Status
+from harness.errors import UsageError
+from harness.model import CollectionSchema, Distance, RecordBatch
+from harness.parallel import Engine
+from harness.parallel.engine import hash_seed_env
 from harness.pinecone_local.testing import PineconeServer
 from harness.records import qdrant_point_id
 from harness.reporting.certify import certify_command
 from harness.stores import open_store
-from harness.stores import qdrant_edge as edge
 from harness.stores.base import VectorStore
 from harness.stores.qdrant_edge import copy_shard
-from harness.verify import VerificationRun, run_verification
+from harness.verify import VerificationRun
 
 pytestmark = pytest.mark.slow
 
@@ -70,24 +77,22 @@ def comparable(verdict: dict[str, Any]) -> list[tuple[Any, ...]]:
 @pytest.fixture(scope="module")
 def migrated(pinecone_source: VectorStore, tmp_path_factory: pytest.TempPathFactory) -> dict[int, Path]:
     """``ragmig migrate`` of the source into a new Edge shard: in process (1), and with 2 workers (2), where a
-    worker reads the source while this process writes and the verification scans on the same cluster."""
+    worker reads the source while ragmig writes and the verification scans on the same cluster. Run as a
+    user runs it (without a PYTHONHASHSEED: ragmig sets the workers' one itself)."""
     root = tmp_path_factory.mktemp("partitioned")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONHASHSEED"}
     shards = {}
     for workers in (1, 2):
         shard = root / f"shard-{workers}"
-        out = io.StringIO()
-        code = migrate_command(
-            pinecone_source.uri,
-            f"qdrant-edge://{shard}",
-            root / f"journal-{workers}.sqlite",
-            100,
-            False,
-            root / f"verdict-{workers}.json",
-            out=out,
-            verifier=partial(run_verification, queries=30),
-            workers=workers,
-        )
-        assert code == 0, out.getvalue()
+        proc = subprocess.run(
+            [
+                sys.executable, "-m", "harness.cli", "migrate", "--source", pinecone_source.uri,
+                "--target", f"qdrant-edge://{shard}", "--journal", str(root / f"journal-{workers}.sqlite"),
+                "--batch-size", "100", "--json", str(root / f"verdict-{workers}.json"), "--workers", str(workers),
+            ],
+            capture_output=True, text=True, env=env, check=False, timeout=600,
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stdout + proc.stderr
         shards[workers] = shard
     return shards
 
@@ -146,32 +151,104 @@ def test_certify_on_two_workers_names_the_same_ids_as_one_process(
     assert checks["parity.mapping"]["status"] == "fail"  # the stray point names no source record
 
 
+# Run in a child with the workers' PYTHONHASHSEED: one VerificationRun, its checks, queries and progress as JSON.
+_CHILD = """
+import contextlib, json, sys
+from harness.stores import open_store
+from harness.stores import qdrant_edge as edge
+from harness.verify import VerificationRun
+
+source_uri, shard, workers = sys.argv[1], sys.argv[2], int(sys.argv[3])
+phases = []
+
+class Recording:
+    @contextlib.contextmanager
+    def phase(self, name, total=None, unit=""):
+        done = [0]
+        yield lambda n: done.__setitem__(0, done[0] + n)
+        phases.append([name, total, done[0]])
+
+def main():
+    source, target = open_store(source_uri), open_store("qdrant-edge://" + shard)
+    with VerificationRun(
+        source, target, queries=25, batch_size=100, measure_latency=False, workers=workers, chunk_records=150,
+        progress=Recording(),
+    ) as run:
+        checks = [[c.id, str(c.status), c.observed, c.message, json.dumps(c.details, sort_keys=True)] for c in run.checks()]
+        scan = run.scan()
+        out = {
+            "checks": checks,
+            "labels": [str(label) for label in scan.queries.labels],
+            "namespaces": list(scan.queries.namespaces or ()),
+            "fields": scan.source_fields.describe(),
+            "target_fields": scan.target_fields.describe(),
+            "phases": phases,
+        }
+        if scan.partitions is not None:
+            out["source_partitions"] = len(scan.partitions.source_refs)
+            out["shard_open_here"] = any(shard in str(p) for p in edge._OPEN_SHARDS)
+    source.close()
+    target.close()
+    print(json.dumps(out))
+
+if __name__ == "__main__":
+    main()
+"""
+
+
+def _verify_in_child(source_uri: str, shard: Path, workers: int, tmp_path: Path) -> dict[str, Any]:
+    script = tmp_path / "verify_child.py"
+    script.write_text(_CHILD)
+    proc = subprocess.run(
+        [sys.executable, str(script), source_uri, str(shard.resolve()), str(workers)],
+        capture_output=True, text=True, env={**os.environ, **hash_seed_env()}, check=False, timeout=600,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return result
+
+
 def test_chunks_of_a_shared_source_give_the_single_process_result(
-    pinecone_source: VectorStore, corrupted: tuple[Path, dict[str, Any]]
+    pinecone_source: VectorStore, corrupted: tuple[Path, dict[str, Any]], tmp_path: Path
 ) -> None:
-    """Many small chunks (pages of 100, chunks of 150 records) read by two workers: same checks, same queries."""
+    """Many small chunks (pages of 100, chunks of 150 records) read by two workers: the same checks, the same
+    queries in the same namespaces, the same payload field statistics; progress covers every record."""
     shard, _ = corrupted
-    results = {}
-    for workers in (1, 2):
-        target = open_store(f"qdrant-edge://{shard}")
-        try:
-            with VerificationRun(
-                pinecone_source, target, queries=25, batch_size=100, measure_latency=False, workers=workers,
-                chunk_records=150,
-            ) as run:  # fmt: skip
-                checks = run.checks()
-                scan = run.scan()
-                labels = scan.queries.labels
-                if workers == 2:
-                    assert scan.partitions is not None
-                    assert len(scan.partitions.source_refs) == 4  # 800 records, chunks of two pages (200)
-                    assert str(shard.resolve()) not in edge._OPEN_SHARDS  # held by a worker only
-        finally:
-            target.close()
-        results[workers] = (
-            [(c.id, c.status, c.observed, c.message, json.dumps(c.details, sort_keys=True)) for c in checks],
-            labels,
-        )
-    assert results[1] == results[2]
-    statuses = {row[0]: row[1] for row in results[2][0]}
-    assert statuses["parity.ids"] is Status.FAIL and statuses["quality.recall_source"] is Status.PASS
+    one, two = (_verify_in_child(pinecone_source.uri, shard, w, tmp_path) for w in (1, 2))
+    assert two["source_partitions"] == 4  # 800 records, chunks of two pages (200)
+    assert two["shard_open_here"] is False  # the Edge shard is held by a worker only
+    for what in ("checks", "labels", "namespaces", "fields", "target_fields"):
+        assert one[what] == two[what], what
+    assert set(one["namespaces"]) == set(NAMESPACES)  # sampled queries are asked in their namespace
+    assert {"year", "ns", "tags"} <= set(two["fields"])
+    statuses = {row[0]: row[1] for row in two["checks"]}
+    assert statuses["parity.ids"] == "fail" and statuses["quality.recall_source"] == "pass"
+    assert statuses["quality.namespaces"] == "pass" and statuses["quality.filtered"] not in (
+        "skip",
+        "error",
+    )  # filters from the payload fields ran
+    scans = [p for p in two["phases"] if p[0].startswith("scanning")]
+    assert scans == [["scanning the source and the target on 2 workers", 1599, 1599]]  # 800 + 799 records
+    truth = [p for p in two["phases"] if p[0] == "exact ground truth"]
+    assert truth == [["exact ground truth", 800, 800]]
+
+
+def test_a_process_that_hashes_otherwise_than_its_workers_is_refused(
+    pinecone_source: VectorStore, corrupted: tuple[Path, dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Workers started with another PYTHONHASHSEED would key string ids otherwise: refused before any scan."""
+    shard, _ = corrupted
+    probe = "import sys; print(hash('ragmig'))"
+    here = hash("ragmig")
+    seed = next(
+        s for s in ("1", "2")
+        if int(subprocess.run([sys.executable, "-c", probe], env={**os.environ, "PYTHONHASHSEED": s},
+                              capture_output=True, text=True, check=True).stdout) != here
+    )  # fmt: skip
+    monkeypatch.setenv("PYTHONHASHSEED", seed)
+    target = open_store(f"qdrant-edge://{shard}")
+    try:
+        with Engine.local(1) as engine, pytest.raises(UsageError, match="PYTHONHASHSEED"):
+            VerificationRun(pinecone_source, target, queries=5, engine=engine)
+    finally:
+        target.close()
