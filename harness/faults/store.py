@@ -50,19 +50,25 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 
 from harness.clock import Clock
 from harness.errors import ConfigError, TransientStoreError
 from harness.faults.events import FaultEvent, FaultKind
-
-if TYPE_CHECKING:
-    from harness.faults.schedule import FaultSchedule
 from harness.model import CollectionSchema, PointId, RecordBatch, SearchResult
 from harness.records.filters import Filter
 from harness.stores.base import Cursor, SearchParams, VectorStore
+
+
+class Schedule(Protocol):
+    """What ``follow`` reads from a timed schedule (``harness.faults.schedule.FaultSchedule`` is one)."""
+
+    def plan_at(self, t: float) -> FaultPlan | None:
+        """The plan in force ``t`` seconds after the schedule's start, or None."""
+        ...
+
 
 __all__ = ["FaultEvent", "FaultKind", "FaultPlan", "FaultyStore", "OpKind"]
 
@@ -192,7 +198,7 @@ class FaultyStore:
         self._partial: list[tuple[tuple[PointId, ...], tuple[PointId, ...]]] = []
         self._deferred: deque[_DeferredWrite] = deque()
         self._warmth = _Warmth()
-        self._schedule: tuple[FaultSchedule, float] | None = None
+        self._schedule: tuple[Schedule, float] | None = None
 
     # -- switching faults ------------------------------------------------------------------------------
     @property
@@ -205,7 +211,7 @@ class FaultyStore:
                 return scheduled
         return self._plan
 
-    def follow(self, schedule: FaultSchedule | None, start: float | None = None) -> None:
+    def follow(self, schedule: Schedule | None, start: float | None = None) -> None:
         """Put ``schedule`` in force from ``start`` (default: now) on the store's clock; None stops it."""
         with self._lock:
             self._schedule = None if schedule is None else (schedule, self.clock.now() if start is None else start)

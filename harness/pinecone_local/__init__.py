@@ -6,3 +6,5 @@
 
 Modules are imported on demand so importing this package stays cheap.
 """
+
+__all__: list[str] = []  # the modules above are the API; nothing is re-exported

@@ -11,3 +11,5 @@ optimizer thread (``optimizer.py``).
 
 Modules are imported on demand so importing this package stays cheap.
 """
+
+__all__: list[str] = []  # the modules above are the API; nothing is re-exported

@@ -59,3 +59,23 @@ def test_ragmig_help_loads_no_numpy() -> None:
     )
     loaded = _modules_after(code)
     assert "typer" in loaded and "numpy" not in loaded
+
+
+def test_every_package_names_its_public_api() -> None:
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2] / "harness"
+    missing = []
+    for init in sorted(root.rglob("__init__.py")):
+        tree = ast.parse(init.read_text(encoding="utf-8"))
+        names = {
+            target.id
+            for node in tree.body
+            if isinstance(node, ast.Assign | ast.AnnAssign)
+            for target in (node.targets if isinstance(node, ast.Assign) else [node.target])
+            if isinstance(target, ast.Name)
+        }
+        if "__all__" not in names:
+            missing.append(str(init.relative_to(root.parent)))
+    assert missing == []
