@@ -11,18 +11,17 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
 from harness.model import CollectionSchema, PointId, RecordBatch, SearchResult, SparseColumn
 
 if TYPE_CHECKING:
-    from harness.parallel.engine import Engine
     from harness.records.filters import Filter
     from harness.stores.base import Cursor, IdPage, SearchParams, VectorStore
 
-__all__ = ["WorkerStore", "call_held", "held_store", "release_held"]
+__all__ = ["Runner", "WorkerStore", "call_held", "held_store", "release_held"]
 
 _HELD: dict[str, VectorStore] = {}  # this process's open stores, by URI
 _LOCK = threading.Lock()
@@ -57,10 +56,18 @@ def call_held(uri: str, fn: Callable[..., Any] | str, *args: Any, **kwargs: Any)
     return fn(store, *args, **kwargs)
 
 
+class Runner(Protocol):
+    """What ``WorkerStore`` needs of its engine (``harness.parallel.engine.Engine`` is one)."""
+
+    def run(self, fn: Callable[..., Any], *args: Any, worker: str | None = None, **kwargs: Any) -> Any:
+        """Run ``fn(*args, **kwargs)`` on ``worker`` and return its result."""
+        ...
+
+
 class WorkerStore:
     """A ``VectorStore`` whose every call runs in one worker of ``engine``, on the store held open there."""
 
-    def __init__(self, engine: Engine, uri: str, worker: str) -> None:
+    def __init__(self, engine: Runner, uri: str, worker: str) -> None:
         self.engine = engine
         self.uri = uri
         self.worker = worker
