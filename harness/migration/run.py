@@ -35,6 +35,7 @@ from harness.migration.preflight import (
 from harness.model import Check, Verdict
 from harness.outputs import check_writable, write_text_atomic
 from harness.parallel import Access, Engine, access_of, engine_for, resolve_workers
+from harness.parallel.engine import seed_is_fixed
 from harness.parallel.held import WorkerStore
 from harness.redact import redact_text
 from harness.stores.base import VectorStore
@@ -255,6 +256,8 @@ def migrate_command(
 
 def _engine(workers: int | str, cluster: str | None, source: VectorStore) -> Engine | None:
     """The Dask engine of ``--workers`` / ``--cluster`` (None: everything in this process)."""
+    if not cluster and workers in (None, "auto") and not seed_is_fixed():
+        return None  # a local cluster could not make this process's parity keys (ragmig migrate sets the seed)
     if not cluster:
         records = 2 * source.count() if workers in (None, "auto") else 0
         workers = resolve_workers(workers, records)

@@ -27,6 +27,7 @@ __all__ = [
     "engine_for",
     "hash_seed_env",
     "resolve_workers",
+    "seed_is_fixed",
 ]
 
 AUTO_MIN_RECORDS = 200_000  # below this (source + target), "auto" stays in process: a cluster costs seconds
@@ -42,6 +43,12 @@ def hash_seed_env() -> dict[str, str]:
     """``PYTHONHASHSEED`` for a process that verifies on Dask workers: the one already set, else ``HASH_SEED``."""
     seed = os.environ.get("PYTHONHASHSEED")
     return {"PYTHONHASHSEED": seed if seed and seed != "random" else HASH_SEED}
+
+
+def seed_is_fixed() -> bool:
+    """True when this process was started with a fixed ``PYTHONHASHSEED`` (a local cluster's workers then
+    get it too and make the same parity keys); with a random seed "auto" stays in process."""
+    return os.environ.get("PYTHONHASHSEED", "") not in ("", "random")
 
 
 def _string_hashes() -> list[int]:

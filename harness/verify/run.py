@@ -36,6 +36,7 @@ import numpy.typing as npt
 from harness.errors import HarnessError, InvalidInputError, InvalidURIError, UsageError
 from harness.model import Check, CollectionSchema, SearchResult, Status, Verdict
 from harness.parallel import Access, Engine, access_of, engine_for, resolve_workers
+from harness.parallel.engine import seed_is_fixed
 from harness.parallel.held import WorkerStore
 from harness.progress import NO_PROGRESS, Progress
 from harness.records import Comparison, RecordMapping
@@ -218,6 +219,8 @@ class VerificationRun:
     def _start_engine(self, workers: int | str | None, cluster: str | None) -> None:
         """Start the Dask engine (``workers`` "auto" counts the stores first) and decide where each store
         is read; an exclusive store (Qdrant Edge) is closed here and from now on used in its worker only."""
+        if not cluster and workers in (None, "auto") and not seed_is_fixed():
+            return  # a local cluster could not make this process's parity keys (Engine.check_same_hashing)
         if not cluster:
             records = self.source.count() + self.target.count() if workers in (None, "auto") else 0
             workers = resolve_workers(workers, records)

@@ -46,3 +46,23 @@ def test_a_cluster_address_nobody_answers_is_a_usage_error_before_any_work(monke
     monkeypatch.setattr(engine, "CONNECT_TIMEOUT_S", 2)
     with pytest.raises(UsageError, match=f"--cluster tcp://127.0.0.1:{port}: no Dask scheduler answered"):
         check_cluster(f"tcp://127.0.0.1:{port}")
+
+
+def test_auto_stays_in_process_when_this_process_hashes_at_random(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A local cluster's workers could not make the keys of a process with a random hash seed: "auto"
+    then runs in process (an explicit count is refused instead, see tests/verify/test_partitioned.py)."""
+    from harness.datasets import synthetic_corpus
+    from harness.model import CollectionSchema, Distance
+    from harness.stores.exact import ExactStore
+    from harness.verify import VerificationRun
+
+    monkeypatch.setattr(engine, "AUTO_MIN_RECORDS", 0)  # auto would start a cluster for any pair
+    monkeypatch.delenv("PYTHONHASHSEED", raising=False)
+    stores = ExactStore("auto-source"), ExactStore("auto-target")
+    for store in stores:
+        store.create(CollectionSchema(8, Distance.COSINE))
+        for batch in synthetic_corpus(50, 8, seed=3, batch_size=50):
+            store.upsert(batch)
+    with VerificationRun(*stores, queries=5, workers="auto") as run:
+        assert run.parallel is None
+        assert run.verdict().verdict.value == "pass"
