@@ -151,28 +151,35 @@ def test_certify_on_two_workers_names_the_same_ids_as_one_process(
     assert checks["parity.mapping"]["status"] == "fail"  # the stray point names no source record
 
 
-# Run in a child with the workers' PYTHONHASHSEED: one VerificationRun, its checks, queries and progress as JSON.
+# Run in a child with the workers' PYTHONHASHSEED: three verifications (the full scan in chunks, sampled
+# parity, a query file with namespaces and filters) on one engine, their checks, queries and progress as JSON.
 _CHILD = """
 import contextlib, json, sys
+import numpy as np
+from harness.parallel import Engine
 from harness.stores import open_store
 from harness.stores import qdrant_edge as edge
 from harness.verify import VerificationRun
+from harness.verify.queries import load_query_file
 
-source_uri, shard, workers = sys.argv[1], sys.argv[2], int(sys.argv[3])
-phases = []
+source_uri, shard, workers, query_file = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
 
 class Recording:
+    def __init__(self):
+        self.phases = []
+
     @contextlib.contextmanager
     def phase(self, name, total=None, unit=""):
         done = [0]
         yield lambda n: done.__setitem__(0, done[0] + n)
-        phases.append([name, total, done[0]])
+        self.phases.append([name, total, done[0]])
 
-def main():
+def verify(engine, **options):
     source, target = open_store(source_uri), open_store("qdrant-edge://" + shard)
+    progress = Recording()
     with VerificationRun(
-        source, target, queries=25, batch_size=100, measure_latency=False, workers=workers, chunk_records=150,
-        progress=Recording(),
+        source, target, k=5, batch_size=100, measure_latency=False, chunk_records=150, progress=progress,
+        engine=engine, **options,
     ) as run:
         checks = [[c.id, str(c.status), c.observed, c.message, json.dumps(c.details, sort_keys=True)] for c in run.checks()]
         scan = run.scan()
@@ -182,14 +189,26 @@ def main():
             "namespaces": list(scan.queries.namespaces or ()),
             "fields": scan.source_fields.describe(),
             "target_fields": scan.target_fields.describe(),
-            "phases": phases,
+            "phases": progress.phases,
         }
         if scan.partitions is not None:
             out["source_partitions"] = len(scan.partitions.source_refs)
             out["shard_open_here"] = any(shard in str(p) for p in edge._OPEN_SHARDS)
     source.close()
     target.close()
-    print(json.dumps(out))
+    return out
+
+def main():
+    engine = Engine.local(workers) if workers > 1 else None
+    try:
+        print(json.dumps({
+            "full": verify(engine, queries=25),
+            "sampled": verify(engine, queries=10, sample=60),
+            "query_file": verify(engine, queries=0, query_vectors=load_query_file(query_file)),
+        }))
+    finally:
+        if engine is not None:
+            engine.close()
 
 if __name__ == "__main__":
     main()
@@ -197,10 +216,17 @@ if __name__ == "__main__":
 
 
 def _verify_in_child(source_uri: str, shard: Path, workers: int, tmp_path: Path) -> dict[str, Any]:
-    script = tmp_path / "verify_child.py"
+    script, queries = tmp_path / "verify_child.py", tmp_path / "queries.jsonl"
     script.write_text(_CHILD)
+    rng = np.random.default_rng(7)
+    lines = [
+        {"vector": rng.normal(size=DIMENSION).tolist(), "id": f"q{i}", "namespace": NAMESPACES[i % 2]}
+        | ({"filter": {"year": {"$gte": 2005}}} if i % 3 == 0 else {})
+        for i in range(12)
+    ]
+    queries.write_text("".join(json.dumps(line) + "\n" for line in lines))
     proc = subprocess.run(
-        [sys.executable, str(script), source_uri, str(shard.resolve()), str(workers)],
+        [sys.executable, str(script), source_uri, str(shard.resolve()), str(workers), str(queries)],
         capture_output=True, text=True, env={**os.environ, **hash_seed_env()}, check=False, timeout=600,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -212,25 +238,35 @@ def test_chunks_of_a_shared_source_give_the_single_process_result(
     pinecone_source: VectorStore, corrupted: tuple[Path, dict[str, Any]], tmp_path: Path
 ) -> None:
     """Many small chunks (pages of 100, chunks of 150 records) read by two workers: the same checks, the same
-    queries in the same namespaces, the same payload field statistics; progress covers every record."""
+    queries in the same namespaces, the same payload field statistics, for a full scan, sampled parity and a
+    query file with namespaces and filters; progress covers every record."""
     shard, _ = corrupted
     one, two = (_verify_in_child(pinecone_source.uri, shard, w, tmp_path) for w in (1, 2))
-    assert two["source_partitions"] == 4  # 800 records, chunks of two pages (200)
-    assert two["shard_open_here"] is False  # the Edge shard is held by a worker only
-    for what in ("checks", "labels", "namespaces", "fields", "target_fields"):
-        assert one[what] == two[what], what
-    assert set(one["namespaces"]) == set(NAMESPACES)  # sampled queries are asked in their namespace
-    assert {"year", "ns", "tags"} <= set(two["fields"])
-    statuses = {row[0]: row[1] for row in two["checks"]}
+    for mode in ("full", "sampled", "query_file"):
+        assert two[mode]["shard_open_here"] is False, mode  # the Edge shard is held by a worker only
+        for what in ("checks", "labels", "namespaces", "fields", "target_fields"):
+            assert one[mode][what] == two[mode][what], (mode, what)
+    full = two["full"]
+    assert full["source_partitions"] == 4  # 800 records, chunks of two pages (200)
+    assert set(full["namespaces"]) == set(NAMESPACES)  # sampled queries are asked in their namespace
+    assert {"year", "ns", "tags"} <= set(full["fields"])
+    statuses = {row[0]: row[1] for row in full["checks"]}
     assert statuses["parity.ids"] == "fail" and statuses["quality.recall_source"] == "pass"
-    assert statuses["quality.namespaces"] == "pass" and statuses["quality.filtered"] not in (
-        "skip",
-        "error",
-    )  # filters from the payload fields ran
-    scans = [p for p in two["phases"] if p[0].startswith("scanning")]
+    assert statuses["quality.namespaces"] == "pass"
+    assert statuses["quality.filtered"] not in ("skip", "error")  # filters from the payload fields ran
+    scans = [p for p in full["phases"] if p[0].startswith("scanning")]
     assert scans == [["scanning the source and the target on 2 workers", 1599, 1599]]  # 800 + 799 records
-    truth = [p for p in two["phases"] if p[0] == "exact ground truth"]
-    assert truth == [["exact ground truth", 800, 800]]
+    assert [p for p in full["phases"] if p[0] == "exact ground truth"] == [["exact ground truth", 800, 800]]
+    sampled = {row[0]: row for row in two["sampled"]["checks"]}
+    assert sampled["parity.count"][1] == "fail" and "sample" in sampled["parity.ids"][4]
+    assert [p[0] for p in two["sampled"]["phases"] if p[0].startswith("scanning")] == [
+        "scanning the source on 2 workers"  # sampled parity never scans the target
+    ]
+    from_file = {row[0]: row for row in two["query_file"]["checks"]}
+    assert two["query_file"]["labels"][:2] == ["q0", "q1"] and two["query_file"]["namespaces"][:2] == list(NAMESPACES)
+    assert (
+        from_file["quality.filtered"][1] not in ("skip", "error") and "query file" in from_file["quality.filtered"][3]
+    )
 
 
 def test_a_process_that_hashes_otherwise_than_its_workers_is_refused(
