@@ -13,7 +13,11 @@ Only small things come back to this process:
   differ, duplicates, the mapping audit's findings): each partition splits its digests by bucket, and one
   task per bucket compares both sides' rows of that bucket on a worker (data-diff's segments; ``diff_tables``
   is the comparison, the same as in one process);
-- ground truth as each source partition's partial top-k, merged here;
+- ground truth as each source partition's partial top-k, merged here (scoped to a query's namespace and
+  leaving a sampled query's own record out, as in one process: each partition maps its namespaces to
+  the run's codes, numbered in scan order);
+- the payloads of the first ``FIELD_SAMPLE_ROWS`` records in scan order (``FieldStats``, for the
+  filters ``quality.filtered`` generates), and each sampled query's namespace;
 - the ids, vectors and key lookups the checks ask for by position.
 
 Positions are global scan positions: a partition's rows follow the rows of the partitions before it, in
