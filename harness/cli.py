@@ -8,6 +8,7 @@ Global options: ``--version``, ``-q``/``--quiet`` and ``-v``/``--verbose`` (``ha
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import sys
 from collections.abc import Callable, Sequence
@@ -159,6 +160,24 @@ def _run(body: Callable[[], int]) -> None:
     raise typer.Exit(code)
 
 
+WorkersOption = Annotated[
+    str,
+    typer.Option(
+        metavar="N",
+        help="Worker processes of a local Dask cluster that scan both stores at once (1: in this process; "
+        "default auto: the CPU count, at most 4, from 200,000 records on, else 1).",
+    ),
+]
+ClusterOption = Annotated[
+    str | None,
+    typer.Option(
+        metavar="ADDRESS",
+        help="Run the scans on the Dask cluster of this scheduler (tcp://HOST:8786) instead of a local one; "
+        "its workers must reach both stores (README, Scaling).",
+    ),
+]
+
+
 @app.command()
 def certify(
     source: Annotated[str, typer.Option(metavar="URI", help="Source store URI.")],
@@ -198,6 +217,8 @@ def certify(
             "not measured and neither store is read in full.",
         ),
     ] = None,
+    workers: WorkersOption = "auto",
+    cluster: ClusterOption = None,
 ) -> None:
     """Run the certification suite (schema, parity, quality, latency).
 
@@ -217,6 +238,8 @@ def certify(
             json_path=json,
             junit=junit,
             sample=sample,
+            workers=workers,
+            cluster=cluster,
             query_vectors=query_vectors,
         )
 
@@ -257,6 +280,8 @@ def migrate(
     html: Annotated[Path | None, typer.Option(metavar="PATH", help="Write a self-contained HTML report here.")] = None,
     json: Annotated[Path | None, typer.Option("--json", metavar="PATH", help="Write the JSON verdict here.")] = None,
     junit: Annotated[Path | None, typer.Option(metavar="PATH", help="Write JUnit XML here.")] = None,
+    workers: WorkersOption = "auto",
+    cluster: ClusterOption = None,
 ) -> None:
     """Preflight, dual-write-safe backfill with a durable checkpoint, then verification. Exit 0 verified, 1 failed, 2 error."""
 
@@ -264,9 +289,15 @@ def migrate(
         from functools import partial
 
         from harness.migration.run import Renderer, migrate_command
+        from harness.parallel.engine import check_cluster, resolve_workers
         from harness.reporting.migrate import migrate_html, migrate_junit
         from harness.stores.base import parse_payload_index
         from harness.verify import Thresholds, run_verification
+
+        if workers != "auto":
+            resolve_workers(workers, 0)  # a bad count is a usage error before any work
+        if cluster:
+            check_cluster(cluster)
 
         indexes = dict(parse_payload_index(text) for text in payload_index or ())
         verifier = None
@@ -286,6 +317,8 @@ def migrate(
             json_path=json,
             verifier=verifier or run_verification,
             into_existing=into_existing,
+            workers=workers,
+            cluster=cluster,
             reports=reports,
             payload_indexes=indexes,
         )
@@ -555,7 +588,19 @@ def demo(
 
 
 def main() -> None:
-    """Console-script entry point (user errors are turned into exit 2 by each command's ``_run``)."""
+    """Console-script entry point (user errors are turned into exit 2 by each command's ``_run``).
+
+    ``migrate`` may verify on Dask workers, whose parity keys of string ids must equal this process's
+    (``Engine.check_same_hashing``): without a ``PYTHONHASHSEED`` it restarts itself once with the
+    workers' seed (``harness.parallel.engine.hash_seed_env``)."""
+    if "migrate" in sys.argv[1:] and not os.environ.get("PYTHONHASHSEED"):
+        from harness.parallel.engine import hash_seed_env
+
+        os.execve(
+            sys.executable,
+            [sys.executable, "-m", "harness.cli", *sys.argv[1:]],
+            {**os.environ, **hash_seed_env()},
+        )
     app()
 
 

@@ -74,6 +74,21 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "the bound it proves (the CI-speed mode; the default full scan is what a final gate uses)",
     )
     group.addoption(
+        "--ragmig-workers",
+        dest="ragmig_workers",
+        metavar="N",
+        default="auto",
+        help="worker processes of a local Dask cluster for the scan (1: in this process; default auto: the "
+        "CPU count from 200,000 records on, else 1)",
+    )
+    group.addoption(
+        "--ragmig-cluster",
+        dest="ragmig_cluster",
+        metavar="ADDRESS",
+        default=None,
+        help="scan on the Dask cluster of this scheduler (tcp://HOST:8786) instead of a local one",
+    )
+    group.addoption(
         "--ragmig-thresholds",
         dest="ragmig_thresholds",
         metavar="FILE.toml",
@@ -143,6 +158,9 @@ def check_certification_options(config: pytest.Config) -> None:
     sample = config.getoption("ragmig_sample")
     if sample is not None and sample < 1:
         raise pytest.UsageError(f"--ragmig-sample must be at least 1, got {sample}")
+    workers = config.getoption("ragmig_workers")
+    if str(workers) != "auto" and not (str(workers).isdigit() and int(workers) >= 1):
+        raise pytest.UsageError(f"--ragmig-workers must be a number of worker processes (>= 1) or auto, got {workers}")
     if config.getoption("ragmig_query_vectors"):
         try:
             _check_query_file(config, source)

@@ -94,6 +94,10 @@ BENCHMARKS: dict[str, str] = {
     "parity_sample_speedup": "harness.benchmarks.verify:parity_sample_speedup",
     "backfill_vs_upsert": "harness.benchmarks.migration:backfill_vs_upsert",
     "gameday_suite_s": "harness.benchmarks.gameday:gameday_suite_s",
+    "certify_vs_floor": "harness.benchmarks.scale:certify_vs_floor",
+    "parallel_speedup": "harness.benchmarks.scale:parallel_speedup",
+    "certify_rss_growth_mb": "harness.benchmarks.scale:certify_rss_growth_mb",
+    "pinecone_backfill_vps": "harness.benchmarks.scale:pinecone_backfill_vps",
     "pinecone_upsert_vps": "harness.benchmarks.pinecone:pinecone_upsert_vps",
     "pinecone_query_qps": "harness.benchmarks.pinecone:pinecone_query_qps",
 }

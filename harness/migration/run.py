@@ -34,8 +34,12 @@ from harness.migration.preflight import (
 )
 from harness.model import Check, Verdict
 from harness.outputs import check_writable, write_text_atomic
+from harness.parallel import Access, Engine, access_of, engine_for, resolve_workers
+from harness.parallel.engine import seed_is_fixed
+from harness.parallel.held import WorkerStore
 from harness.redact import redact_text
 from harness.stores.base import VectorStore
+from harness.stores.uri import parse_store_uri
 
 __all__ = ["Renderer", "migrate_command"]
 
@@ -122,6 +126,8 @@ def migrate_command(
     into_existing: bool = False,
     reports: Mapping[Path, Renderer] | None = None,
     out: TextIO | None = None,
+    workers: int | str = 1,
+    cluster: str | None = None,
     payload_indexes: Mapping[str, str] | None = None,
 ) -> int:
     """Preflight, backfill ``source`` into ``target`` with the checkpoint in ``journal``, then verify with
@@ -132,6 +138,11 @@ def migrate_command(
     ``json_path`` gets the JSON verdict; ``reports`` maps more output paths to their renderers (HTML,
     JUnit). All are checked writable before any work and written atomically at the end — also when a
     store failed mid-run (an ``error`` verdict, so a stale pass is never left behind).
+
+    ``workers`` / ``cluster``: with more than one worker (a local Dask cluster; "auto" from the source's
+    count) or a remote scheduler, the source is read in a worker process while this one writes, and the
+    verification scans on the same cluster: ``verifier`` is then called with ``engine=`` (as
+    ``run_verification`` accepts).
 
     Returns 0 when verified, 1 when verification failed, 2 when a store failed (the checkpoint is kept).
     ``UsageError`` (a refusal of the preflight, a bad URI, a journal of another migration) propagates
@@ -158,9 +169,13 @@ def migrate_command(
         src.close()
         raise
     plan: TargetPlan | None = None
+    engine: Engine | None = None
     try:
         # Fail fast on a source that is not there, before a journal file is created for nothing.
         source_schema = src.describe()
+        engine = _engine(workers, cluster, src)
+        if engine is not None:  # refused before a journal exists: the workers must make this process's keys
+            engine.check_same_hashing()
         jnl = Journal(journal)
         try:
             _claim_journal(jnl, src.uri, tgt.uri, resume)
@@ -184,8 +199,9 @@ def migrate_command(
                 jnl.append(
                     "info", {"message": "into existing target", "records_before": plan.records_before}, at=clock.now()
                 )
+            reader = src if engine is None else _read_in_worker(engine, src)
             backfill = Backfill(
-                src,
+                reader,
                 tgt,
                 jnl,
                 batch_size=batch_size,
@@ -202,7 +218,7 @@ def migrate_command(
                 file=out,
             )
             print("verifying the target against the source ...", file=out, flush=True)
-            verdict = verifier(src, tgt)
+            verdict = verifier(src, tgt) if engine is None else verifier(reader, tgt, engine=engine)  # type: ignore[call-arg]
             jnl.append(
                 "decision",
                 {"decision": "verified" if verdict.passed else "verification failed", "verdict": str(verdict.verdict)},
@@ -222,8 +238,12 @@ def migrate_command(
         print(f"ragmig: error: {reason} (the checkpoint in {journal} is kept: rerun with --resume)", file=sys.stderr)
         return 2
     finally:
-        src.close()
-        tgt.close()
+        try:
+            if engine is not None:
+                engine.close()
+        finally:
+            src.close()
+            tgt.close()
     verdict = _stamped(verdict, plan, started_at, started)
     for check in verdict.checks:
         print(_summary_line(check), file=out)
@@ -232,6 +252,29 @@ def migrate_command(
     print(f"verdict: {verdict.verdict}", file=out)
     _write_reports(outputs, verdict, out)
     return verdict.exit_code
+
+
+def _engine(workers: int | str, cluster: str | None, source: VectorStore) -> Engine | None:
+    """The Dask engine of ``--workers`` / ``--cluster`` (None: everything in this process)."""
+    if not cluster and workers in (None, "auto") and not seed_is_fixed():
+        return None  # a local cluster could not make this process's parity keys (ragmig migrate sets the seed)
+    if not cluster:
+        records = 2 * source.count() if workers in (None, "auto") else 0
+        workers = resolve_workers(workers, records)
+    return engine_for(int(workers), cluster)
+
+
+def _read_in_worker(engine: Engine, source: VectorStore) -> VectorStore:
+    """``source`` read by the first worker (this process writes meanwhile); a store that lives in this
+    process (``exact://``) stays here. An exclusive store (Qdrant Edge) is closed here first."""
+    try:
+        scheme = parse_store_uri(source.uri).scheme
+    except HarnessError:
+        return source
+    if access_of(scheme) is Access.LOCAL:
+        return source
+    source.close()  # reopened by the worker; an Edge shard admits one process at a time
+    return WorkerStore(engine, source.uri, engine.workers()[0])
 
 
 def _stamped(verdict: Verdict, plan: TargetPlan | None, started_at: str, started: float) -> Verdict:

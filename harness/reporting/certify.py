@@ -45,6 +45,7 @@ from harness import console
 from harness.errors import HarnessError, StoreUnreachableError, UsageError
 from harness.model import Check, Status, Verdict
 from harness.outputs import check_writable, write_bytes_atomic, write_text_atomic
+from harness.parallel.engine import check_cluster, hash_seed_env, resolve_workers
 from harness.progress import PROGRESS_FD_ENV, progress_for, relay
 from harness.redact import redact_text, redact_uri
 from harness.reporting.html import report_page
@@ -73,6 +74,8 @@ def certify_command(
     json_path: Path | None,
     junit: Path | None,
     sample: int | None = None,
+    workers: int | str = "auto",
+    cluster: str | None = None,
     query_vectors: Path | None = None,
 ) -> int:
     """Certify ``target`` against ``source``: 0 pass, 1 findings, 2 incomplete run (``error``); a bad
@@ -82,7 +85,9 @@ def certify_command(
     more than the source holds (or ``k`` above 1,000) is a usage error. ``sample``: sampled parity over that
     many source records (``harness.verify.sample``) instead of the full scan; with it ``queries`` may be 0
     (quality not measured, so neither store is read in full). ``query_vectors``: a query file
-    (``harness.verify.queries``) asked instead of sampled queries.
+    (``harness.verify.queries``) asked instead of sampled queries. ``workers``: worker processes of a local
+    Dask cluster for the scan ("auto" from the stores' counts, see ``harness.parallel.resolve_workers``);
+    ``cluster``: a remote scheduler's address instead (checked to answer before any work).
     """
     if query_vectors is not None and queries is not None:
         raise UsageError("--queries samples queries from the source and --query-vectors gives them: give one")
@@ -114,10 +119,13 @@ def certify_command(
 
         query_set = load_query_file(query_vectors)  # a bad file fails before any store is opened
     source_count = check_store(source, "source")
-    check_store(target, "target")
+    target_count = check_store(target, "target")
     if query_set is not None:
         _check_queries(query_set, source)
     queries, k = _bounded(queries, k, source_count)
+    processes = resolve_workers(workers, source_count + target_count)
+    if cluster:
+        check_cluster(cluster)
 
     started_at = _utc_now()
     with tempfile.TemporaryDirectory(prefix="ragmig-certify-") as tmp:
@@ -144,6 +152,9 @@ def certify_command(
             args += ["--ragmig-thresholds", str(thresholds.resolve())]
         if sample is not None:
             args += ["--ragmig-sample", str(sample)]
+        args += ["--ragmig-workers", str(processes)]
+        if cluster:
+            args += ["--ragmig-cluster", cluster]
         if query_vectors is not None:
             args += ["--ragmig-query-vectors", str(query_vectors.resolve())]
         if html is not None:
@@ -174,6 +185,7 @@ def certify_command(
 def _run_with_progress(args: list[str], workdir: Path) -> ChildRun:
     """Run the suite; its progress events (an inherited pipe) are shown on stderr unless ``-q``."""
     env = child_env()
+    env.update(hash_seed_env())  # a partitioned verification needs its workers' string hashing (engine.py)
     if console.verbosity() <= console.QUIET:
         return run_child(args, cwd=workdir, env=env)
     read_fd, write_fd = os.pipe()

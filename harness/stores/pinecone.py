@@ -23,6 +23,8 @@
   ``describe()`` declares it when any read of this store so far met sparse values, or — on a dotproduct
   index, where Pinecone keeps sparse values — when a probe (once per store: the first ``list`` page of up
   to ``PROBE_NAMESPACES`` namespaces, fetched) meets them.
+- ``scroll`` fetches the ids it lists in requests of ``FETCH_CHUNK`` as the listing goes on, up to
+  ``FETCH_THREADS`` in flight, so list calls, fetches and decoding overlap (the page is the same).
 - ``scroll_ids`` is ``list`` alone (no fetch); ``hybrid_search`` sends the dense and the sparse query in
   one request per namespace: Pinecone's blended score (dotproduct indexes only).
 """
@@ -33,7 +35,7 @@ import json
 import math
 import os
 from collections.abc import Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any
 
@@ -98,6 +100,8 @@ TOP_K_MAX = 10_000
 ID_MAX_LENGTH = 512
 FETCH_BY_METADATA_PAGE = 1000  # records per page when counting a filter's matches
 QUERY_THREADS = 4  # the API has no batch query; a few requests in flight hide the round trips
+FETCH_CHUNK = 250  # a scroll fetches every 250 listed ids while it lists on: list and fetch overlap
+FETCH_THREADS = 4  # fetches in flight during a scroll
 UPSERT_IN_FLIGHT = 2  # one request is encoded while the server parses and syncs the previous one
 PROBE_NAMESPACES = 10  # namespaces whose first list page describe() fetches to see sparse values
 PLACEHOLDER_API_KEY = "pinecone-local-placeholder"
@@ -159,6 +163,7 @@ class PineconeStore:
         self._reached = False  # a connection failure before any answer means "unreachable", not "transient"
         self._sparse_seen = False  # a read of this store met sparse values
         self._probed = False  # describe() looked for sparse values once
+        self._pool: ThreadPoolExecutor | None = None
         # Fail at open, not at first use, when the key is missing for a remote host.
         self._key_for(host or control_host)
 
@@ -280,9 +285,11 @@ class PineconeStore:
             raise InvalidInputError(f"batch_size must be at least 1, got {batch_size}")
         names = self._namespaces()
         namespace, token = self._parse_cursor(cursor, names)
-        listed: list[tuple[str, list[str]]] = []
+        fetches: list[Future[RecordBatch]] = []
+        pending: list[str] = []  # listed ids of ``namespace`` not sent to a fetch yet
         taken = 0
         index = self._index()
+        pool = self._fetch_pool()
         while namespace is not None and taken < batch_size:
             with self._sdk_errors("list"):
                 page = index.list_paginated(
@@ -291,17 +298,30 @@ class PineconeStore:
                     pagination_token=token,
                 )
             ids = [item.id for item in page.vectors if item.id]
-            if ids:
-                listed.append((namespace, ids))
-                taken += len(ids)
+            pending += ids
+            taken += len(ids)
             token = page.pagination.next if page.pagination is not None else None
+            if len(pending) >= FETCH_CHUNK or not token:
+                # Fetched while the listing goes on, a few requests in flight (in listing order).
+                if pending:
+                    fetches.append(pool.submit(self._fetch_from, namespace, pending))
+                pending = []
             if not token:
                 token = None
                 # Names are sorted, so this also works when the namespace vanished meanwhile.
                 namespace = next((n for n in names if n > namespace), None)
+        if pending:
+            assert namespace is not None
+            fetches.append(pool.submit(self._fetch_from, namespace, pending))
         next_cursor = None if namespace is None else json.dumps({"namespace": namespace, "token": token})
-        batch = RecordBatch.concat([self._fetch_from(ns, ids) for ns, ids in listed])
+        batch = RecordBatch.concat([fetch.result() for fetch in fetches])
         return (batch if len(batch) else self._empty()), next_cursor
+
+    def _fetch_pool(self) -> ThreadPoolExecutor:
+        """The threads that fetch listed ids while ``scroll`` lists on (closed by ``close``)."""
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=FETCH_THREADS, thread_name_prefix="ragmig-pinecone-fetch")
+        return self._pool
 
     def scroll_ids(self, batch_size: int = 10_000, cursor: Cursor | None = None) -> tuple[IdPage, Cursor | None]:
         """Ids only: ``list`` pages (≤ 100 ids each, no fetch) until ``batch_size`` ids, with ``scroll``'s
@@ -564,9 +584,12 @@ class PineconeStore:
             self._index_client = None
 
     def close(self) -> None:
-        """Close the SDK's HTTP clients; idempotent."""
-        index, control = self._index_client, self._control_client
+        """Close the SDK's HTTP clients and the fetch threads; idempotent."""
+        index, control, pool = self._index_client, self._control_client, self._pool
         self._index_client = self._control_client = None
+        self._pool = None
+        if pool is not None:
+            pool.shutdown(wait=True)
         if index is not None:
             index.close()
         if control is not None:

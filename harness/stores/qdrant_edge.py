@@ -30,6 +30,8 @@ import shutil
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import chain
+from operator import attrgetter
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -90,6 +92,7 @@ from harness.stores.qdrant_common import (
 from harness.stores.uri import StoreURI
 
 T = TypeVar("T")
+_VECTOR = attrgetter("vector")
 
 # Qdrant's default indexing_threshold is 10 000 KB: a segment smaller than that is never indexed, so a
 # test-sized shard would stay brute force forever and HNSW settings would have no effect. 1 KB makes
@@ -278,11 +281,13 @@ def _records_to_batch(records: Sequence[Any], schema: CollectionSchema) -> Recor
     ids = tuple(from_qdrant_id(r.id) for r in records)
     payloads = tuple(r.payload or {} for r in records)
     if not schema.named_vectors and not schema.sparse_vectors:
-        try:  # the common case: one unnamed dense vector, read as lists
-            vectors = np.array([r.vector for r in records], dtype=np.float32).reshape(len(records), dimension)
-            return RecordBatch(ids=ids, vectors=vectors, payloads=payloads)
+        try:  # the common case: one unnamed dense vector: its floats stream into one buffer (no list of lists)
+            flat = np.fromiter(
+                chain.from_iterable(map(_VECTOR, records)), dtype=np.float32, count=len(records) * dimension
+            )
+            return RecordBatch(ids=ids, vectors=flat.reshape(len(records), dimension), payloads=payloads)
         except (TypeError, ValueError):
-            pass  # a point without its vector: the general path below
+            pass  # a point without its vector, or of another length: the general path below
     return RecordBatch(ids=ids, payloads=payloads, **vector_columns([r.vector for r in records], schema))
 
 

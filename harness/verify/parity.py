@@ -55,9 +55,11 @@ __all__ = [
     "DigestTableBuilder",
     "IdLog",
     "ParityOutcome",
+    "TableDiff",
     "check_parity",
     "compare_tables",
     "exact_diff",
+    "key_order",
     "parity_checks",
     "parity_outcome",
     "point_keys",
@@ -203,6 +205,10 @@ class DigestTable:
             return np.zeros((len(positions), 2), dtype=np.uint64)
         return self.sparse_digests[positions]
 
+    def keys_at(self, positions: I64) -> U64:
+        """The parity key of the records at these scan positions."""
+        return self.keys[np.asarray(positions, dtype=np.int64)]
+
     def positions(self, keys: U64) -> I64:
         """Scan position of each key, -1 where the key is not in the table."""
         keys = np.asarray(keys, dtype=np.uint64)
@@ -277,16 +283,14 @@ class DigestTableBuilder:
         keys = self._keys if exact else self._keys[: self._n].copy()
         named = None if self._nd is None else (self._nd if exact else self._nd[: self._n].copy())
         sparse = None if self._sd is None else (self._sd if exact else self._sd[: self._n].copy())
-        order = np.argsort(keys, kind="stable")
-        first = np.ones(len(order), dtype=bool)
-        first[1:] = keys[order[1:]] != keys[order[:-1]]
+        order, duplicates = key_order(keys)
         table = DigestTable(
             keys=keys,
             vector_digests=self._vd if exact else self._vd[: self._n].copy(),
             payload_digests=self._pd if exact else self._pd[: self._n].copy(),
-            order=order[first],
+            order=order,
             ids=self.ids,
-            duplicates=int(len(order) - first.sum()),
+            duplicates=duplicates,
             non_finite=np.unique(np.concatenate(self._non_finite)) if self._non_finite else np.zeros(0, dtype=np.int64),
             audit=self.audit,
             named_digests=named,
@@ -298,6 +302,15 @@ class DigestTableBuilder:
         self._vd = self._pd = np.empty((0, 2), dtype=np.uint64)
         self._nd = self._sd = None
         return table
+
+
+def key_order(keys: U64) -> tuple[I64, int]:
+    """The scan positions of ``keys`` in key order, the first occurrence of each key only (a stable sort:
+    the earliest position wins), and how many later occurrences (duplicates) were left out."""
+    order = np.argsort(keys, kind="stable")
+    first = np.ones(len(order), dtype=bool)
+    first[1:] = keys[order[1:]] != keys[order[:-1]]
+    return order[first], int(len(order) - first.sum())
 
 
 def _grown(digests: U64, rows: int) -> U64:
@@ -327,6 +340,12 @@ class TableDiff:
     vector_suspects: npt.NDArray[np.bool_]  # per common pair: vector digests differ, or a vector is non-finite
     payload_suspects: npt.NDArray[np.bool_]
     sparse_suspects: npt.NDArray[np.bool_]
+    compared: int | None = None  # common records in all; None: every common pair is listed above
+
+    @property
+    def common_count(self) -> int:
+        """Records both stores hold (a partitioned comparison lists only the suspect pairs)."""
+        return len(self.common_source) if self.compared is None else self.compared
 
 
 def diff_tables(source: DigestTable, target: DigestTable) -> TableDiff:
@@ -576,12 +595,15 @@ def compare_tables(
     comparison: Comparison,
     thresholds: Thresholds,
     counts: tuple[int, int],
+    diff: TableDiff | None = None,
 ) -> ParityOutcome:
     """The six ``parity.*`` checks from two scanned tables, and their findings.
 
-    ``counts`` are the stores' own exact counts (source, target).
+    ``counts`` are the stores' own exact counts (source, target). ``diff``: the tables' bulk comparison
+    when it was already made elsewhere (``harness.verify.partitioned`` compares in key-space buckets on
+    the workers); ``diff_tables`` of the two tables otherwise.
     """
-    diff = diff_tables(source_table, target_table)
+    diff = diff if diff is not None else diff_tables(source_table, target_table)
     mism = confirm_mismatches(source, target, source_table, target_table, diff, comparison, thresholds.sample_size)
     n = thresholds.sample_size
     mapping = comparison.mapping
@@ -645,12 +667,12 @@ def compare_tables(
             Status.PASS if mism.payload_count == 0 else Status.FAIL,
             mism.payload_count,
             0,
-            f"{mism.payload_count} of {len(diff.common_source)} common records have payloads that differ ({kinds})",
+            f"{mism.payload_count} of {diff.common_count} common records have payloads that differ ({kinds})",
             {
                 "mismatch_count": mism.payload_count,
                 "mismatched": mism.payload_ids,
                 "sample": mism.payload_sample,
-                "compared": len(diff.common_source),
+                "compared": diff.common_count,
             },
         )
     )
@@ -671,7 +693,7 @@ def _sparse_check(
     """``parity.sparse``: records whose sparse vectors differ (skipped when neither side has any)."""
     return sparse_check(
         mism.sparse_count,
-        len(diff.common_source),
+        diff.common_count,
         mism.sparse_sample,
         comparison,
         has_sparse=bool(comparison.sparse_names or source_table.sparse_entries or target_table.sparse_entries),
@@ -765,14 +787,14 @@ def _vectors_check(
     nf_source, nf_target = len(source_table.non_finite), len(target_table.non_finite)
     form = "unit-normalised (cosine target), " if comparison.normalise else ""
     message = (
-        f"{mism.vector_count} of {len(diff.common_source)} common records have vectors that differ by more than "
+        f"{mism.vector_count} of {diff.common_count} common records have vectors that differ by more than "
         f"{comparison.tolerance:g} ({form}max abs component difference)"
     )
     details: dict[str, Any] = {
         "mismatch_count": mism.vector_count,
         "mismatched": [s["id"] for s in mism.vector_sample],
         "sample": mism.vector_sample,
-        "compared": len(diff.common_source),
+        "compared": diff.common_count,
         "rechecked_exactly": mism.rechecked,
         "tolerance": comparison.tolerance,
         "normalised": comparison.normalise,

@@ -6,6 +6,14 @@ searches run once and serve quality and latency. The pytest suite runs the famil
 on one run; ``run_verification`` returns its ``Verdict``, and the orchestrator's gate (``make_verifier``)
 re-checks its ``parity_findings()`` after it.
 
+With ``workers`` > 1 (a local Dask cluster of that many processes), ``cluster`` (a remote Dask scheduler)
+or ``engine`` (a running one: the caller's, not closed by the run)
+the scan is partitioned (``harness.verify.partitioned``): both stores are read at once, a store that
+allows concurrent readers in chunks, each partition digested where it is read and compared in key-space
+buckets on the workers; ground truth is merged from each partition's partial top-k. A Qdrant Edge shard is
+then opened only by the worker that reads it (``harness.parallel.held.WorkerStore``), never here. The
+verdict is the single-process one. ``workers=1`` (the default) is the in-process path.
+
 With ``sample=N`` parity is sampled (``harness.verify.sample``: N source records fetched from both sides,
 the verdict stating the bound it proves) and the target is not scanned; the source is scanned only when
 quality needs its ground truth. The full scan stays the default: it is what a final gate uses.
@@ -25,8 +33,11 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from harness.errors import HarnessError, InvalidInputError, UsageError
+from harness.errors import HarnessError, InvalidInputError, InvalidURIError, UsageError
 from harness.model import Check, CollectionSchema, PointId, SearchResult, Status, Verdict
+from harness.parallel import Access, Engine, access_of, engine_for, resolve_workers
+from harness.parallel.engine import seed_is_fixed
+from harness.parallel.held import WorkerStore
 from harness.progress import NO_PROGRESS, Progress
 from harness.records import Comparison, RecordMapping
 from harness.redact import redact_text, redact_uri
@@ -37,7 +48,8 @@ from harness.verify.filtered import FilterContext, filtered_check, plan_filters,
 from harness.verify.findings import ParityFindings
 from harness.verify.hybrid import HYBRID_CHECK_ID, hybrid_check
 from harness.verify.latency import latency_checks
-from harness.verify.parity import DigestTable, DigestTableBuilder, compare_tables
+from harness.verify.parity import DigestTable, DigestTableBuilder, TableDiff, compare_tables
+from harness.verify.partitioned import PartitionedScan, Side, scan_partitioned
 from harness.verify.payload_fields import FieldStats
 from harness.verify.policy import QualityData, namespace_check, quality_checks, skipped_quality, worst_queries
 from harness.verify.quality import (
@@ -75,6 +87,25 @@ class Scan:
     source_fields: FieldStats
     target_fields: FieldStats
     namespace_codes: dict[str, int]  # each source namespace's code in the spill (empty: no namespaces)
+    diff: TableDiff | None = None  # the bulk comparison, when the scan made it (partitioned)
+    partitions: PartitionedScan | None = None
+
+    def ground_truth(
+        self,
+        queries: npt.NDArray[np.float32],
+        k: int,
+        distance: Any,
+        *,
+        scopes: I64 | None = None,
+        own: I64 | None = None,
+        advance: Callable[[int], None] | None = None,
+    ) -> tuple[I64, npt.NDArray[np.float32], I64]:
+        """Exact top-``k`` scan positions and scores of each query over the scanned source vectors, and how
+        many each query really has (``quality.exact_ground_truth``; merged from the partitions' partial
+        top-k when the scan was partitioned)."""
+        if self.partitions is not None:
+            return self.partitions.ground_truth(queries, k, distance, scopes=scopes, own=own, advance=advance)
+        return exact_ground_truth(queries, self.spill, k, distance, scopes=scopes, own=own, advance=advance)
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +152,10 @@ class VerificationRun:
         sample: int | None = None,
         leave_one_out: bool = True,
         progress: Progress = NO_PROGRESS,
+        workers: int | str | None = 1,
+        cluster: str | None = None,
+        chunk_records: int | None = None,
+        engine: Engine | None = None,
     ) -> None:
         if not 1 <= k <= MAX_K or queries < 0 or batch_size < 1:
             raise InvalidInputError(
@@ -147,6 +182,14 @@ class VerificationRun:
         self.sample = sample
         self.started = time.monotonic()
         self._scan: Scan | None = None
+        self.chunk_records = chunk_records  # per chunk of a store read in chunks (None: planned)
+        self._engine: Engine | None = None
+        self._owns_engine = engine is None
+        self._sides: dict[str, Side] = {}
+        if engine is not None:
+            self._use_engine(engine)
+        elif cluster or workers != 1:
+            self._start_engine(workers, cluster)
 
     # -- lifecycle -------------------------------------------------------------------------------------
     def __enter__(self) -> VerificationRun:
@@ -158,9 +201,66 @@ class VerificationRun:
         self.close()
 
     def close(self) -> None:
-        """Delete the spilled vectors (the stores stay open: they belong to the caller)."""
+        """Delete the spilled vectors (the stores stay open: they belong to the caller); with workers, free
+        the partitions, close the stores the workers held and stop the local cluster."""
         if self._scan is not None:
             self._scan.spill.close()
+            if self._scan.partitions is not None:
+                self._scan.partitions.close()
+        engine, self._engine = self._engine, None
+        if engine is not None and self._owns_engine:
+            try:
+                for side in self._sides.values():
+                    if side.worker is not None:
+                        side.store.close()
+            finally:
+                engine.close()
+
+    # -- workers ---------------------------------------------------------------------------------------
+    def _start_engine(self, workers: int | str | None, cluster: str | None) -> None:
+        """Start the Dask engine (``workers`` "auto" counts the stores first) and decide where each store
+        is read; an exclusive store (Qdrant Edge) is closed here and from now on used in its worker only."""
+        if not cluster and workers in (None, "auto") and not seed_is_fixed():
+            return  # a local cluster could not make this process's parity keys (Engine.check_same_hashing)
+        if not cluster:
+            records = self.source.count() + self.target.count() if workers in (None, "auto") else 0
+            workers = resolve_workers(workers, records)
+        engine = engine_for(int(workers or 1), cluster)
+        if engine is None:
+            return
+        try:
+            self._use_engine(engine)
+        except BaseException:
+            self._engine = None
+            engine.close()
+            raise
+
+    def _use_engine(self, engine: Engine) -> None:
+        """Decide where each store is read; a store already held by a worker stays there. ``UsageError``
+        when the workers would make other parity keys than this process (``Engine.check_same_hashing``)."""
+        engine.check_same_hashing()
+        self._engine = engine
+        addresses = engine.workers()
+        for i, (name, store) in enumerate((("source", self.source), ("target", self.target))):
+            if isinstance(store, WorkerStore):
+                self._sides[name] = Side(store, store.uri, store.worker)
+                continue
+            access = access_of(_scheme(store.uri))
+            if access is Access.EXCLUSIVE:
+                worker = addresses[i % len(addresses)]
+                store.close()  # the worker opens it; this process must not hold it meanwhile
+                self._sides[name] = Side(WorkerStore(engine, store.uri, worker), store.uri, worker)
+            elif access is Access.SHARED:
+                self._sides[name] = Side(store, store.uri, shared=True)
+            else:
+                self._sides[name] = Side(store)
+        self.source = self._sides["source"].store
+        self.target = self._sides["target"].store
+
+    @property
+    def parallel(self) -> str | None:
+        """Where the scan runs when it is partitioned (None: in this process)."""
+        return None if self._engine is None else self._engine.description
 
     # -- schema ----------------------------------------------------------------------------------------
     @cached_property
@@ -228,6 +328,11 @@ class VerificationRun:
         sampled = self.sample is not None
         # Sampled parity reads neither store in full: the source is scanned only for quality's ground truth.
         scan_source = not sampled or wanted > 0 or self.query_vectors is not None
+        if self._engine is not None:
+            spill.close()
+            scan = self._scan_partitioned(self._engine, comparison, counts, wanted, scan_source, sampled)
+            self._check_query_namespaces(scan)
+            return scan
         source_digests = DigestTableBuilder(comparison, target_side=False, capacity=counts[0] if scan_source else 0)
         source_fields, target_fields = FieldStats(), FieldStats()
         codes: dict[str, int] = {}
@@ -254,15 +359,7 @@ class VerificationRun:
             spill.close()
             raise
         queries = self.query_vectors if self.query_vectors is not None else reservoir.result()
-        if queries.scoped and queries.namespaces is not None:
-            empty = sorted({ns for ns in queries.namespaces if ns is not None and ns not in codes})
-            if empty:
-                spill.close()
-                raise UsageError(
-                    f"the queries ({queries.origin}) ask namespace {empty[0]!r}, which holds no records on the "
-                    f"source {redact_uri(self.source.uri)}"
-                )
-        return Scan(
+        scan = Scan(
             counts=counts,
             comparison=comparison,
             source_table=source_digests.finish(),
@@ -272,6 +369,71 @@ class VerificationRun:
             source_fields=source_fields,
             target_fields=target_fields,
             namespace_codes=codes,
+        )
+        self._check_query_namespaces(scan)
+        return scan
+
+    def _check_query_namespaces(self, scan: Scan) -> None:
+        """``UsageError`` (the scan closed) when a query asks a namespace without records on the source."""
+        queries = scan.queries
+        if queries.scoped and queries.namespaces is not None:
+            empty = sorted({ns for ns in queries.namespaces if ns is not None and ns not in scan.namespace_codes})
+            if empty:
+                scan.spill.close()
+                if scan.partitions is not None:
+                    scan.partitions.close()
+                raise UsageError(
+                    f"the queries ({queries.origin}) ask namespace {empty[0]!r}, which holds no records on the "
+                    f"source {redact_uri(self.source.uri)}"
+                )
+
+    def _scan_partitioned(
+        self,
+        engine: Engine,
+        comparison: Comparison,
+        counts: tuple[int, int],
+        wanted: int,
+        scan_source: bool,
+        sampled: bool,
+    ) -> Scan:
+        """The scan on the workers (``harness.verify.partitioned``); the same ``Scan`` as in one process."""
+        spill_vectors = wanted > 0 or self.query_vectors is not None
+        partitions = scan_partitioned(
+            engine,
+            self._sides["source"] if scan_source else None,
+            None if sampled else self._sides["target"],
+            comparison,
+            counts,
+            batch_size=self.batch_size,
+            spill_vectors=spill_vectors,
+            dimension=self.source_schema.dimension,
+            distance=self.source_schema.distance,
+            chunk_records=self.chunk_records,
+            progress=self.progress,
+        )
+        try:
+            if self.query_vectors is not None:
+                queries = self.query_vectors
+            elif scan_source:
+                queries = partitions.sample_queries(min(wanted, counts[0]), self.seed)
+            else:
+                queries = QueryReservoir(0, self.seed).result()
+            source_fields, target_fields = partitions.field_stats("source"), partitions.field_stats("target")
+        except BaseException:
+            partitions.close()
+            raise
+        return Scan(
+            counts=counts,
+            comparison=comparison,
+            source_table=partitions.source_table,
+            target_table=partitions.target_table,
+            queries=queries,
+            spill=partitions.spill,
+            source_fields=source_fields,
+            target_fields=target_fields,
+            namespace_codes=partitions.namespace_codes,
+            diff=partitions.diff,
+            partitions=partitions,
         )
 
     def parity_checks(self) -> list[Check]:
@@ -289,7 +451,7 @@ class VerificationRun:
             return result.checks, result.findings
         s = self.scan()
         outcome = compare_tables(
-            self.source, self.target, s.source_table, s.target_table, s.comparison, self.thresholds, s.counts
+            self.source, self.target, s.source_table, s.target_table, s.comparison, self.thresholds, s.counts, s.diff
         )
         # The digests have done their work; quality only looks ids up. Dropping them halves what a
         # 1M-record pair keeps resident from here on.
@@ -312,8 +474,8 @@ class VerificationRun:
             scopes = np.asarray([-1 if ns is None else s.namespace_codes[ns] for ns in queries.namespaces], np.int64)
         k = min(self.k, max(1, len(s.source_table)))
         with self.progress.phase("exact ground truth", s.spill.rows, "vectors") as advance:
-            rows, scores, found = exact_ground_truth(
-                queries.vectors, s.spill, k, self.source_schema.distance, scopes=scopes, own=own, advance=advance
+            rows, scores, found = s.ground_truth(
+                queries.vectors, k, self.source_schema.distance, scopes=scopes, own=own, advance=advance
             )
         keep = np.flatnonzero(found > 0)
         dropped = len(queries) - len(keep)
@@ -321,7 +483,7 @@ class VerificationRun:
             queries, rows, scores, found = subset(queries, keep), rows[keep], scores[keep], found[keep]
         own_keys: list[int | None] | None = None
         if loo and queries.own_positions is not None:
-            own_keys = [int(key) for key in s.source_table.keys[queries.own_positions].tolist()]
+            own_keys = [int(key) for key in s.source_table.keys_at(queries.own_positions).tolist()]
         return Truth(queries, rows, scores, np.minimum(found, self.k), own_keys, dropped)
 
     def _scopes(self, queries: QuerySet) -> tuple[list[Scope] | None, list[Scope] | None]:
@@ -342,6 +504,12 @@ class VerificationRun:
 
         def run(store: VectorStore, scopes: list[Scope] | None, what: str) -> tuple[SearchResult, F64 | None]:
             with self.progress.phase(f"queries on the {what}", len(q), "queries") as advance:
+                if isinstance(store, WorkerStore):  # asked (and timed) where the store is, not across the cluster
+                    found: tuple[SearchResult, F64 | None] = store.call(
+                        scoped_search, q, k, scopes, timed=self.measure_latency
+                    )
+                    advance(len(q))
+                    return found
                 return scoped_search(store, q, k, scopes, timed=self.measure_latency, timer=self.timer, advance=advance)
 
         source, source_ms = run(self.source, source_scopes, "source")
@@ -560,6 +728,14 @@ class VerificationRun:
         )
 
 
+def _scheme(uri: str) -> str | None:
+    """The scheme of a store URI (None for a wrapper's label that is not one)."""
+    try:
+        return parse_store_uri(uri).scheme
+    except InvalidURIError:
+        return None
+
+
 def run_verification(
     source: VectorStore,
     target: VectorStore,
@@ -571,12 +747,15 @@ def run_verification(
     query_vectors: np.ndarray | QuerySet | None = None,
     measure_latency: bool = True,
     progress: Progress = NO_PROGRESS,
+    workers: int | str | None = 1,
+    cluster: str | None = None,
+    engine: Engine | None = None,
 ) -> Verdict:
     """Verify ``target`` against ``source``: schema drift, parity, search quality, latency.
 
     Each store is scrolled once. ``queries`` are sampled from the source (seeded by ``seed``) unless
     ``query_vectors`` are given; recall and overlap are @``k``. The verdict fails when any check fails
-    (gates in ``thresholds``, defaults in ``Thresholds``).
+    (gates in ``thresholds``, defaults in ``Thresholds``). ``workers`` / ``cluster`` / ``engine``: see ``VerificationRun``.
     """
     with VerificationRun(
         source,
@@ -588,6 +767,9 @@ def run_verification(
         query_vectors=query_vectors,
         measure_latency=measure_latency,
         progress=progress,
+        workers=workers,
+        cluster=cluster,
+        engine=engine,
     ) as run:
         return run.verdict()
 

@@ -57,6 +57,8 @@ def verification_run(
         thresholds=load_thresholds(path) if path else None,
         query_vectors=query_vectors_option(config),
         sample=config.getoption("ragmig_sample"),
+        workers=config.getoption("ragmig_workers"),
+        cluster=config.getoption("ragmig_cluster"),
         progress=_progress(config),
     )
     config.stash[RUN_KEY] = run

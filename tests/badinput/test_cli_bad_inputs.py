@@ -50,6 +50,7 @@ CASES: dict[str, tuple[str, str]] = {
     "migrate: unknown edge option": (_migrate(SRC, NEW + "?mm=16"), "unknown option"),
     "migrate: bad distance option": (_migrate(SRC, NEW + "?distance=hamming"), "unknown distance"),
     "migrate: same store": (_migrate(SRC, SRC), "same store"),
+    "migrate: no workers": (_migrate(SRC, NEW, "{ws}/j.sqlite", "--workers", "0"), "at least 1"),
     "migrate: same store, other spelling": (_migrate(SRC, "qdrant-edge://{ws}/./src/"), "same store"),
     "migrate: source does not exist": (_migrate("qdrant-edge://{ws}/nothing-here"), "nothing-here"),
     "migrate: source is a file": (_migrate("qdrant-edge://{ws}/afile"), "afile"),
@@ -106,6 +107,14 @@ CASES: dict[str, tuple[str, str]] = {
         "credentials",
     ),
     "certify: target does not exist": ("certify --source " + SRC + " --target " + NEW, "does not exist"),
+    "certify: no workers": (
+        "certify --source " + SRC + " --target qdrant-edge://{ws}/foreign --workers 0",
+        "at least 1",
+    ),
+    "certify: workers not a number": (
+        "certify --source " + SRC + " --target qdrant-edge://{ws}/foreign --workers many",
+        "number of worker processes",
+    ),
     "certify: thresholds missing": (
         "certify --source " + SRC + " --target qdrant-edge://{ws}/foreign --thresholds {ws}/nope.toml",
         "nope.toml",

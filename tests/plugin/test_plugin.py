@@ -20,6 +20,8 @@ OPTIONS = (
     "--ragmig-query-vectors",
     "--ragmig-k",
     "--ragmig-sample",
+    "--ragmig-workers",
+    "--ragmig-cluster",
     "--ragmig-thresholds",
     "--ragmig-verdict-json",
 )

@@ -12,13 +12,14 @@ and ``scenarios`` sit outside every layer: nothing in ``harness`` imports them.
 | 1 | ``model``, ``clock``, ``redact``, ``outputs``, ``console``, ``progress``, ``schemas``, ``netloc`` | value types and small seams everyone shares; terminal verbosity and progress; the shipped JSON Schemas; loopback and listening sockets |
 | 2 | ``records``, ``vectormath``, ``datasets`` | the one record model; vector maths; corpora (value types only) |
 | 3 | ``stores`` | the ``VectorStore`` protocol and its adapters |
-| 4 | ``pinecone_local``, ``qdrant_server``, ``migration``, ``verify`` | peers: the Pinecone- and Qdrant-compatible servers, the orchestrator, the checks |
-| 5 | ``faults`` | wrappers around stores for game days |
-| 6 | ``service``, ``load`` | the RAG query service (routes with ``migration``'s router), locust load |
-| 7 | ``reporting``, ``deploy`` | renders what migration, verification and faults produced; real processes on loopback (Prometheus, Alertmanager, the demo stack) |
-| 8 | ``benchmarks``, ``assembly`` | measures everything below; wires stores, journal, flags, metrics, alerts, verifier and orchestrator into one migration |
-| 9 | ``plugin``, ``demo``, ``control`` | the pytest entry point; the demo; ``ragmig run``/``status`` and the steering commands |
-| 10 | ``cli`` | ``ragmig``: dispatches to all of the above |
+| 4 | ``parallel`` | the Dask engine, the partition planner, stores held open in a worker |
+| 5 | ``pinecone_local``, ``qdrant_server``, ``migration``, ``verify`` | peers: the Pinecone- and Qdrant-compatible servers, the orchestrator, the checks |
+| 6 | ``faults`` | wrappers around stores for game days |
+| 7 | ``service``, ``load`` | the RAG query service (routes with ``migration``'s router), locust load |
+| 8 | ``reporting``, ``deploy`` | renders what migration, verification and faults produced; real processes on loopback (Prometheus, Alertmanager, the demo stack) |
+| 9 | ``benchmarks``, ``assembly`` | measures everything below; wires stores, journal, flags, metrics, alerts, verifier and orchestrator into one migration |
+| 10 | ``plugin``, ``demo``, ``control`` | the pytest entry point; the demo; ``ragmig run``/``status`` and the steering commands |
+| 11 | ``cli`` | ``ragmig``: dispatches to all of the above |
 
 Also: the inner layers import neither pytest nor a vendor SDK; no two modules import each other, directly
 or round a longer loop (function-level and ``TYPE_CHECKING`` imports count too); ``migration`` and
@@ -52,21 +53,22 @@ LAYERS: dict[str, int] = {
     "vectormath": 2,
     "datasets": 2,
     "stores": 3,
-    "pinecone_local": 4,
-    "qdrant_server": 4,
-    "migration": 4,
-    "verify": 4,
-    "faults": 5,
-    "service": 6,
-    "load": 6,
-    "reporting": 7,
-    "deploy": 7,
-    "benchmarks": 8,
-    "assembly": 8,
-    "plugin": 9,
-    "demo": 9,
-    "control": 9,
-    "cli": 10,
+    "parallel": 4,
+    "pinecone_local": 5,
+    "qdrant_server": 5,
+    "migration": 5,
+    "verify": 5,
+    "faults": 6,
+    "service": 7,
+    "load": 7,
+    "reporting": 8,
+    "deploy": 8,
+    "benchmarks": 9,
+    "assembly": 9,
+    "plugin": 10,
+    "demo": 10,
+    "control": 10,
+    "cli": 11,
 }
 OUTSIDE = {"harness": "the package root (public API)", "scenarios": "the suites users run"}
 FORBIDDEN = ("pytest", "qdrant_client", "qdrant_edge", "pinecone", "locust", "testcontainers")
