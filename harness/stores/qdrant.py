@@ -535,6 +535,10 @@ class QdrantStore:
         Server: ``params`` ``{"hnsw_ef": N}`` / ``{"exact": True}`` (default ef: the URI's ``hnsw_ef``).
         Local mode is exact whatever ``params`` say, so none are sent (it would warn).
         """
+        return self._query(queries, k, None, params)
+
+    def _query(self, queries: np.ndarray, k: int, where: Filter | None, params: SearchParams | None) -> SearchResult:
+        """Top ``k`` per query among the points ``where`` admits (None: all), one ``query_batch_points``."""
         q = validate_queries(queries, self._dim(), k)
         if q.shape[0] == 0:
             return SearchResult(ids=(), scores=())
@@ -545,8 +549,11 @@ class QdrantStore:
             exact = bool(params.get("exact", False))
             if hnsw_ef is not None or exact:
                 search_params = models.SearchParams(hnsw_ef=None if hnsw_ef is None else int(hnsw_ef), exact=exact)
+        query_filter = None if where is None else models.Filter.model_validate(to_qdrant(where))
         requests = [
-            models.QueryRequest(query=row, limit=k, params=search_params, with_payload=False, with_vector=False)
+            models.QueryRequest(
+                query=row, limit=k, filter=query_filter, params=search_params, with_payload=False, with_vector=False
+            )
             for row in q.tolist()
         ]
         responses = self._call("query", lambda c: c.query_batch_points(self.collection, requests))
@@ -608,41 +615,19 @@ class QdrantStore:
     ) -> SearchResult:
         """Top ``k`` per query among the points ``where`` admits (Qdrant's filter, read literally), one
         ``query_batch_points`` call; ``params`` as for ``search``."""
+        self._no_namespaces(namespace)
+        return self._query(queries, k, where, params)
+
+    def _no_namespaces(self, namespace: str | None) -> None:
         if namespace is not None:
             raise InvalidInputError(
                 f"{self.uri.split(':', 1)[0]} has no namespaces (asked for {namespace!r}); a migrated Pinecone "
                 "namespace is the payload field __namespace__: filter on it"
             )
-        q = validate_queries(queries, self._dim(), k)
-        if q.shape[0] == 0:
-            return SearchResult(ids=(), scores=())
-        params = params or {}
-        search_params = None
-        if not self.local:
-            hnsw_ef = params.get("hnsw_ef", self._hnsw_ef)
-            exact = bool(params.get("exact", False))
-            if hnsw_ef is not None or exact:
-                search_params = models.SearchParams(hnsw_ef=None if hnsw_ef is None else int(hnsw_ef), exact=exact)
-        query_filter = None if where is None else models.Filter.model_validate(to_qdrant(where))
-        requests = [
-            models.QueryRequest(
-                query=row, limit=k, filter=query_filter, params=search_params, with_payload=False, with_vector=False
-            )
-            for row in q.tolist()
-        ]
-        responses = self._call("query", lambda c: c.query_batch_points(self.collection, requests))
-        return SearchResult(
-            ids=tuple(tuple(from_qdrant_id(p.id) for p in r.points) for r in responses),
-            scores=tuple(tuple(float(p.score) for p in r.points) for r in responses),
-        )
 
     def count_filtered(self, where: Filter | None, *, namespace: str | None = None) -> int:
         """Exact number of points ``where`` admits (``count(exact=True, count_filter=...)``)."""
-        if namespace is not None:
-            raise InvalidInputError(
-                f"{self.uri.split(':', 1)[0]} has no namespaces (asked for {namespace!r}); a migrated Pinecone "
-                "namespace is the payload field __namespace__: filter on it"
-            )
+        self._no_namespaces(namespace)
         query_filter = None if where is None else models.Filter.model_validate(to_qdrant(where))
         result = self._call("count", lambda c: c.count(self.collection, count_filter=query_filter, exact=True))
         return int(result.count)
