@@ -24,6 +24,7 @@ The rules (the README's "Canary decisions" explains them with figures):
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Literal
@@ -71,6 +72,8 @@ def percent(rate: float, significant: int = 2) -> str:
     """A rate as a short percentage with ``significant`` digits: 0.034 → "3.4 %", 0.01 → "1 %",
     0.00042 → "0.042 %", 0.5 → "50 %"; a confidence keeps its digits (0.999 → "99.9 %")."""
     value = rate * 100.0
+    if not math.isfinite(value):
+        return "n/a"
     if value == 0:
         return "0 %"
     if rate < 1.0 and round(value, 0) == 100.0:  # 0.999 is not 100 %
@@ -159,9 +162,14 @@ def rate_test(
     "above": fail when P(X ≥ count | gate) ≤ 1 − confidence; pass when P(X ≤ count | gate) ≤ 1 −
     confidence. "below" mirrors it. Exact (scipy's binomial distribution), so small samples are neither
     over- nor under-trusted: one error in 20 requests is not evidence of a rate above 1 %.
+
+    Counts from separate counters (errors and requests scraped from Prometheus a moment apart, each
+    extrapolated by ``increase``) can disagree by a few: a count above its trials is read as all of them,
+    one below 0 as none, so the test and its bounds stay defined.
     """
     from scipy.special import bdtr, bdtrc, betaincinv  # scipy is heavy; only a canary check needs it
 
+    count = min(max(int(count), 0), max(int(trials), 0))
     if trials <= 0:
         return RateTest(metric, count, 0, gate, confidence, fail_when, "undecided", None, None, unit)
     alpha = 1.0 - confidence

@@ -70,10 +70,18 @@ def test_bench_exits_1_when_a_figure_misses_an_impossible_limit(tmp_path: Path) 
     assert out.stdout.strip().splitlines()[-1] == "bench: 0/1 figures within their limits; missed: pinecone_upsert_vps"
 
 
-def test_quiet_bench_prints_only_the_verdict_line_and_exits_0_within_limits() -> None:
-    out = run("-q", "bench", "--only", "pinecone_upsert_vps", "--limit", "pinecone_upsert_vps=>= 1", timeout=300)
-    assert out.returncode == 0, out.stdout + out.stderr
-    assert out.stdout.strip().splitlines() == ["bench: 1/1 figures within their limits"]
+def test_quiet_bench_prints_only_the_verdict_line_and_its_exit_code_follows_the_figure(tmp_path: Path) -> None:
+    # Whether this machine, busy or idle, meets pinecone_upsert_vps's own limit is not this test's business:
+    # the JSON says whether it did, and -q must print exactly the one line that matches, with its exit code.
+    report = tmp_path / "bench.json"
+    out = run("-q", "bench", "--only", "pinecone_upsert_vps", "--json", str(report), timeout=300)
+    [row] = json.loads(report.read_text())["benchmarks"]
+    if row["ok"]:
+        expected = (0, ["bench: 1/1 figures within their limits"])
+    else:
+        expected = (1, ["bench: 0/1 figures within their limits; missed: pinecone_upsert_vps"])
+    assert (out.returncode, out.stdout.strip().splitlines()) == expected, out.stderr
+    assert row["value"] > 0 and row["details"]["count_after"] == row["details"]["vectors"]  # it really ran
 
 
 @pytest.mark.parametrize(

@@ -127,3 +127,18 @@ def test_a_canary_against_a_0_ms_baseline() -> None:
     health = evaluate_window(window(np.full(SAMPLES, 8.0)), window(zeros, cohort="source"), Thresholds(), at=60.0)
     assert health.failed == ("latency_regression",)
     assert "inf" in health.reasons[0]
+
+
+# -- counters that disagree ------------------------------------------------------------------------------------
+def test_more_errors_than_requests_reads_as_all_of_them_and_stays_defined() -> None:
+    # Errors and requests come from two Prometheus counters scraped a moment apart: 12 "errors" of 10
+    # requests is every request failing, never NaN bounds (which crashed the reasons' percentages).
+    from harness.migration.health import percent, rate_test
+
+    test = rate_test("error rate", 12, 10, 0.01, 0.99)
+    assert (test.count, test.trials, test.result) == (10, 10, "fail")
+    assert test.lower is not None and 0.0 < test.lower < 1.0 and test.upper == 1.0
+    assert "100 %" in test.describe()
+    below = rate_test("error rate", -2, 500, 0.01, 0.99)
+    assert (below.count, below.result) == (0, "pass")
+    assert percent(float("nan")) == "n/a" and percent(float("inf")) == "n/a"
