@@ -1,4 +1,6 @@
-"""How durations read in every output (terminal, runbook, reports): one formatter, one place."""
+"""How durations read to people: ``ragmig``'s progress lines, certify's verdict line and the runbook use
+``duration``. (The game-day, demo, migrate-copy and controller lines still print seconds with one
+decimal; PromQL ranges have their own syntax, ``migration.metrics_prometheus.duration``.)"""
 
 from __future__ import annotations
 
