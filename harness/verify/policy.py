@@ -13,8 +13,11 @@ the source's overlap with itself on a re-run:
   is ``min(overlap_min, noise − noise_slack)`` (a target is not asked to agree with the source more
   closely than the source agrees with itself: Diffy's idea, for ranked lists). Overlap above it passes.
   Below it, an upgrade still passes with ``warn`` — the results changed, toward the exact answers — as
-  long as the queries on which the target is *not* better (target recall ≤ source recall) keep the
-  overlap gate; otherwise, and for any target that is not an upgrade, low overlap fails.
+  long as the queries on which the target is *not* better (target recall ≤ source recall, and below 1)
+  keep the overlap gate; otherwise, and for any target that is not an upgrade, low overlap fails. A query
+  the target answers with recall 1 is never one where it is not better: its answers are the exact ones
+  (ties within ε included), so where they differ from the source's, the source chose among ties or
+  missed — a weak HNSW source and an exact target disagree so on a few queries in ten.
 
 ``quality.namespaces`` applies the same rules to each namespace holding at least
 ``namespace_min_queries`` queries and names the worst one.
@@ -69,7 +72,7 @@ class Judgement:
     required_recall: float
     required_overlap: float
     margin: float
-    not_better: int  # queries on which the target's recall is not above the source's
+    not_better: int  # queries on which the target's recall is below 1 and not above the source's
     overlap_not_better: float | None  # their mean overlap (None when there are none)
 
     @property
@@ -130,7 +133,7 @@ def judge(rs: F64, rt: F64, overlap: F64, noise: F64, thresholds: Thresholds) ->
     """The policy over one group of queries (per-query arrays of equal length, at least one query)."""
     mean_rs, mean_rt = float(rs.mean()), float(rt.mean())
     mean_noise = float(noise.mean())
-    not_better = rt <= rs + EPS
+    not_better = (rt <= rs + EPS) & (rt < 1.0 - EPS)
     return Judgement(
         queries=len(rs),
         recall_source=mean_rs,

@@ -54,9 +54,27 @@ def stat_fields(pid: int) -> list[str] | None:
 
 
 def gone(pid: int) -> bool:
-    """The process has exited (a zombie nobody reaped yet holds no files and no locks)."""
+    """The process has exited: every thread of it, not only its leader.
+
+    A zombie nobody reaped yet holds no files and no locks, but ``/proc/PID/stat`` is the leader's: under
+    SIGKILL the leader can turn zombie while another thread still holds the file table (and the Edge
+    shard's lock) on its way out. Threads that finished are gone from ``/proc/PID/task``.
+    """
     fields = stat_fields(pid)
-    return fields is None or fields[0] in ("Z", "X")
+    if fields is None:
+        return True
+    try:
+        threads = [entry.name for entry in Path(f"/proc/{pid}/task").iterdir()]
+    except (FileNotFoundError, ProcessLookupError):
+        return True
+    for tid in threads:
+        try:
+            state = Path(f"/proc/{pid}/task/{tid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        if state not in ("Z", "X"):
+            return False
+    return True
 
 
 def child_holding(parent: int, directory: Path) -> int | None:

@@ -134,7 +134,7 @@ def test_the_example_config_runs_to_completion_with_ragmig_run_against_the_demo_
     # The canary was judged on the application's traffic as Prometheus scraped it.
     canary = [h for h in _events(stack.journal_path, "health") if str(h.get("check", "")).startswith("canary")]
     assert canary and all(
-        h["counted_as"] != "fail" or h["consecutive_failures"] < config.thresholds.failure_limit for h in canary
+        h["counted_as"] != "fail" or h["step_failures"] < config.thresholds.failure_limit for h in canary
     )
     assert max(h["requests"] for h in canary) >= config.thresholds.min_samples
     # The target is a collection of the project's Qdrant-compatible server, with the example's index settings.

@@ -70,14 +70,34 @@ def test_an_unstable_source_widens_the_upgrade_margin() -> None:
 
 
 def test_an_upgrade_still_fails_where_it_is_not_better() -> None:
-    rs = arr(0.5, 0.5, 1.0, 1.0)
-    rt = arr(1.0, 1.0, 1.0, 1.0)  # better on two queries, as good on two
+    rs = arr(0.5, 0.5, 0.9, 0.9)
+    rt = arr(1.0, 1.0, 0.9, 0.9)  # better on two queries, as good (and not perfect) on two
     kept = judge(rs, rt, arr(0.5, 0.5, 0.95, 0.95), arr(1, 1, 1, 1), T)
     assert kept.upgrade and kept.not_better == 2 and kept.overlap_not_better == pytest.approx(0.95)
     assert kept.overlap_status is Status.WARN
     # Same gain, but where it is not better its results changed anyway: that is not an upgrade's doing.
     changed = judge(rs, rt, arr(0.5, 0.5, 0.6, 0.6), arr(1, 1, 1, 1), T)
     assert changed.upgrade and changed.overlap_status is Status.FAIL
+    # Worse on those two queries counts as not better too.
+    worse = judge(arr(0.5, 0.5, 0.9, 0.9), arr(1.0, 1.0, 0.8, 0.8), arr(0.5, 0.5, 0.6, 0.6), arr(1, 1, 1, 1), T)
+    assert worse.upgrade and worse.not_better == 2 and worse.overlap_status is Status.FAIL
+
+
+@pytest.mark.parametrize(
+    ("rt_tied", "not_better", "status"),
+    [(1.0, 0, Status.WARN), (1.0 - 1e-6, 2, Status.FAIL)],
+)
+def test_a_query_the_target_answers_exactly_is_never_one_where_it_is_not_better(
+    rt_tied: float, not_better: int, status: Status
+) -> None:
+    # A weak HNSW source scores recall 1 on some queries by the tie rule while returning records other
+    # than the exact top k (within ε of the k-th); an exact target disagrees with it there. Measured on
+    # Qdrant Edge (m=4, ef_construct=8 source, exact target): 20 such queries at overlap 0.895.
+    rs = arr(0.5, 0.5, rt_tied, rt_tied)
+    j = judge(rs, arr(1.0, 1.0, rt_tied, rt_tied), arr(0.5, 0.5, 0.6, 0.6), arr(1, 1, 1, 1), T)
+    assert j.upgrade and j.not_better == not_better and j.overlap_status is status
+    if not_better == 0:
+        assert j.overlap_not_better is None
 
 
 def test_the_upgrade_warning_says_results_changed_and_which_way() -> None:

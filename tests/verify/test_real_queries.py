@@ -8,9 +8,12 @@
   the exact answers; the downgrade fails.
 
 Qdrant Edge draws HNSW levels at random, so recall moves from one build to the next, single-threaded
-builds included (sampled recall 0.970–0.996 over three builds of m=16, ef_construct=40). The case below
-(m=16, ef_construct=64) measured 0.994–1.000 sampled and 0.943–0.946 with the questions over three
-builds: the margins to the 0.98 gate are wider than that spread.
+builds included (sampled recall 0.970–0.996 over three builds of m=16, ef_construct=40), and more under
+load: with questions at noise 1.25 the same m=16, ef_construct=64 target measured 0.927–0.946 on an
+idle machine and 0.950–0.976 with both cores busy (CI saw 0.9757, 0.0043 from the 0.98 gate). At
+noise 2.0 (a question's cosine to its topic ≈ 0.45, as real questions to their passages) it measured
+0.993–1.000 sampled and 0.814–0.869 with the questions over six builds, three of them with both cores
+busy: the margins to the 0.98 gate are wider than that spread.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from harness.verify.queries import load_query_file
 from tests.verify.conftest import DIM, SEED, build_edge
 
 PLAUSIBLE = "?m=16&ef_construct=64&full_scan_threshold=1"  # full_scan_threshold=1: the graph is really used
-OFF_MANIFOLD = 1.25  # noise added to each question, relative to a unit vector
+OFF_MANIFOLD = 2.0  # noise added to each question, relative to a unit vector
 
 
 def quality(run: VerificationRun) -> dict[str, Check]:
@@ -74,7 +77,7 @@ def test_a_query_file_fails_a_weak_target_that_sampled_queries_pass(
     assert sampled.observed >= 0.985
     assert "each finding itself (not left out: recall is overstated)" in sampled.message
     assert asked.status is Status.FAIL, asked.message
-    assert asked.observed <= 0.965
+    assert asked.observed <= 0.93
     assert "over 300 queries query file questions.jsonl" in asked.message
     assert asked.details["leave_one_out"] is False and asked.details["queries_sampled_from_source"] is False
     assert asked.details["worst_queries"][0]["query"].startswith("q")
