@@ -184,8 +184,9 @@ def family_html(title: str, checks: Sequence[Check], plots: Sequence[str] = ()) 
 BANNER_WORDS = {Status.PASS: "PASS", Status.FAIL: "FAIL", Status.ERROR: "INCOMPLETE"}
 
 
-def banner_html(verdict: Verdict) -> str:
-    """The verdict banner: green PASS, red FAIL, or a striped INCOMPLETE (``error``) saying what did not run."""
+def banner_html(verdict: Verdict, heading: str = "Certification verdict") -> str:
+    """The verdict banner: green PASS, red FAIL, or a striped INCOMPLETE (``error``) saying what did not run.
+    ``heading`` names what was judged (``ragmig migrate`` says "Migration verification")."""
     outcome = verdict.verdict
     counts = {s: sum(1 for c in verdict.checks if c.status is s) for s in Status}
     tally = ", ".join(f"{n} {s}" for s, n in counts.items() if n) or "no checks ran"
@@ -197,13 +198,13 @@ def banner_html(verdict: Verdict) -> str:
             "Fix the cause and certify again.</span>"
         )
     return (
-        f'<div class="banner {outcome}" role="status">Certification verdict: {BANNER_WORDS[outcome]}'
+        f'<div class="banner {outcome}" role="status">{html.escape(heading)}: {BANNER_WORDS[outcome]}'
         f' <span style="font-weight:400;font-size:14px">({html.escape(tally)})</span>{why}</div>'
     )
 
 
-def summary_html(verdict: Verdict, plots: Sequence[str] = ()) -> str:
-    """The top of the report: verdict banner, both stores, every check, the plots."""
+def summary_html(verdict: Verdict, plots: Sequence[str] = (), heading: str = "Certification verdict") -> str:
+    """The top of the report: verdict banner (under ``heading``), both stores, every check, the plots."""
     stores = _table(
         ["store", "uri", "records", "dimension", "distance", "backend"],
         [
@@ -219,9 +220,7 @@ def summary_html(verdict: Verdict, plots: Sequence[str] = ()) -> str:
         ],
     )
     figures = f'<div class="plots">{"".join(plots)}</div>' if plots else ""
-    return (
-        f'{STYLE}<div class="ragmig">{banner_html(verdict)}{stores}{checks_table(list(verdict.checks))}{figures}</div>'
-    )
+    return f'{STYLE}<div class="ragmig">{banner_html(verdict, heading)}{stores}{checks_table(list(verdict.checks))}{figures}</div>'
 
 
 def report_page(verdict: Verdict, title: str = "ragmig certify") -> str:

@@ -31,7 +31,7 @@ def migrate_html(verdict: Verdict) -> str:
     return (
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>ragmig migrate</title></head><body>'
         f"<h1>ragmig migrate: {html.escape(str(verdict.verdict).upper())}</h1>{stamps}{''.join(notes)}"
-        f'{summary_html(verdict)}<div class="ragmig">{samples}</div></body></html>\n'
+        f'{summary_html(verdict, heading="Migration verification")}<div class="ragmig">{samples}</div></body></html>\n'
     )
 
 

@@ -245,7 +245,9 @@ def test_html_and_junit_reports_are_written(edge_pair: Any, tmp_path: Path) -> N
     html, junit = tmp_path / "r" / "m.html", tmp_path / "r" / "m.xml"
     result = _migrate(source_uri, target_uri, tmp_path, "--html", str(html), "--junit", str(junit))
     assert result.exit_code == 0, result.output
-    assert "ragmig migrate: PASS" in html.read_text()
+    page = html.read_text()
+    assert "ragmig migrate: PASS" in page
+    assert "Migration verification: PASS" in page and "Certification verdict" not in page
     suite = ET.parse(junit).getroot().find("testsuite")
     assert suite is not None and suite.get("failures") == "0" and suite.get("errors") == "0"
     names = [case.get("name") for case in suite.iter("testcase")]
