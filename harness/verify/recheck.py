@@ -252,5 +252,7 @@ def _rechecked(check: Check, report: ParityRecheck, open_: Sequence[Finding]) ->
                 "target": [f.listed for f in non_finite if f.kind == "non_finite_target"][:LISTED],
             }
         observed = len(differing)
-        message = f"{check.message} — {len(open_)} still differ on a re-check"
+        # A record can be a finding twice (its vectors differ and are not finite): the message counts records.
+        records = len({(f.source, f.target) for f in open_})
+        message = f"{check.message} — {records} still differ on a re-check"
     return dataclasses.replace(check, observed=observed, message=message, details=details)
