@@ -11,21 +11,15 @@ saved, so a new server on the same directory sees everything.
 
 from __future__ import annotations
 
-import threading
-import time
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-import uvicorn
-
 from harness.clock import Clock
-from harness.netloc import bind_socket
 from harness.pinecone_local.app import create_app
 from harness.pinecone_local.engine import Engine
 from harness.pinecone_local.faults import FaultConfig
-
-LOOPBACK = "127.0.0.1"
+from harness.serving import LOOPBACK, ThreadedServer
 
 
 class PineconeServer:
@@ -40,7 +34,7 @@ class PineconeServer:
         data_dir: Path | None = None,
         api_key: str | None = None,
         clock: Clock | None = None,
-        startup_timeout_s: float = 10.0,
+        startup_timeout_s: float = 60.0,
         snapshot_interval_s: float = 5.0,
     ) -> None:
         self.data_dir = data_dir
@@ -51,8 +45,7 @@ class PineconeServer:
         self.engine: Engine | None = None
         self.app: Any = None
         self.port = 0
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
+        self._serving = ThreadedServer("Pinecone-compatible server", startup_timeout_s)
 
     @property
     def url(self) -> str:
@@ -80,40 +73,16 @@ class PineconeServer:
 
     def start(self) -> PineconeServer:
         """Bind a free loopback port, start serving, and wait (bounded) until requests are accepted."""
-        if self._thread is not None:
+        if self._serving.running:
             raise RuntimeError("PineconeServer is already running")
         self.engine = Engine(data_dir=self.data_dir, clock=self.clock)
         self.app = create_app(self.engine, api_key=self.api_key, snapshot_interval_s=self.snapshot_interval_s)
-        sock = bind_socket(LOOPBACK, 0)
-        self.port = sock.getsockname()[1]
-        config = uvicorn.Config(self.app, log_level="warning", access_log=False, lifespan="on")
-        server = uvicorn.Server(config)
-        self._server = server
-        self._thread = threading.Thread(
-            target=server.run, kwargs={"sockets": [sock]}, name=f"pinecone-local:{self.port}", daemon=True
-        )
-        self._thread.start()
-        # A bounded wait for the server's own readiness flag: real start-up I/O, not a timed test.
-        deadline = time.monotonic() + self.startup_timeout_s
-        while not server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                self.stop()
-                sock.close()
-                raise RuntimeError(f"Pinecone-compatible server did not start within {self.startup_timeout_s:g} s")
-            time.sleep(0.005)
+        self.port = self._serving.start(self.app)
         return self
 
     def stop(self, timeout_s: float = 15.0) -> None:
         """Clean shutdown (lagged writes applied, indexes saved); waits at most ``timeout_s``."""
-        server, thread = self._server, self._thread
-        if server is None or thread is None:
-            return
-        server.should_exit = True
-        thread.join(timeout_s)
-        if thread.is_alive():
-            server.force_exit = True
-            thread.join(timeout_s)
-        self._server = self._thread = None
+        self._serving.stop(timeout_s)
         self.port = 0
 
     def __enter__(self) -> PineconeServer:

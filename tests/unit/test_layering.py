@@ -10,7 +10,7 @@ and ``scenarios`` sit outside every layer: nothing in ``harness`` imports them.
 |---|---|---|
 | 0 | ``_version``, ``errors``, ``units`` | facts with no dependencies; how durations read |
 | 1 | ``model``, ``clock``, ``redact``, ``outputs``, ``console``, ``progress``, ``schemas``, ``netloc`` | value types and small seams everyone shares; terminal verbosity and progress; the shipped JSON Schemas; loopback and listening sockets |
-| 2 | ``records``, ``vectormath``, ``datasets`` | the one record model; vector maths; corpora (value types only) |
+| 2 | ``records``, ``vectormath``, ``datasets``, ``serving`` | the one record model; vector maths; corpora (value types only); an ASGI app served in a thread on loopback |
 | 3 | ``stores`` | the ``VectorStore`` protocol and its adapters |
 | 4 | ``parallel`` | the Dask engine, the partition planner, stores held open in a worker |
 | 5 | ``pinecone_local``, ``qdrant_server``, ``migration``, ``verify`` | peers: the Pinecone- and Qdrant-compatible servers, the orchestrator, the checks |
@@ -52,6 +52,7 @@ LAYERS: dict[str, int] = {
     "records": 2,
     "vectormath": 2,
     "datasets": 2,
+    "serving": 2,
     "stores": 3,
     "parallel": 4,
     "pinecone_local": 5,
