@@ -75,7 +75,9 @@ def run_child(args: Sequence[str], *, cwd: Path, env: Mapping[str, str], pass_fd
     ``pass_fds``: descriptors the child inherits (e.g. the write end of a progress pipe).
 
     SIGTERM or SIGINT received meanwhile is forwarded to the child (only when called from the main
-    thread, where Python delivers signals); ``ChildRun.signal`` then names it.
+    thread, where Python delivers signals); ``ChildRun.signal`` then names it. A signal this process
+    ignores (a background job of a non-interactive shell ignores SIGINT) stays ignored, here and in the
+    child, which inherits the ignoring: catching it here would forward it to a child that cannot hear it.
     """
     received: list[int] = []
     proc = subprocess.Popen(
@@ -96,7 +98,8 @@ def run_child(args: Sequence[str], *, cwd: Path, env: Mapping[str, str], pass_fd
 
     previous = {}
     if threading.current_thread() is threading.main_thread():
-        previous = {sig: signal.signal(sig, forward) for sig in FORWARDED_SIGNALS}
+        heard = [sig for sig in FORWARDED_SIGNALS if signal.getsignal(sig) is not signal.SIG_IGN]
+        previous = {sig: signal.signal(sig, forward) for sig in heard}
     try:
         while True:
             # Wake up now and then: a signal may land in another thread (a store's native threads), and

@@ -33,15 +33,34 @@ def pair(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return root / "source", root / "target"
 
 
-def wait_for(what: str, condition: Callable[[], object]) -> object:
-    """Poll ``condition`` until it is truthy (bounded by ``DEADLINE_S``); return its value."""
+def wait_for(what: str, condition: Callable[[], object], *watched: int) -> object:
+    """Poll ``condition`` until it is truthy (bounded by ``DEADLINE_S``); return its value. On a time-out
+    the message shows the signal state of the ``watched`` processes and their threads."""
     deadline = time.monotonic() + DEADLINE_S
     while True:
         value = condition()
         if value:
             return value
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        assert time.monotonic() < deadline, f"timed out waiting for {what}\n" + "\n".join(map(signal_state, watched))
         time.sleep(0.01)
+
+
+def signal_state(pid: int) -> str:
+    """Each thread of ``pid``: its state, kernel wait channel and signal masks (for a failure message)."""
+    lines = []
+    try:
+        tasks = sorted(Path(f"/proc/{pid}/task").iterdir(), key=lambda p: int(p.name))
+    except (FileNotFoundError, ProcessLookupError):
+        return f"{pid}: gone"
+    for task in tasks:
+        try:
+            status = dict(line.split(":", 1) for line in (task / "status").read_text().splitlines() if ":" in line)
+            wchan = (task / "wchan").read_text()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        fields = ("Name", "State", "SigPnd", "ShdPnd", "SigBlk", "SigIgn", "SigCgt")
+        lines.append(f"{pid}/{task.name} wchan={wchan} " + " ".join(f"{f}={status.get(f, '').strip()}" for f in fields))
+    return "\n".join(lines)
 
 
 def stat_fields(pid: int) -> list[str] | None:
@@ -110,6 +129,12 @@ def pending(pid: int, sig: int) -> bool:
     return any(mask & (1 << (sig - 1)) for mask in masks)
 
 
+def hear_sigint() -> None:
+    """Start certify as an interactive shell would: SIGINT not ignored. A suite launched as a background
+    job of a script ignores SIGINT, and certify then rightly keeps ignoring it (tests/unit/test_child_signals.py)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGKILL], ids=lambda s: s.name)
 def test_the_child_session_dies_with_certify(sig: signal.Signals, pair: tuple[Path, Path], tmp_path: Path) -> None:
     source, target = pair
@@ -118,6 +143,7 @@ def test_the_child_session_dies_with_certify(sig: signal.Signals, pair: tuple[Pa
         [RAGMIG, "certify", "--source", f"qdrant-edge://{source}", "--target", f"qdrant-edge://{target}",
          "--queries", "20", "--json", str(verdict_path)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=hear_sigint,
     )  # fmt: skip
     try:
         child = wait_for(
@@ -129,7 +155,7 @@ def test_the_child_session_dies_with_certify(sig: signal.Signals, pair: tuple[Pa
         wait_for("the child session to stop", lambda: stopped(child))
         os.kill(certify.pid, sig)
         if sig != signal.SIGKILL:
-            wait_for(f"certify to pass {sig.name} on", lambda: pending(child, sig))
+            wait_for(f"certify to pass {sig.name} on", lambda: pending(child, sig), certify.pid, child)
             os.kill(child, signal.SIGCONT)
         stdout, stderr = certify.communicate(timeout=DEADLINE_S)
         wait_for("the child session to exit", lambda: gone(child))
