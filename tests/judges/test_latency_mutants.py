@@ -17,22 +17,8 @@ from harness.model import CollectionSchema, Distance, RecordBatch, SearchResult,
 from harness.stores.exact import ExactStore
 from harness.verify import Thresholds
 from harness.verify.latency import LATENCY_CHECK_IDS, concat_results, latency_checks, percentiles, timed_search
+from tests.fakes import SteppingTimer
 from tests.judges.hostile import Forwarding
-
-
-class SteppingTimer:
-    """A fake ``perf_counter``: each request takes the next of ``durations_s`` (start, end, start, …)."""
-
-    def __init__(self, durations_s: list[float]) -> None:
-        self.durations = iter(durations_s)
-        self.now = 100.0
-        self.started = False
-
-    def __call__(self) -> float:
-        if self.started:
-            self.now += next(self.durations)
-        self.started = not self.started
-        return self.now
 
 
 class RecordsSearches(Forwarding):
@@ -60,7 +46,7 @@ def test_each_query_is_one_request_with_the_given_parameters_timed_by_the_given_
     queries = np.random.default_rng(1).standard_normal((3, 4)).astype(np.float32)
     recording = RecordsSearches(store)
     params = {"hnsw_ef": 64}
-    result, ms = timed_search(recording, queries, 4, params, timer=SteppingTimer([0.0015, 0.25, 0.004]))  # type: ignore[arg-type]
+    result, ms = timed_search(recording, queries, 4, params, timer=SteppingTimer([0.0015, 0.25, 0.004], start=100.0))  # type: ignore[arg-type]
     assert ms.tolist() == pytest.approx([1.5, 250.0, 4.0]) and ms.dtype == np.float64
     assert recording.calls == [(1, 4, params)] * 3
     batched = store.search(queries, 4)  # one batch scores to float32 rounding of one query at a time

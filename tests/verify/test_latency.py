@@ -11,21 +11,7 @@ from harness.model import CollectionSchema, Distance, RecordBatch, Status
 from harness.stores.exact import ExactStore
 from harness.verify import Thresholds
 from harness.verify.latency import latency_checks, percentiles, timed_search
-
-
-class SteppingTimer:
-    """A fake ``perf_counter``: each request takes the next of ``durations_s`` (start, end, start, …)."""
-
-    def __init__(self, durations_s: list[float]) -> None:
-        self.durations = iter(durations_s)
-        self.now = 0.0
-        self.started = False
-
-    def __call__(self) -> float:
-        if self.started:
-            self.now += next(self.durations)
-        self.started = not self.started
-        return self.now
+from tests.fakes import SteppingTimer
 
 
 @pytest.fixture
