@@ -5,6 +5,8 @@ once named and sparse vectors joined the record model."""
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 import pytest
 
@@ -14,9 +16,11 @@ from harness.model import (
     DenseVectorParams,
     Distance,
     RecordBatch,
+    SparseColumn,
     SparseVectorParams,
 )
 from harness.records import PINECONE_SPARSE, QDRANT_SPARSE, Comparison, RecordParts, mapping_for
+from harness.records.compare import _name_key
 
 COS, DOT, EUC = Distance.COSINE, Distance.DOT, Distance.EUCLID
 RAW = Comparison(normalise=False, tolerance=1e-3)
@@ -198,3 +202,84 @@ def test_a_tolerance_wider_than_a_huge_vector_overflows_nothing_and_quantises_to
     digests, bad = wide.vector_digests(np.array([[1e37, 1e37], [0.0, 0.0]], dtype=np.float32))
     assert bad.tolist() == [False, False]
     assert digests[0].tolist() == digests[1].tolist()  # every unit component is 0 multiples of 100
+
+
+# -- digests of named and sparse vectors ----------------------------------------------------------------------
+def _sparse(rows: list[tuple[list[int], list[float]] | None]) -> SparseColumn:
+    return SparseColumn.from_rows(rows)
+
+
+def test_the_name_key_is_the_first_16_bytes_of_the_names_blake2b() -> None:
+    key = _name_key("title")
+    assert key.dtype == np.uint64 and key.tobytes() == hashlib.blake2b(b"title").digest()[:16]
+
+
+def test_a_named_digest_hashes_the_name_key_and_the_canonical_vectors_digest() -> None:
+    comparison = Comparison(named_normalise=(("v", True),), tolerance=1e-3)
+    column = DenseColumn.of([[2.0, 0.0], [0.0, 3.0]])
+    digests, bad = comparison.named_digests({"v": column}, 2)
+    vector = comparison.for_named("v").vector_digests(column.vectors)[0]
+    expected = [hashlib.blake2b(_name_key("v").tobytes() + vector[r].tobytes()).digest()[:16] for r in range(2)]
+    assert digests is not None and digests.dtype == np.uint64 and [d.tobytes() for d in digests] == expected
+    unit, _ = comparison.named_digests({"v": DenseColumn.of([[1.0, 0.0], [0.0, 1.0]])}, 2)
+    assert unit is not None and unit.tolist() == digests.tolist()  # cosine: compared unit-normalised
+    assert bad.dtype == np.bool_ and bad.tolist() == [False, False]
+
+
+def test_a_non_finite_named_vector_is_flagged_whichever_name_holds_it() -> None:
+    first = DenseColumn.of([[np.nan, 0.0], [1.0, 0.0]])
+    second = DenseColumn.of([[1.0, 0.0], [1.0, 0.0]])
+    _, bad = RAW.named_digests({"a": first, "b": second}, 2)
+    assert bad.tolist() == [True, False]
+    _, bad = RAW.named_digests({"a": second, "b": first}, 2)
+    assert bad.tolist() == [True, False]
+
+
+def test_a_sparse_digest_hashes_name_indices_and_quantised_values_exactly() -> None:
+    comparison = Comparison(tolerance=0.25)
+    digests, bad = comparison.sparse_digests({"s": _sparse([([4, 2], [0.5, 1.0]), None])}, 2, target_side=True)
+    chunk = b"s\x00" + np.array([2, 4], np.uint32).tobytes() + np.array([4, 2], np.int64).tobytes()
+    assert digests is not None and digests.dtype == np.uint64
+    assert digests[0].tobytes() == hashlib.blake2b(chunk).digest()[:16] and digests[1].tolist() == [0, 0]
+    assert bad.dtype == np.bool_ and bad.tolist() == [False, False]
+
+
+def test_sparse_digests_flag_exactly_the_rows_with_non_finite_values_and_leave_the_others_alone() -> None:
+    rows: list[tuple[list[int], list[float]] | None] = [([1], [0.5]), ([1, 2], [np.nan, 1.0]), None, ([3], [np.inf])]
+    digests, bad = RAW.sparse_digests({"s": _sparse(rows)}, 4, target_side=True)
+    assert bad.dtype == np.bool_ and bad.tolist() == [False, True, False, True]
+    alone, _ = RAW.sparse_digests({"s": _sparse([([1], [0.5])])}, 1, target_side=True)
+    assert digests is not None and alone is not None and digests[0].tolist() == alone[0].tolist()
+    assert digests[2].tolist() == [0, 0]
+    none, bad = RAW.sparse_digests({}, 3, target_side=False)
+    assert none is None and bad.dtype == np.bool_ and bad.tolist() == [False, False, False]
+
+
+def test_a_value_the_tolerance_cannot_quantise_is_flagged_without_an_overflow_warning() -> None:
+    _, bad = Comparison(tolerance=1e-300).sparse_digests({"s": _sparse([([1], [1e10]), None])}, 2, target_side=True)
+    assert bad.tolist() == [True, False]
+
+
+def test_sparse_digests_combine_several_names_per_row_and_zero_a_row_without_entries() -> None:
+    columns = {"a": _sparse([([1], [1.0]), None, None]), "b": _sparse([None, ([2], [1.0]), None])}
+    digests, _ = RAW.sparse_digests(columns, 3, target_side=True)
+    assert digests is not None and digests.shape == (3, 2)
+    assert digests[0].any() and digests[1].any() and digests[2].tolist() == [0, 0]
+    assert digests[0].tolist() != digests[1].tolist()
+
+
+def test_the_source_side_names_its_sparse_vectors_as_the_target_does() -> None:
+    p2q = Comparison(mapping=mapping_for("pinecone", "qdrant-edge"), tolerance=1e-3)
+    column = _sparse([([1, 5], [0.5, 0.5])])
+    source, _ = p2q.sparse_digests({PINECONE_SPARSE: column}, 1, target_side=False)
+    target, _ = p2q.sparse_digests({QDRANT_SPARSE: column}, 1, target_side=True)
+    unmapped, _ = p2q.sparse_digests({PINECONE_SPARSE: column}, 1, target_side=True)
+    assert source is not None and target is not None and unmapped is not None
+    assert source.tolist() == target.tolist() and unmapped.tolist() != target.tolist()
+
+
+def test_sparse_values_exactly_the_tolerance_apart_are_equal() -> None:
+    comparison = Comparison(tolerance=0.25)  # 0.5, 0.75 and 0.25 are exact binary fractions
+    base = _parts(sparse={"s": ([7], [0.5])})
+    assert comparison.sparse_differences(base, _parts(sparse={"s": ([7], [0.75])})) == []
+    assert comparison.sparse_differences(base, _parts(sparse={"s": ([7], [0.7500001])})) == ["s"]
