@@ -189,15 +189,15 @@ def test_named_digests_are_none_without_named_vectors_and_zero_for_absent_rows(c
 
 
 def test_unit_vectors_are_quantised_in_float32_so_a_double_and_its_float32_copy_digest_alike() -> None:
-    # -0.90450002... / 1e-3 rounds to -905 in float64 but to -904 in float32: the digest must not depend
-    # on whether a store hands the vector out as float64 or float32.
-    v64 = np.array([[-0.9045000234301577, 0.02635761418657727, -0.41855872687966567, -0.07741818870336135]])
+    # -0.66750002... quantises to -667 in float64 arithmetic but to -668 in float32: the digest must not
+    # depend on whether a store hands the vector out as float64 or float32.
+    v64 = np.array([[0.38509040345646967, -0.6675000272175696, 0.593621457203127, 0.2318677648538352]])
     v32 = v64.astype(np.float32)
     assert UNIT.vector_digests(v64)[0].tolist() == UNIT.vector_digests(v32)[0].tolist()
     assert UNIT.vectors_equal(v64, v32).tolist() == [True]
 
 
-def test_a_tolerance_wider_than_a_huge_vector_overflows_nothing_and_quantises_to_zero() -> None:
+def test_a_tolerance_wider_than_every_unit_component_quantises_even_a_huge_vector_to_zero() -> None:
     wide = Comparison(normalise=True, tolerance=100.0)
     digests, bad = wide.vector_digests(np.array([[1e37, 1e37], [0.0, 0.0]], dtype=np.float32))
     assert bad.tolist() == [False, False]
@@ -283,3 +283,8 @@ def test_sparse_values_exactly_the_tolerance_apart_are_equal() -> None:
     base = _parts(sparse={"s": ([7], [0.5])})
     assert comparison.sparse_differences(base, _parts(sparse={"s": ([7], [0.75])})) == []
     assert comparison.sparse_differences(base, _parts(sparse={"s": ([7], [0.7500001])})) == ["s"]
+
+
+def test_rows_without_components_are_equal_under_a_tolerance_finer_than_int16() -> None:
+    fine = Comparison(normalise=True, tolerance=1e-6)  # unit components need more than int16: peaks are taken
+    assert fine.vectors_equal(np.zeros((2, 0)), np.zeros((2, 0))).tolist() == [True, True]

@@ -259,6 +259,25 @@ CASES: dict[str, Case] = {
         {"year": "integer"},
         False,
     ),
+    "two named vectors with more bits": (
+        t(
+            named_vectors={
+                "image": DenseVectorParams(4, Distance.COSINE, "float16"),
+                "title": DenseVectorParams(16, Distance.DOT, "uint8"),
+            }
+        ),
+        BASE,
+        (),
+        None,
+        False,
+    ),
+    "two required indexes held": (
+        PLAIN,
+        dataclasses.replace(PLAIN, payload_indexes={"doc_id": "keyword", "year": "integer", "lang": "keyword"}),
+        (),
+        {"year": "integer", "lang": "keyword"},
+        False,
+    ),
     "target cannot report, required indexes": (
         PLAIN,
         dataclasses.replace(PLAIN, index_config_reported=False, backend="qdrant-local"),
