@@ -204,6 +204,9 @@ def _as_parts(record: RecordParts | tuple[npt.ArrayLike, Mapping[str, Any]]) -> 
     return RecordParts(np.asarray(record[0]), record[1])
 
 
+_QUANTISED_MAX = float(2**62)  # beyond this many tolerances a sparse value is not quantised (int64 range)
+
+
 def _combine_digests(parts: Sequence[U64], n: int) -> U64:
     """One (n, 2) digest per row from several (n, w) parts (rows of zeros: nothing there)."""
     if len(parts) == 1 and parts[0].shape[1] == 2:
@@ -425,8 +428,13 @@ class Comparison:
     ) -> tuple[U64 | None, Bools]:
         """(n, 2) uint64 per row over its sparse vectors (target name, indices in ascending order, values
         quantised to multiples of the tolerance), and per row whether a value is NaN or ±Inf. A row
-        without entries gets zeros; None when the batch has no sparse vectors (zeros for every row)."""
+        without entries gets zeros; None when the batch has no sparse vectors (zeros for every row).
+
+        A row whose values a digest cannot stand for — NaN or ±Inf (which equal nothing, not even
+        themselves), or a value too large to quantise (beyond 2^62 tolerances) — gets a digest of its own
+        side and row that equals no digest of the other side, so parity always compares it exactly."""
         bad = np.zeros(n, dtype=bool)
+        unsure = np.zeros(n, dtype=bool)
         if not sparse:
             return None, bad
         named = {(name if target_side else self.mapping.target_sparse_name(name)): c for name, c in sparse.items()}
@@ -436,10 +444,12 @@ class Comparison:
             with np.errstate(invalid="ignore", over="ignore"):
                 quantised = np.rint(column.values.astype(np.float64) / self.tolerance)
             finite = np.isfinite(quantised)
-            if not finite.all():
+            representable = finite & (np.abs(quantised) < _QUANTISED_MAX)
+            if not representable.all():
                 rows = np.repeat(np.arange(n), column.row_lengths())
                 bad[rows[~finite]] = True
-                quantised[~finite] = 0.0
+                unsure[rows[~representable]] = True
+                quantised[~representable] = 0.0
             q = quantised.astype(np.int64)
             ends = column.indptr.tolist()
             prefix = name.encode() + b"\x00"
@@ -452,7 +462,14 @@ class Comparison:
                 ]
                 digests[rows_with] = _digests(chunks)
             parts.append(digests)
-        return _combine_digests(parts, n), bad
+        combined = _combine_digests(parts, n)
+        if unsure.any():
+            side = b"target" if target_side else b"source"
+            rows_unsure = np.flatnonzero(unsure)
+            combined[rows_unsure] = _digests(
+                [b"\xffunsure\x00" + side + int(r).to_bytes(8, "little") for r in rows_unsure]
+            )
+        return combined, bad
 
     def sparse_differences(self, source: RecordParts, target: RecordParts) -> list[str]:
         """The target names of the sparse vectors that differ between a source record and its target

@@ -288,3 +288,18 @@ def test_sparse_values_exactly_the_tolerance_apart_are_equal() -> None:
 def test_rows_without_components_are_equal_under_a_tolerance_finer_than_int16() -> None:
     fine = Comparison(normalise=True, tolerance=1e-6)  # unit components need more than int16: peaks are taken
     assert fine.vectors_equal(np.zeros((2, 0)), np.zeros((2, 0))).tolist() == [True, True]
+
+
+@pytest.mark.parametrize("value", [0.0, 1e-9, np.nan, np.inf, -np.inf, 1e30])
+def test_a_sparse_value_a_digest_cannot_stand_for_matches_no_digest_of_the_other_side(value: float) -> None:
+    # NaN was quantised like 0.0: a source 0.0 and a target NaN had one digest and were never compared.
+    # Too large a value (1e30 / 1e-3 beyond int64) collided with every other such value.
+    strange: list[tuple[list[int], list[float]] | None] = [([1, 2], [0.5, float(np.nan)])]
+    source, _ = RAW.sparse_digests({"s": _sparse([([1, 2], [0.5, value])])}, 1, target_side=False)
+    target, bad = RAW.sparse_digests({"s": _sparse(strange)}, 1, target_side=True)
+    assert source is not None and target is not None and bad.tolist() == [True]
+    assert source[0].tolist() != target[0].tolist()
+    huge_source, flagged = RAW.sparse_digests({"s": _sparse([([1], [1e30])])}, 1, target_side=False)
+    huge_target, _ = RAW.sparse_digests({"s": _sparse([([1], [2e30])])}, 1, target_side=True)
+    assert huge_source is not None and huge_target is not None and flagged.tolist() == [False]  # finite
+    assert huge_source[0].tolist() != huge_target[0].tolist()

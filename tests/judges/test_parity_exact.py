@@ -454,3 +454,37 @@ def test_a_mapped_batch_without_namespaces_is_keyed_in_the_default_namespace() -
     mapped = point_keys(["a", "b"], None, pinecone_to_qdrant=True)
     assert mapped.tolist() == point_keys(["a", "b"], ["", ""], pinecone_to_qdrant=True).tolist()
     assert mapped.tolist() != point_keys(["a", "b"], ["x", "x"], pinecone_to_qdrant=True).tolist()
+
+
+# -- sparse values a digest cannot stand for -----------------------------------------------------------------------
+def sparse_records(values: Sequence[float]) -> RecordBatch:
+    """Records 0..9 with sparse ``s`` = {3: 1.0, 100: v}: v is ``values[0]``, for record 7 ``values[1]``."""
+    ids = list(range(10))
+    vectors = np.array([[float(i) + 1.0, 1.0, 0.5, -1.0] for i in ids], dtype=np.float32)
+    rows = [([3, 100], [1.0, values[1] if i == 7 and len(values) > 1 else values[0]]) for i in ids]
+    return RecordBatch.build(ids, vectors, [{"doc": f"d{i}"} for i in ids], sparse={"s": rows})
+
+
+@pytest.mark.parametrize(
+    ("source_value", "target_value", "different"),
+    [
+        # NaN and ±Inf cannot be stored (the stores refuse them): tests/judges/test_compare_mutants.py
+        # gives them digests that match nothing. A finite value beyond int64 once divided by the
+        # tolerance collided with any other such value (and warned on the cast):
+        (1e30, 2e30, True),
+        (-1e30, 1e30, True),
+        (1e30, 1e30, False),  # too large to quantise, compared exactly: equal
+        (0.5, 0.5, False),
+    ],
+)
+def test_a_sparse_value_a_digest_cannot_stand_for_is_compared_exactly(
+    store: Callable[..., ExactStore], source_value: float, target_value: float, different: bool
+) -> None:
+    source = store(sparse_records([0.5, source_value]), sparse=True)
+    target = store(sparse_records([0.5, target_value]), sparse=True)
+    sparse = by_id(check_parity(source, target))["parity.sparse"]  # type: ignore[arg-type]
+    if different:
+        assert sparse.status is Status.FAIL, sparse.message  # type: ignore[attr-defined]
+        assert sparse.observed == 1 and [e["id"] for e in sparse.details["sample"]] == [7]  # type: ignore[attr-defined]
+    else:
+        assert sparse.status is Status.PASS, sparse.message  # type: ignore[attr-defined]
