@@ -48,7 +48,7 @@ $(MUTATION_STAMP): pyproject.toml $(STAMP)
 	touch $(MUTATION_STAMP)
 
 ## make mutation: mutmut over the judging modules of tests/mutation/config.toml (MODULES="a.py b.py" for some;
-## MUTATION_ARGS="--survivors" to re-test survivors only); writes reports/mutation/REPORT.md. Not in CI.
+## MUTATION_ARGS="--survivors --keep" to re-test survivors only after editing tests); writes reports/mutation/REPORT.md. Not in CI.
 mutation: $(MUTATION_STAMP)
 	$(BIN)/python -m tests.mutation.run $(MODULES) $(MUTATION_ARGS)
 

@@ -402,7 +402,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--max-children", type=int, default=int(defaults.get("max_children", 2)))
     parser.add_argument("--fresh", action="store_true", help="forget earlier results and run everything")
     parser.add_argument("--keep", action="store_true", help="keep earlier results even if tests changed")
-    parser.add_argument("--survivors", action="store_true", help="re-test only the current survivors")
+    parser.add_argument(
+        "--survivors",
+        action="store_true",
+        help="re-test only the current survivors (add --keep after editing a test, or every earlier result is forgotten)",
+    )
     parser.add_argument("--report-dir", type=Path, default=REPORT_DIR)
     args = parser.parse_args(argv)
     by_path = {m.path: m for m in modules}
