@@ -204,9 +204,6 @@ def _as_parts(record: RecordParts | tuple[npt.ArrayLike, Mapping[str, Any]]) -> 
     return RecordParts(np.asarray(record[0]), record[1])
 
 
-_QUANTISED_MAX = float(2**62)  # beyond this many tolerances a sparse value is not quantised (int64 range)
-
-
 def _combine_digests(parts: Sequence[U64], n: int) -> U64:
     """One (n, 2) digest per row from several (n, w) parts (rows of zeros: nothing there)."""
     if len(parts) == 1 and parts[0].shape[1] == 2:
@@ -444,7 +441,7 @@ class Comparison:
             with np.errstate(invalid="ignore", over="ignore"):
                 quantised = np.rint(column.values.astype(np.float64) / self.tolerance)
             finite = np.isfinite(quantised)
-            representable = finite & (np.abs(quantised) < _QUANTISED_MAX)
+            representable = finite & (np.abs(quantised) < _QUANT_BOUNDS[-1])  # int64 holds it, as for dense rows
             if not representable.all():
                 rows = np.repeat(np.arange(n), column.row_lengths())
                 bad[rows[~finite]] = True
