@@ -4,6 +4,9 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
+# make test runs the suite on pytest-xdist workers, one per core (at most 4), each test file on one worker
+# (module fixtures build their stores once); TEST_WORKERS=0 runs it in one process.
+TEST_WORKERS ?= auto
 
 .PHONY: install test test-lowest check demo bench mutation planted clean
 
@@ -19,7 +22,7 @@ install: $(STAMP)
 
 ## make test: create .venv if missing, install the package with its dev, test and docker extras, run the suite
 test: $(STAMP)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --maxprocesses=4 --dist loadfile $(PYTEST_ARGS)
 
 ## make test-lowest: the suite against the lowest direct versions pyproject.toml allows (in .venv-lowest)
 test-lowest: $(STAMP)
