@@ -17,6 +17,7 @@ migrated so far holds points named by it, so it never changes.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import math
 import uuid
 from collections.abc import Mapping, Sequence
@@ -55,18 +56,28 @@ QDRANT_SPARSE = "sparse_vector"
 default name (qdrant.tech/documentation/migrate-to-qdrant/from-pinecone), so targets agree with it."""
 # A fixed namespace for uuid5, so point ids are the same in every run and every process.
 ID_NAMESPACE = uuid.UUID("6f1b8e4e-6c61-5f0e-9a51-7261676d6967")
+_ID_NAMESPACE_BYTES = ID_NAMESPACE.bytes
 
 
 def qdrant_point_id(original_id: PointId, namespace: str = "") -> str:
     """The Qdrant point id (a UUID string) for Pinecone record ``original_id`` in ``namespace``.
 
-    Deterministic (uuid5); different namespaces never share a point id.
+    Deterministic (uuid5); different namespaces never share a point id. Computed as ``uuid.uuid5`` does
+    (SHA-1 of the namespace's bytes and the UTF-8 name, version 5, RFC 4122 variant), without building
+    the ``UUID`` object: the backfill maps every record through here.
     """
-    return str(uuid.uuid5(ID_NAMESPACE, f"{namespace}\x00{original_id}"))
+    digest = bytearray(hashlib.sha1(_ID_NAMESPACE_BYTES + f"{namespace}\x00{original_id}".encode()).digest()[:16])
+    digest[6] = (digest[6] & 0x0F) | 0x50
+    digest[8] = (digest[8] & 0x3F) | 0x80
+    h = digest.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def coerce_number(value: Any) -> Any:
     """Integral floats back to int (2020.0 → 2020), recursively through lists and dicts; bools kept."""
+    kind = type(value)
+    if kind is str or kind is int or kind is bool or value is None:  # the common cases, unchanged
+        return value
     if isinstance(value, bool):
         return value
     if isinstance(value, float) and math.isfinite(value) and value.is_integer() and abs(value) < 2**63:
@@ -99,10 +110,11 @@ def map_pinecone_batch(batch: RecordBatch, default_namespace: str = "") -> Recor
     namespaces = batch.namespaces or (default_namespace,) * len(batch)
     _check_pinecone_vectors(batch)
     for pid, payload in zip(batch.ids, batch.payloads, strict=True):
-        reserved = [f for f in MAPPING_FIELDS if f in payload]
-        if reserved:  # overwriting it would lose the user's value silently, and unmap would drop it
+        if ORIGINAL_ID_FIELD in payload or NAMESPACE_FIELD in payload:
+            reserved = next(f for f in MAPPING_FIELDS if f in payload)
+            # Overwriting it would lose the user's value silently, and unmap would drop it.
             raise InvalidInputError(
-                f"record {pid!r} has metadata field {reserved[0]!r}, which the Pinecone → Qdrant mapping "
+                f"record {pid!r} has metadata field {reserved!r}, which the Pinecone → Qdrant mapping "
                 "reserves for the original id and namespace; rename that field before migrating"
             )
     ids = tuple(qdrant_point_id(pid, ns) for pid, ns in zip(batch.ids, namespaces, strict=True))

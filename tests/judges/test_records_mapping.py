@@ -31,6 +31,13 @@ def test_point_ids_never_change() -> None:
     assert qdrant_point_id(5) == str(uuid.uuid5(ID_NAMESPACE, "\x005"))
 
 
+@pytest.mark.parametrize("namespace", ["", "tenant-b", "é/ü ns", "\x00", "n" * 512])
+@pytest.mark.parametrize("original", ["doc-1", "", 0, 18446744073709551615, "x" * 512, "日本#7", "a\x00b"])
+def test_point_ids_are_uuid5_of_namespace_nul_id(namespace: str, original: str | int) -> None:
+    # qdrant_point_id computes uuid5 itself (without the UUID object); it must stay uuid.uuid5 exactly.
+    assert qdrant_point_id(original, namespace) == str(uuid.uuid5(ID_NAMESPACE, f"{namespace}\x00{original}"))
+
+
 def test_a_batch_without_namespaces_is_mapped_in_the_default_one() -> None:
     batch = RecordBatch.build(["a", "b"], np.eye(2), [{"n": 1.0}, {}])
     mapped = map_pinecone_batch(batch)
