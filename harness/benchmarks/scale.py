@@ -41,6 +41,7 @@ from typing import Any
 import numpy as np
 
 from harness.benchmarks import BenchResult, within
+from harness.parallel.engine import hash_seed_env
 
 __all__ = ["certify_rss_growth_mb", "certify_vs_floor", "parallel_speedup", "pinecone_backfill_vps"]
 
@@ -296,7 +297,12 @@ def certify_rss_growth_mb() -> BenchResult:
             f"_memory_child({str(source)!r}, {str(target)!r}, {workers})"
         )
         proc = subprocess.run(
-            [sys.executable, "-c", code], capture_output=True, text=True, check=False, timeout=CERTIFY_TIMEOUT_S
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=CERTIFY_TIMEOUT_S,
+            env={**os.environ, **hash_seed_env()},  # as `ragmig certify` runs: its workers hash strings alike
         )
         if proc.returncode != 0:
             tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
