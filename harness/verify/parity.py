@@ -175,6 +175,7 @@ class DigestTable:
     named_digests: U64 | None = None
     sparse_digests: U64 | None = None
     sparse_entries: int = 0
+    _sorted: U64 | None = field(default=None, repr=False, compare=False)  # keys[order], made by the first lookup
 
     def __len__(self) -> int:
         return len(self.keys)
@@ -191,6 +192,7 @@ class DigestTable:
             self.duplicates,
             self.non_finite,
             sparse_entries=self.sparse_entries,
+            _sorted=self._sorted,
         )
 
     def named_at(self, positions: I64) -> U64:
@@ -214,7 +216,10 @@ class DigestTable:
         keys = np.asarray(keys, dtype=np.uint64)
         if len(self.order) == 0:
             return np.full(len(keys), -1, dtype=np.int64)
-        ordered = self.keys[self.order]
+        ordered = self._sorted
+        if ordered is None:  # made once: a lookup is then a binary search, not a copy of every key
+            ordered = self.keys[self.order]
+            object.__setattr__(self, "_sorted", ordered)
         idx = np.minimum(np.searchsorted(ordered, keys), len(ordered) - 1)
         return np.where(ordered[idx] == keys, self.order[idx], -1).astype(np.int64)
 
