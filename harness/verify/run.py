@@ -669,6 +669,7 @@ class VerificationRun:
             source_stats=s.source_fields,
             target_stats=s.target_fields,
             target_indexes=dict(self.target_schema.payload_indexes),
+            source_indexes=dict(self.source_schema.payload_indexes),
             records_differing=self._records_differing(),
             records_one_side=self._records_differing(one_side=True),
             held_by_both=lambda keys: (s.source_table.positions(keys) >= 0) & (s.target_table.positions(keys) >= 0),

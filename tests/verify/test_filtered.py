@@ -5,21 +5,24 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
 from harness.datasets import synthetic_corpus
-from harness.model import CollectionSchema, Distance, RecordBatch, Status
+from harness.model import CollectionSchema, Distance, RecordBatch, SearchResult, Status
 from harness.pinecone_local.testing import PineconeServer
 from harness.records import map_pinecone_batch
+from harness.records.filters import Filter
 from harness.stores import iter_batches, open_store
-from harness.stores.base import VectorStore
+from harness.stores.base import SearchParams, VectorStore
 from harness.stores.pinecone import PineconeStore
 from harness.verify import Thresholds, VerificationRun, run_verification
 from harness.verify.queries import load_query_file
+from tests.judges.hostile import Forwarding
 
 N, DIM = 3000, 32
 
@@ -268,3 +271,111 @@ def test_a_store_failing_during_the_filters_is_error_never_pass(
     assert "did not complete: TransientStoreError" in check.message
     # The unfiltered quality checks ran before the fault and still stand.
     assert checks["quality.recall_target"].status is Status.PASS
+
+
+class ApproximateFiltered(Forwarding):
+    """A store whose filtered search, unless asked for exact answers, returns the matches at ``ranks`` of
+    the exact order — what an HNSW walk over an unindexed filter returns on one graph, made repeatable."""
+
+    def __init__(self, inner: VectorStore, ranks: Sequence[int]) -> None:
+        super().__init__(inner)
+        self.ranks = list(ranks)
+
+    def search_filtered(
+        self,
+        queries: np.ndarray,
+        k: int,
+        where: Filter | None,
+        *,
+        namespace: str | None = None,
+        params: SearchParams | None = None,
+    ) -> SearchResult:
+        if params and params.get("exact"):
+            return self.inner.search_filtered(queries, k, where, namespace=namespace, params=params)
+        deep = k + max(self.ranks) + 1
+        found = self.inner.search_filtered(queries, deep, where, namespace=namespace, params={"exact": True})
+
+        def pick(row: Sequence[Any]) -> tuple[Any, ...]:
+            return (
+                tuple(row[r] for r in self.ranks if r < len(row))
+                + tuple(row[max(self.ranks) + 1 :])[: k - len(self.ranks)]
+            )
+
+        return SearchResult(ids=tuple(map(pick, found.ids)), scores=tuple(map(pick, found.scores)))
+
+
+# Two graphs' walks: each misses half of the nearest ten, not the same half (overlap 0.5, equal recall).
+ONE_GRAPH, ANOTHER_GRAPH = range(5, 15), [*range(5), *range(10, 15)]
+
+
+def _filtered_rows(verdict: Any) -> list[dict[str, Any]]:
+    return list(verdict.check("quality.filtered").details["filters"])
+
+
+def test_an_approximate_source_on_unindexed_fields_warns_by_name_when_the_exact_answers_agree(
+    source: VectorStore, corpus: list[RecordBatch], tmp_path: Path
+) -> None:
+    target = edge(tmp_path / "copy", corpus)  # not optimised: brute force, the exact answers
+    try:
+        verdict = run_verification(
+            ApproximateFiltered(source, ONE_GRAPH),
+            ApproximateFiltered(target, ANOTHER_GRAPH),
+            queries=40,
+            measure_latency=False,
+        )
+    finally:
+        target.close()
+    check = verdict.check("quality.filtered")
+    assert check.status is Status.WARN, check.message
+    rows = _filtered_rows(verdict)
+    assert rows and all(r["status"] == "warn" and r["overlap"] < 0.9 for r in rows)
+    # A filter with few matches leaves the second walk more of the nearest: that one reads as an upgrade.
+    named = [r for r in rows if "clearly better" not in r["note"]]
+    assert len(named) >= len(rows) - 2 and all(r["known_difference"] == "unindexed_filter" for r in named)
+    assert all(abs(r["recall_target"] - r["recall_source"]) < 0.1 for r in named)
+    assert "both stores' exact filtered answers agree (overlap 1.000)" in named[0]["note"]
+    assert "unindexed_filter" in check.details["known_differences"]
+    assert verdict.passed
+
+
+def test_an_approximate_source_does_not_excuse_a_target_whose_exact_answers_differ(
+    source: VectorStore, corpus: list[RecordBatch], tmp_path: Path
+) -> None:
+    # Every vector moved to another record: the filters still match as many records, but not the same nearest ones.
+    shuffled = [RecordBatch(b.ids, np.roll(b.vectors, 1, axis=0), b.payloads) for b in corpus]
+    target = edge(tmp_path / "moved", shuffled)
+    try:
+        verdict = run_verification(
+            ApproximateFiltered(source, ONE_GRAPH),
+            ApproximateFiltered(target, ANOTHER_GRAPH),
+            queries=40,
+            measure_latency=False,
+        )
+    finally:
+        target.close()
+    assert verdict.check("quality.filtered").status is Status.FAIL
+    rows = _filtered_rows(verdict)
+    assert all(r["source_count"] == r["target_count"] for r in rows)
+    assert any(r["status"] == "fail" and "exact filtered answers differ too" in r["note"] for r in rows)
+    assert not any(r["known_difference"] == "unindexed_filter" for r in rows if r["status"] == "fail")
+
+
+def test_a_source_with_payload_indexes_is_the_reference_its_filtered_answers_are_judged_against(
+    corpus: list[RecordBatch], tmp_path: Path
+) -> None:
+    indexes = {"chunk": "integer", "created_at": "integer", "source": "keyword", "tags": "keyword", "doc_id": "keyword"}
+    indexed = edge(tmp_path / "indexed-source", corpus, indexes)
+    target = edge(tmp_path / "indexed-copy", corpus, indexes)
+    try:
+        verdict = run_verification(
+            ApproximateFiltered(indexed, ONE_GRAPH),
+            ApproximateFiltered(target, ANOTHER_GRAPH),
+            queries=40,
+            measure_latency=False,
+        )
+    finally:
+        target.close()
+        indexed.close()
+    assert verdict.check("quality.filtered").status is Status.FAIL
+    rows = _filtered_rows(verdict)
+    assert rows and not any(r["known_difference"] == "unindexed_filter" for r in rows)
