@@ -209,7 +209,7 @@ def _run_case(case: FilterCase, ctx: FilterContext) -> FilterOutcome:
     overlap_ok = out.overlap >= required - EPS
     if not overlap_ok:
         out.notes.append(f"top-{ctx.k} overlap {out.overlap:.3f} < {required:.3f}")
-        truth = _target_exact(ctx, goal, vectors, exclude) if counts_agree else None
+        truth = _exact(ctx, ctx.target, goal, vectors, exclude) if counts_agree else None
         if truth is not None and _clearly_better(out, ctx, truth, source_ranked, target_ranked):
             out.notes.append(
                 f"but the target is clearly better against its exact filtered search (recall "
@@ -218,7 +218,7 @@ def _run_case(case: FilterCase, ctx: FilterContext) -> FilterOutcome:
             overlap_ok = True
             out.status = Status.WARN
         elif truth is not None and (unindexed := _graph_dependent(case, ctx)):
-            exact_overlap = _mean_overlap(_source_exact(ctx, source_scope, vectors, exclude), truth, ctx.k)
+            exact_overlap = _mean_overlap(_exact(ctx, ctx.source, source_scope, vectors, exclude), truth, ctx.k)
             if exact_overlap >= required - EPS:
                 out.known_difference = "unindexed_filter"
                 out.notes.append(
@@ -272,24 +272,15 @@ def _mean_overlap(a: Ranked, b: Ranked, k: int) -> float:
     return float(np.mean(values)) if values else 1.0
 
 
-def _target_exact(ctx: FilterContext, goal: Scope, vectors: F32, exclude: list[int | None] | None) -> Ranked:
-    """The target's exact filtered search (``{"exact": true}``): the ground truth the results are scored on."""
+def _exact(
+    ctx: FilterContext, store: VectorStore, scope: Scope, vectors: F32, exclude: list[int | None] | None
+) -> Ranked:
+    """``store``'s exact filtered search (``{"exact": true}``) in ``scope``: the target's is the ground truth the
+    results are scored on; a Qdrant source's is what the target's must agree with (``unindexed_filter``)."""
     extra = 1 if exclude is not None else 0
     deep = ctx.k + min(ctx.records_one_side, MAX_EXTRA_DEPTH)
-    exact = ctx.target.search_filtered(
-        vectors, deep + extra, goal.where, namespace=goal.namespace, params={"exact": True}
-    )
-    return _common(Ranked.of(exact, deep, exclude=exclude), ctx, ctx.k)
-
-
-def _source_exact(ctx: FilterContext, scope: Scope, vectors: F32, exclude: list[int | None] | None) -> Ranked:
-    """The source's exact filtered search (a Qdrant source: ``_graph_dependent`` asks only those)."""
-    extra = 1 if exclude is not None else 0
-    deep = ctx.k + min(ctx.records_one_side, MAX_EXTRA_DEPTH)
-    exact = ctx.source.search_filtered(
-        vectors, deep + extra, scope.where, namespace=scope.namespace, params={"exact": True}
-    )
-    return _common(Ranked.of(exact, deep, exclude=exclude), ctx, ctx.k)
+    found = store.search_filtered(vectors, deep + extra, scope.where, namespace=scope.namespace, params={"exact": True})
+    return _common(Ranked.of(found, deep, exclude=exclude), ctx, ctx.k)
 
 
 def _clearly_better(

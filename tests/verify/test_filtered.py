@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from harness.datasets import synthetic_corpus
-from harness.model import CollectionSchema, Distance, RecordBatch, SearchResult, Status
+from harness.model import CollectionSchema, Distance, RecordBatch, SearchResult, Status, Verdict
 from harness.pinecone_local.testing import PineconeServer
 from harness.records import map_pinecone_batch
 from harness.records.filters import Filter
@@ -312,12 +312,10 @@ def _filtered_rows(verdict: Any) -> list[dict[str, Any]]:
     return list(verdict.check("quality.filtered").details["filters"])
 
 
-def test_an_approximate_source_on_unindexed_fields_warns_by_name_when_the_exact_answers_agree(
-    source: VectorStore, corpus: list[RecordBatch], tmp_path: Path
-) -> None:
-    target = edge(tmp_path / "copy", corpus)  # not optimised: brute force, the exact answers
+def _two_graphs(source: VectorStore, target: VectorStore) -> Verdict:
+    """Verify ``target`` against ``source``, each store's filtered search one walk of its own graph; closes the target."""
     try:
-        verdict = run_verification(
+        return run_verification(
             ApproximateFiltered(source, ONE_GRAPH),
             ApproximateFiltered(target, ANOTHER_GRAPH),
             queries=40,
@@ -325,6 +323,13 @@ def test_an_approximate_source_on_unindexed_fields_warns_by_name_when_the_exact_
         )
     finally:
         target.close()
+
+
+def test_an_approximate_source_on_unindexed_fields_warns_by_name_when_the_exact_answers_agree(
+    source: VectorStore, corpus: list[RecordBatch], tmp_path: Path
+) -> None:
+    target = edge(tmp_path / "copy", corpus)  # not optimised: brute force, the exact answers
+    verdict = _two_graphs(source, target)
     check = verdict.check("quality.filtered")
     assert check.status is Status.WARN, check.message
     rows = _filtered_rows(verdict)
@@ -344,15 +349,7 @@ def test_an_approximate_source_does_not_excuse_a_target_whose_exact_answers_diff
     # Every vector moved to another record: the filters still match as many records, but not the same nearest ones.
     shuffled = [RecordBatch(b.ids, np.roll(b.vectors, 1, axis=0), b.payloads) for b in corpus]
     target = edge(tmp_path / "moved", shuffled)
-    try:
-        verdict = run_verification(
-            ApproximateFiltered(source, ONE_GRAPH),
-            ApproximateFiltered(target, ANOTHER_GRAPH),
-            queries=40,
-            measure_latency=False,
-        )
-    finally:
-        target.close()
+    verdict = _two_graphs(source, target)
     assert verdict.check("quality.filtered").status is Status.FAIL
     rows = _filtered_rows(verdict)
     assert all(r["source_count"] == r["target_count"] for r in rows)
@@ -366,16 +363,8 @@ def test_a_source_with_payload_indexes_is_the_reference_its_filtered_answers_are
     indexes = {"chunk": "integer", "created_at": "integer", "source": "keyword", "tags": "keyword", "doc_id": "keyword"}
     indexed = edge(tmp_path / "indexed-source", corpus, indexes)
     target = edge(tmp_path / "indexed-copy", corpus, indexes)
-    try:
-        verdict = run_verification(
-            ApproximateFiltered(indexed, ONE_GRAPH),
-            ApproximateFiltered(target, ANOTHER_GRAPH),
-            queries=40,
-            measure_latency=False,
-        )
-    finally:
-        target.close()
-        indexed.close()
+    verdict = _two_graphs(indexed, target)
+    indexed.close()
     assert verdict.check("quality.filtered").status is Status.FAIL
     rows = _filtered_rows(verdict)
     assert rows and not any(r["known_difference"] == "unindexed_filter" for r in rows)
