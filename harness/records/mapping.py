@@ -78,8 +78,6 @@ def coerce_number(value: Any) -> Any:
     kind = type(value)
     if kind is str or kind is int or kind is bool or value is None:  # the common cases, unchanged
         return value
-    if isinstance(value, bool):
-        return value
     if isinstance(value, float) and math.isfinite(value) and value.is_integer() and abs(value) < 2**63:
         return int(value)
     if isinstance(value, list | tuple):
@@ -110,9 +108,8 @@ def map_pinecone_batch(batch: RecordBatch, default_namespace: str = "") -> Recor
     namespaces = batch.namespaces or (default_namespace,) * len(batch)
     _check_pinecone_vectors(batch)
     for pid, payload in zip(batch.ids, batch.payloads, strict=True):
-        if ORIGINAL_ID_FIELD in payload or NAMESPACE_FIELD in payload:
-            reserved = next(f for f in MAPPING_FIELDS if f in payload)
-            # Overwriting it would lose the user's value silently, and unmap would drop it.
+        reserved = next((f for f in MAPPING_FIELDS if f in payload), None)
+        if reserved is not None:  # overwriting it would lose the user's value silently, and unmap would drop it
             raise InvalidInputError(
                 f"record {pid!r} has metadata field {reserved!r}, which the Pinecone → Qdrant mapping "
                 "reserves for the original id and namespace; rename that field before migrating"
