@@ -228,7 +228,8 @@ def _run_case(case: FilterCase, ctx: FilterContext) -> FilterOutcome:
                     f"both stores' exact filtered answers agree (overlap {exact_overlap:.3f}): "
                     f"{KNOWN_DIFFERENCES['unindexed_filter']}"
                 )
-                return _warned(out)
+                out.status = Status.WARN
+                return out
             out.notes.append(f"the stores' exact filtered answers differ too (overlap {exact_overlap:.3f})")
     if counts_agree and overlap_ok:
         return out
@@ -300,11 +301,6 @@ def _graph_dependent(case: FilterCase, ctx: FilterContext) -> str:
     if ctx.source_backend not in _QDRANT_BACKENDS:
         return ""
     return ", ".join(repr(f) for f in sorted(fields_of(case.where) - set(ctx.source_indexes)))
-
-
-def _warned(out: FilterOutcome) -> FilterOutcome:
-    out.status = Status.WARN
-    return out
 
 
 def _semantics(backend: str) -> str:
