@@ -22,6 +22,7 @@ quality needs its ground truth. The full scan stays the default: it is what a fi
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import time
 import weakref
 from collections.abc import Callable, Sequence
@@ -611,10 +612,22 @@ class VerificationRun:
             labels=truth.queries.labels,
             namespaces=truth.queries.namespaces if truth.queries.scoped else None,
         )
-        truth_ids = [_shown(s.source_table.ids.get(row[: int(n)])) for row, n in zip(truth.rows, k_eff, strict=True)]
-        target_ids = [
-            _in_source_terms(s.source_table, keys, ids) for keys, ids in zip(target.keys, target.ids, strict=True)
-        ]
+        truth_ids = _split(
+            _shown(
+                s.source_table.ids.get(
+                    np.concatenate([row[: int(n)] for row, n in zip(truth.rows, k_eff, strict=True)])
+                )
+            ),
+            k_eff.tolist(),
+        )
+        target_ids = _split(
+            _in_source_terms(
+                s.source_table,
+                np.concatenate(target.keys) if target.keys else np.zeros(0, dtype=np.uint64),
+                [pid for ids in target.ids for pid in ids],
+            ),
+            [len(keys) for keys in target.keys],
+        )
         details = {
             "k": self.k,
             "queries": len(truth.queries),
@@ -642,6 +655,14 @@ class VerificationRun:
         if payloads is not None and not one_side:
             count += int(payloads.details.get("mismatch_count") or 0)
         return count
+
+    def _parity_complete(self) -> bool:
+        """True when a full parity scan (not sampled) passed ``parity.ids`` and ``parity.payloads``: every record
+        on both sides, every payload equal."""
+        if self.sample is not None:
+            return False
+        checks = {c.id: c.status for c in self.parity_checks()}
+        return checks.get("parity.ids") is Status.PASS and checks.get("parity.payloads") is Status.PASS
 
     def _filtered_check(self, truth: Truth, noise: float, about: str) -> Check:
         s = self.scan()
@@ -672,6 +693,7 @@ class VerificationRun:
             source_indexes=dict(self.source_schema.payload_indexes),
             records_differing=self._records_differing(),
             records_one_side=self._records_differing(one_side=True),
+            parity_complete=self._parity_complete(),
             held_by_both=lambda keys: (s.source_table.positions(keys) >= 0) & (s.target_table.positions(keys) >= 0),
         )
         with self.progress.phase("filtered searches", len(cases), "filters") as advance:
@@ -789,6 +811,13 @@ def _shown(named: Sequence[tuple[PointId, str]]) -> list[Any]:
     """Ids as a report lists them: the id, or ``{"id", "namespace"}`` for a record in a named namespace
     (the same id can live in two namespaces)."""
     return [pid if not ns else {"id": pid, "namespace": ns} for pid, ns in named]
+
+
+def _split(items: list[Any], lengths: Sequence[int]) -> list[list[Any]]:
+    """``items`` cut into consecutive runs of ``lengths`` (one lookup for all the queries, then each query's
+    share: on a partitioned scan every lookup is a round trip to the workers)."""
+    ends = itertools.accumulate(lengths)
+    return [items[end - n : end] for n, end in zip(lengths, ends, strict=True)]
 
 
 def _in_source_terms(table: DigestTable, keys: U64, ids: Sequence[PointId]) -> list[Any]:

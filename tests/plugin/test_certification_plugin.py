@@ -163,10 +163,13 @@ def test_a_jsonl_query_file_is_asked_instead_of_sampled_queries(
     checks = {c["id"]: c for c in json.loads((pytester.path / "verdict.json").read_text())["checks"]}
     assert checks["quality.recall_target"]["details"]["query_origin"] == "query file asked.jsonl"
     assert checks["quality.recall_target"]["details"]["leave_one_out"] is False
-    rows = checks["quality.filtered"]["details"]["filters"]
+    filtered = checks["quality.filtered"]
+    rows = filtered["details"]["filters"]
+    # The same in-process engine, the same records: the counts cannot differ and are not asked.
     assert [(r["origin"], r["queries"], r["source_count"], r["target_count"]) for r in rows] == [
-        ("query file", 12, 700, 700)
+        ("query file", 12, None, None)
     ]
+    assert filtered["details"]["counts_implied"] is True and "match counts not asked" in filtered["message"]
 
 
 @pytest.mark.parametrize(
