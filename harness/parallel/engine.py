@@ -36,6 +36,8 @@ CONNECT_TIMEOUT_S = 30
 HASH_SEED = "6640"
 """The ``PYTHONHASHSEED`` a Dask nanny gives the workers it spawns unless told otherwise (dask/distributed
 #8400); ``ragmig`` runs a partitioned verification with it so that its keys agree with theirs."""
+WORKER_CONFIG = {"distributed.worker.profile.enabled": False}
+"""Dask settings of the workers of a local cluster."""
 _PROBE = ("ragmig", "parity-key", "b3f1c2d4-0000-4000-8000-000000000000")
 
 
@@ -86,17 +88,21 @@ class Engine:
     @classmethod
     def local(cls, workers: int) -> Engine:
         """A ``LocalCluster`` of ``workers`` processes, one thread each, no dashboard, on loopback."""
+        import dask
         from distributed import Client, LocalCluster
 
-        cluster = LocalCluster(
-            n_workers=workers,
-            threads_per_worker=1,
-            processes=True,
-            host="127.0.0.1",
-            dashboard_address=None,
-            silence_logs=logging.ERROR,
-            env=hash_seed_env(),  # the workers hash strings as this process does when its seed is set
-        )
+        # The nannies hand this config to the workers they start. Dask's statistical profiler samples every
+        # worker thread's stack each 10 ms for a dashboard this cluster does not have.
+        with dask.config.set(WORKER_CONFIG):
+            cluster = LocalCluster(
+                n_workers=workers,
+                threads_per_worker=1,
+                processes=True,
+                host="127.0.0.1",
+                dashboard_address=None,
+                silence_logs=logging.ERROR,
+                env=hash_seed_env(),  # the workers hash strings as this process does when its seed is set
+            )
         try:
             client = Client(cluster, set_as_default=False)
         except BaseException:

@@ -288,3 +288,14 @@ def test_a_process_that_hashes_otherwise_than_its_workers_is_refused(
             VerificationRun(pinecone_source, target, queries=5, engine=engine)
     finally:
         target.close()
+
+
+def test_the_workers_of_a_local_cluster_run_without_dasks_profiler() -> None:
+    """Dask's statistical profiler (a stack sample of every worker thread each 10 ms, for a dashboard a local
+    cluster here does not have) is off in the workers, and only there: this process's config is unchanged."""
+    import dask
+
+    with Engine.local(1) as engine:
+        in_workers = engine.client.run(lambda: dask.config.get("distributed.worker.profile.enabled"))
+    assert list(in_workers.values()) == [False]
+    assert dask.config.get("distributed.worker.profile.enabled") is True
