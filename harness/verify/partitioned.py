@@ -30,6 +30,7 @@ replayed here over the partitions' per-page finite-row counts, which is all its 
 from __future__ import annotations
 
 import itertools
+import pickle
 import threading
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -371,9 +372,10 @@ def part_namespaces(token: str, positions: I64) -> list[str | None]:
     return [None if c < 0 else state.names[c] for c in state.codes[np.asarray(positions, np.int64)].tolist()]
 
 
-def part_payloads(token: str, count: int) -> list[dict[str, Any]]:
-    """The payloads of the partition's first ``count`` rows (at most ``FIELD_SAMPLE_ROWS`` are kept)."""
-    return _state(token).payloads[:count]
+def part_payloads(token: str, count: int) -> bytes:
+    """The payloads of the partition's first ``count`` rows (at most ``FIELD_SAMPLE_ROWS`` are kept), pickled
+    as one object: Dask serialises a returned list item by item (20,000 payloads took 3 s a side)."""
+    return pickle.dumps(_state(token).payloads[:count], protocol=pickle.HIGHEST_PROTOCOL)
 
 
 def part_positions(token: str, keys: U64) -> I64:
@@ -680,7 +682,7 @@ class PartitionedScan:
         for ref in self.source_refs if side == "source" else self.target_refs:
             if stats.rows >= stats.limit:
                 break
-            stats.add(self.runner.submit(ref, part_payloads, stats.limit - stats.rows)())
+            stats.add(pickle.loads(self.runner.submit(ref, part_payloads, stats.limit - stats.rows)()))
         return stats
 
     def sample_queries(self, size: int, seed: int) -> QuerySet:
