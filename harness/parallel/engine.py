@@ -36,8 +36,16 @@ CONNECT_TIMEOUT_S = 30
 HASH_SEED = "6640"
 """The ``PYTHONHASHSEED`` a Dask nanny gives the workers it spawns unless told otherwise (dask/distributed
 #8400); ``ragmig`` runs a partitioned verification with it so that its keys agree with theirs."""
-WORKER_CONFIG = {"distributed.worker.profile.enabled": False}
-"""Dask settings of the workers of a local cluster."""
+LOCAL_CLUSTER_CONFIG = {
+    "distributed.worker.profile.enabled": False,
+    "distributed.scheduler.worker-ttl": None,
+}
+"""Dask settings of a local cluster. Its workers run without the statistical profiler (a stack sample of every
+worker thread each 10 ms, for a dashboard the cluster does not have). Its scheduler, which runs in this
+process, never restarts a worker for missed heartbeats (``worker-ttl``, 5 minutes by default): a Qdrant Edge
+``optimize()`` holds this process's GIL for as long as the HNSW build takes (445 s for 1M records on a busy
+machine), the scheduler cannot hear the workers meanwhile, and a restart closes the stores they hold. A local
+worker that really dies closes its connection, which the scheduler notices without a TTL."""
 _PROBE = ("ragmig", "parity-key", "b3f1c2d4-0000-4000-8000-000000000000")
 
 
@@ -91,9 +99,8 @@ class Engine:
         import dask
         from distributed import Client, LocalCluster
 
-        # The nannies hand this config to the workers they start. Dask's statistical profiler samples every
-        # worker thread's stack each 10 ms for a dashboard this cluster does not have.
-        with dask.config.set(WORKER_CONFIG):
+        # The scheduler (in this process) and the workers the nannies start read LOCAL_CLUSTER_CONFIG.
+        with dask.config.set(LOCAL_CLUSTER_CONFIG):
             cluster = LocalCluster(
                 n_workers=workers,
                 threads_per_worker=1,

@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from harness.errors import HarnessError, InvalidInputError, InvalidURIError, UsageError
+from harness.errors import HarnessError, InvalidInputError, InvalidURIError, StoreError, UsageError
 from harness.model import Check, CollectionSchema, PointId, SearchResult, Status, Verdict
 from harness.parallel import Access, Engine, access_of, engine_for, resolve_workers
 from harness.parallel.engine import seed_is_fixed
@@ -239,9 +239,17 @@ class VerificationRun:
     def _use_engine(self, engine: Engine) -> None:
         """Decide where each store is read; a store already held by a worker stays there. ``UsageError``
         when the workers would make other parity keys than this process (``Engine.check_same_hashing``)."""
+        addresses = engine.workers()
+        if not addresses:
+            raise StoreError(f"{engine.description}: no worker is left to verify on")
+        for name, store in (("source", self.source), ("target", self.target)):
+            if isinstance(store, WorkerStore) and store.worker not in addresses:
+                raise StoreError(
+                    f"the Dask worker {store.worker} that held the {name} {redact_uri(store.uri)} is gone "
+                    f"({engine.description} now): the store it held went with it"
+                )
         engine.check_same_hashing()
         self._engine = engine
-        addresses = engine.workers()
         for i, (name, store) in enumerate((("source", self.source), ("target", self.target))):
             if isinstance(store, WorkerStore):
                 self._sides[name] = Side(store, store.uri, store.worker)

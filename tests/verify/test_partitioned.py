@@ -26,10 +26,11 @@ from typing import Any
 import numpy as np
 import pytest
 
-from harness.errors import UsageError
+from harness.errors import StoreError, UsageError
 from harness.model import CollectionSchema, Distance, RecordBatch
 from harness.parallel import Engine
 from harness.parallel.engine import hash_seed_env
+from harness.parallel.held import WorkerStore
 from harness.pinecone_local.testing import PineconeServer
 from harness.records import qdrant_point_id
 from harness.reporting.certify import certify_command
@@ -290,12 +291,39 @@ def test_a_process_that_hashes_otherwise_than_its_workers_is_refused(
         target.close()
 
 
-def test_the_workers_of_a_local_cluster_run_without_dasks_profiler() -> None:
-    """Dask's statistical profiler (a stack sample of every worker thread each 10 ms, for a dashboard a local
-    cluster here does not have) is off in the workers, and only there: this process's config is unchanged."""
+def test_a_local_cluster_keeps_its_workers_through_a_long_gil_hold_and_runs_them_without_the_profiler() -> None:
+    """The scheduler of a local cluster runs in this process, which a Qdrant Edge ``optimize()`` holds for
+    minutes: it must not restart the workers (and close the stores they hold) for heartbeats it could not
+    hear (``worker-ttl`` off). Dask's statistical profiler is off in the workers. This process's own Dask
+    config is unchanged."""
     import dask
 
     with Engine.local(1) as engine:
+        assert engine.cluster.scheduler.worker_ttl is None
+        assert "worker-ttl" not in engine.cluster.scheduler.periodic_callbacks
         in_workers = engine.client.run(lambda: dask.config.get("distributed.worker.profile.enabled"))
     assert list(in_workers.values()) == [False]
     assert dask.config.get("distributed.worker.profile.enabled") is True
+    assert dask.config.get("distributed.scheduler.worker-ttl") == "5 minutes"
+
+
+def test_a_verification_on_a_cluster_without_workers_is_a_store_error_not_a_crash(tmp_path: Path) -> None:
+    """A cluster whose workers are gone (retired here; restarted or dead in life) makes the verification fail
+    with one clear line, and a store a gone worker held is named — never an arithmetic error."""
+    source = open_store(f"qdrant-edge://{tmp_path / 'source'}")
+    source.create(CollectionSchema(8, Distance.COSINE))
+    source.close()
+    target = open_store(f"qdrant-edge://{tmp_path / 'target'}")
+    target.create(CollectionSchema(8, Distance.COSINE))
+    with Engine.local(1) as engine:
+        held = WorkerStore(engine, source.uri, engine.workers()[0])
+        engine.client.retire_workers(close_workers=True)  # returns once the scheduler has let them go
+        assert engine.workers() == []
+        with pytest.raises(StoreError, match="no worker is left to verify on"):
+            VerificationRun(held, target, engine=engine)
+    with (
+        Engine.local(1) as engine,
+        pytest.raises(StoreError, match=r"the Dask worker .* that held the source .* is gone"),
+    ):
+        VerificationRun(held, target, engine=engine)
+    target.close()
