@@ -7,7 +7,8 @@ over the migration's journal; a bounded ``SteadyLoad`` drives it; ``ragmig run``
 Stores: two indexes of the project's Pinecone-compatible server (source and target), because the
 service process and the controller must both reach them and a Qdrant Edge shard is held by one process.
 
-Without the Debian binaries every test here skips with the reason (``.ci/run`` installs them).
+Without the Debian binaries every test that uses the stack skips with the reason (``.ci/run`` installs
+them): the ``monitoring`` fixture skips (a ``pytestmark`` in a conftest marks no test).
 """
 
 from __future__ import annotations
@@ -36,9 +37,6 @@ from harness.pinecone_local.testing import PineconeServer
 from harness.stores.pinecone import PineconeStore
 
 MISSING = missing_binaries()
-pytestmark = pytest.mark.skipif(
-    bool(MISSING), reason=f"needs Debian's {', '.join(MISSING)} (apt-get install prometheus prometheus-alertmanager)"
-)
 DIMENSION = 32
 CORPUS = 2000
 STEPS = [5.0, 25.0, 50.0, 100.0]
@@ -97,6 +95,8 @@ class Monitoring:
 
 @pytest.fixture(scope="module")
 def monitoring(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Monitoring]:
+    if MISSING:
+        pytest.skip(f"needs Debian's {', '.join(MISSING)} (apt-get install prometheus prometheus-alertmanager)")
     stack = Monitoring(tmp_path_factory.mktemp("monitoring"))
     yield stack
     stack.close()
