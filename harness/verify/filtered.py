@@ -35,6 +35,7 @@ warns when the target lacks it.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,7 +43,7 @@ import numpy as np
 import numpy.typing as npt
 
 from harness.errors import HarnessError, InvalidInputError
-from harness.model import Check, Status
+from harness.model import Check, SearchResult, Status
 from harness.records import RecordMapping
 from harness.records.filters import (
     KNOWN_DIFFERENCES,
@@ -168,6 +169,7 @@ class FilterContext:
     records_differing: int = 0  # records parity found missing, extra or with another payload
     records_one_side: int = 0  # of those, the ones only one store holds (missing or extra)
     parity_complete: bool = False  # a full parity scan judged ids and payloads (not sampled, not cut short)
+    concurrent: bool = False  # the stores answer in other processes (workers, servers): ask both at once
     held_by_both: Callable[[U64], npt.NDArray[np.bool_]] | None = None  # keys (target space) on both sides
 
 
@@ -203,18 +205,24 @@ def _run_case(case: FilterCase, ctx: FilterContext) -> FilterOutcome:
     source_scope = Scope(case.namespace, case.where)
     goal = target_scope(source_scope, ctx.mapping)
     implied = bool(counts_implied(ctx))
+    # More than k: the query's own record (leave-one-out) and records one store lacks are dropped.
+    deep = ctx.k + min(ctx.records_one_side, MAX_EXTRA_DEPTH)
+    extra = 1 if ctx.own_keys is not None else 0
+    vectors = ctx.queries.vectors[case.rows]
+    exclude = None if ctx.own_keys is None else [ctx.own_keys[q] for q in case.rows.tolist()]
+    mapped = ctx.mapping.pinecone_to_qdrant
+
+    def ask(store: VectorStore, scope: Scope) -> tuple[int | None, SearchResult]:
+        count = None if implied else store.count_filtered(scope.where, namespace=scope.namespace)
+        return count, store.search_filtered(vectors, deep + extra, scope.where, namespace=scope.namespace)
+
     try:
-        if not implied:
-            out.source_count = ctx.source.count_filtered(source_scope.where, namespace=source_scope.namespace)
-            out.target_count = ctx.target.count_filtered(goal.where, namespace=goal.namespace)
-        # More than k: the query's own record (leave-one-out) and records one store lacks are dropped.
-        deep = ctx.k + min(ctx.records_one_side, MAX_EXTRA_DEPTH)
-        extra = 1 if ctx.own_keys is not None else 0
-        vectors = ctx.queries.vectors[case.rows]
-        exclude = None if ctx.own_keys is None else [ctx.own_keys[q] for q in case.rows.tolist()]
-        mapped = ctx.mapping.pinecone_to_qdrant
-        src = ctx.source.search_filtered(vectors, deep + extra, source_scope.where, namespace=source_scope.namespace)
-        tgt = ctx.target.search_filtered(vectors, deep + extra, goal.where, namespace=goal.namespace)
+        if ctx.concurrent:  # each store in its own worker or server: ask both at once
+            with ThreadPoolExecutor(2, thread_name_prefix="ragmig-filtered") as pool:
+                asked = pool.submit(ask, ctx.target, goal)
+                (out.source_count, src), (out.target_count, tgt) = ask(ctx.source, source_scope), asked.result()
+        else:
+            (out.source_count, src), (out.target_count, tgt) = ask(ctx.source, source_scope), ask(ctx.target, goal)
         source_ranked = _common(Ranked.of(src, deep, pinecone_to_qdrant=mapped, exclude=exclude), ctx, ctx.k)
         target_ranked = _common(Ranked.of(tgt, deep, exclude=exclude), ctx, ctx.k)
     except InvalidInputError as exc:  # a filter this store cannot say (qdrant-edge's booleans)

@@ -702,6 +702,7 @@ class VerificationRun:
             records_differing=self._records_differing(),
             records_one_side=self._records_differing(one_side=True),
             parity_complete=self._parity_complete(),
+            concurrent=self._engine is not None,
             held_by_both=lambda keys: (s.source_table.positions(keys) >= 0) & (s.target_table.positions(keys) >= 0),
         )
         with self.progress.phase("filtered searches", len(cases), "filters") as advance:
