@@ -107,6 +107,9 @@ class Engine:
                 processes=True,
                 host="127.0.0.1",
                 dashboard_address=None,
+                # Its HTTP endpoints (/health, /metrics) on a free loopback port, not Dask's 8787: two runs at
+                # once on one machine would contend for it (the second warns and moves).
+                scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
                 silence_logs=logging.ERROR,
                 env=hash_seed_env(),  # the workers hash strings as this process does when its seed is set
             )

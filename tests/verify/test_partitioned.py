@@ -307,6 +307,14 @@ def test_a_local_cluster_keeps_its_workers_through_a_long_gil_hold_and_runs_them
     assert dask.config.get("distributed.scheduler.worker-ttl") == "5 minutes"
 
 
+def test_two_local_clusters_at_once_do_not_contend_for_a_port() -> None:
+    """Two runs on one machine at once (two CI jobs, a migrate beside a certify): neither cluster's scheduler
+    takes Dask's fixed port 8787, so neither warns (``filterwarnings = error`` makes a warning fail here)."""
+    with Engine.local(1) as first, Engine.local(1) as second:
+        assert first.workers() and second.workers()
+        assert first.cluster.scheduler.http_server.port != 8787 != second.cluster.scheduler.http_server.port
+
+
 def test_a_verification_on_a_cluster_without_workers_is_a_store_error_not_a_crash(tmp_path: Path) -> None:
     """A cluster whose workers are gone (retired here; restarted or dead in life) makes the verification fail
     with one clear line, and a store a gone worker held is named — never an arithmetic error."""
