@@ -237,8 +237,9 @@ class VerificationRun:
             raise
 
     def _use_engine(self, engine: Engine) -> None:
-        """Decide where each store is read; a store already held by a worker stays there. ``UsageError``
-        when the workers would make other parity keys than this process (``Engine.check_same_hashing``)."""
+        """Decide where each store is read; a store already held by a worker stays there. ``StoreError`` when
+        the cluster has no worker left, or the worker that held a store is gone; ``UsageError`` when the workers
+        would make other parity keys than this process (``Engine.check_same_hashing``)."""
         addresses = engine.workers()
         if not addresses:
             raise StoreError(f"{engine.description}: no worker is left to verify on")
