@@ -43,7 +43,6 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from scipy.stats import hypergeom
 
 from harness.model import Check, PointId, RecordBatch, Status
 from harness.records import (
@@ -87,6 +86,8 @@ def upper_bound(findings: int, sampled: int, population: int, confidence: float 
             f"need 0 <= findings <= sampled <= population and 0 < confidence < 1, got {findings}, {sampled}, "
             f"{population}, {confidence}"
         )
+    from scipy.stats import hypergeom  # scipy.stats takes 2 s to import; only a sampled run needs it
+
     alpha = 1.0 - confidence
     # The bad records outside the sample are at most population - sampled.
     low, high = findings, findings + (population - sampled)
@@ -108,6 +109,8 @@ def sample_size_for(max_fraction: float, population: int, confidence: float = CO
     missing or different is caught (at least one finding) with probability at least ``confidence``."""
     if not 0 < max_fraction <= 1 or population < 1:
         raise ValueError(f"need 0 < max_fraction <= 1 and population >= 1, got {max_fraction}, {population}")
+    from scipy.stats import hypergeom  # scipy.stats takes 2 s to import; only a sampled run needs it
+
     bad = max(1, math.ceil(max_fraction * population))  # the fewest bad records the sample must not miss
     low, high = 0, population
     while high - low > 1:  # P(no bad record sampled) falls as the sample grows
