@@ -37,7 +37,7 @@ from harness.model import Check, Status, Verdict
 from harness.outputs import check_writable, write_text_atomic
 from harness.redact import redact_text
 from harness.reporting.junit import write_junit
-from harness.reporting.session import child_pytest_args
+from harness.reporting.session import child_env, child_pytest_args
 
 __all__ = ["SCENARIOS", "check_section_html", "gameday_command", "gameday_html", "report_page", "select_scenarios"]
 
@@ -106,7 +106,11 @@ def gameday_command(scenarios: list[str], html: Path | None, json_path: Path | N
         sys.stdout.flush()
         quiet = console.verbosity() <= console.QUIET
         subprocess.run(
-            args, cwd=workdir, env=console.child_env(), stdout=subprocess.DEVNULL if quiet else None, check=False
+            args,
+            cwd=workdir,
+            env=child_env(console.child_env()),
+            stdout=subprocess.DEVNULL if quiet else None,
+            check=False,
         )
         recorded = json.loads(verdict_path.read_text()) if verdict_path.exists() else {"checks": []}
         crashes = _crashes(junit_path)

@@ -1,8 +1,11 @@
 """Run a scenario suite as a child pytest session (used by ``ragmig certify`` and ``ragmig gameday``).
 
 A child interpreter gives a clean session: a user's own ``pytest.ini``/``conftest.py``/``PYTEST_ADDOPTS``
-cannot change the result (a throwaway ini and rootdir, a scrubbed environment), and stores the parent
-opened for validation are closed by then.
+and the other pytest plugins installed beside the harness cannot change the result (a throwaway ini and
+rootdir; conftest files only from the suite's own package, ``--confcutdir``, not from a project directory
+above it, where a virtualenv or an editable install may live; plugin autoloading off, only the plugins
+the suite uses named with ``-p``; a scrubbed environment), and stores the parent opened for validation
+are closed by then. It also starts faster: no conftest, hypothesis or anyio import it does not need.
 
 The child never outlives its parent (``run_child``): on Linux it asks the kernel for SIGKILL when the
 parent dies (``prctl(PR_SET_PDEATHSIG)``, so even a SIGKILLed parent takes it along and the Qdrant Edge
@@ -12,6 +15,7 @@ shard it holds is free again), and SIGTERM / SIGINT sent to the parent are forwa
 from __future__ import annotations
 
 import ctypes
+import importlib.util
 import os
 import signal
 import subprocess
@@ -27,6 +31,9 @@ PR_SET_PDEATHSIG = 1  # linux/prctl.h
 FORWARDED_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 SIGNAL_POLL_S = 0.2  # longest delay before a signal received by this process reaches the child
 SCRUBBED_ENV = ("PYTEST_ADDOPTS", "PYTEST_PLUGINS")  # a caller's pytest settings must not reach the suite
+CHILD_PLUGINS = ("harness", "html", "html_fixtures", "metadata")
+"""The entry points (``pytest11``) a suite session loads: the harness's own options and hooks, pytest-html
+and the pytest-metadata it reads; with autoloading off, no other installed plugin."""
 
 
 def child_pytest_args(workdir: Path, suite: str, *, ini_lines: tuple[str, ...] = ()) -> list[str]:
@@ -34,6 +41,10 @@ def child_pytest_args(workdir: Path, suite: str, *, ini_lines: tuple[str, ...] =
     ``scenarios.certification``) with a throwaway ini written into ``workdir``."""
     ini = workdir / "pytest.ini"
     ini.write_text("\n".join(("[pytest]", "addopts =", *ini_lines)) + "\n")
+    spec = importlib.util.find_spec(suite)
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError(f"the scenario suite {suite} is not an installed package")
+    plugins = [part for name in CHILD_PLUGINS for part in ("-p", name)]
     return [
         sys.executable,
         "-m",
@@ -42,6 +53,9 @@ def child_pytest_args(workdir: Path, suite: str, *, ini_lines: tuple[str, ...] =
         str(ini),
         "--rootdir",
         str(workdir),
+        "--confcutdir",
+        str(spec.submodule_search_locations[0]),
+        *plugins,
         "-p",
         "no:cacheprovider",
         "-q",
@@ -53,10 +67,12 @@ def child_pytest_args(workdir: Path, suite: str, *, ini_lines: tuple[str, ...] =
 
 def child_env(environ: Mapping[str, str] | None = None) -> dict[str, str]:
     """The environment of a child session: the caller's (credentials travel here, never in argv) without
-    the variables that would change what pytest runs (``SCRUBBED_ENV``)."""
+    the variables that would change what pytest runs (``SCRUBBED_ENV``), plugin autoloading off (the
+    suite's plugins are named in ``child_pytest_args``)."""
     env = dict(os.environ if environ is None else environ)
     for name in SCRUBBED_ENV:
         env.pop(name, None)
+    env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
     return env
 
 

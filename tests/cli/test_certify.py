@@ -7,6 +7,7 @@ import json
 import re
 import shutil
 import subprocess
+import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -338,3 +339,63 @@ def test_a_verdict_missing_a_family_is_completed_with_errors() -> None:
     verdict = _final_verdict(recorded, ChildRun(0, "", ""), "s", "t", "2026-01-01T00:00:00.000Z")
     assert verdict.verdict is Status.ERROR and verdict.incomplete == "latency.* did not run"
     assert {c.id for c in verdict.checks if c.status is Status.ERROR} == {"latency.p50", "latency.p99"}
+
+
+PLANTED_PLUGIN = """
+import os
+from pathlib import Path
+
+
+def pytest_collection_modifyitems(config, items):
+    Path(os.environ["PLANTED_PLUGIN_MARKER"]).write_text("loaded")
+    items[:] = [item for item in items if "schema" in item.name]
+"""
+
+
+def plant_plugin(site: Path) -> None:
+    """A pytest plugin installed in ``site`` (a ``pytest11`` entry point, as pip would install it) that
+    keeps only the schema family."""
+    site.mkdir()
+    (site / "planted_plugin.py").write_text(PLANTED_PLUGIN)
+    info = site / "planted_plugin-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: planted-plugin\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text("[pytest11]\nplanted = planted_plugin\n")
+
+
+def test_an_installed_pytest_plugin_does_not_reach_the_suite(
+    stores: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    site, marker = tmp_path / "site", tmp_path / "marker"
+    plant_plugin(site)
+    monkeypatch.setenv("PYTHONPATH", str(site))
+    monkeypatch.setenv("PLANTED_PLUGIN_MARKER", str(marker))
+    # The plugin is real: a plain pytest session in this environment loads it.
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "tests" / "test_one.py").write_text("def test_one():\n    pass\n")
+    plain = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tmp_path / "tests")],
+        capture_output=True, text=True, check=False, cwd=tmp_path,
+    )  # fmt: skip
+    assert marker.read_text() == "loaded", plain.stdout + plain.stderr
+    marker.unlink()
+
+    code, stdout, _ = certify(
+        "--source", stores["source"], "--target", stores["copy"], "--queries", "5", "--json", str(tmp_path / "v.json")
+    )
+    assert code == 0, stdout
+    assert [c["id"] for c in json.loads((tmp_path / "v.json").read_text())["checks"]] == list(CHECK_IDS)
+    assert not marker.exists()
+
+
+def test_the_suite_session_loads_conftest_files_only_from_its_own_package(tmp_path: Path) -> None:
+    import scenarios.certification
+    from harness.reporting.session import CHILD_PLUGINS, child_env, child_pytest_args
+
+    args = child_pytest_args(tmp_path, "scenarios.certification")
+    package = Path(scenarios.certification.__file__).parent
+    assert args[args.index("--confcutdir") + 1] == str(package)
+    assert [args[i + 1] for i, a in enumerate(args) if a == "-p"] == [*CHILD_PLUGINS, "no:cacheprovider"]
+    assert child_env({"PYTEST_ADDOPTS": "-x", "HOME": "/h"}) == {"HOME": "/h", "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
+    with pytest.raises(RuntimeError, match="not an installed package"):
+        child_pytest_args(tmp_path, "scenarios.certification.test_schema")
