@@ -122,7 +122,7 @@ def pytest_html_results_summary(
 ) -> None:
     """Put the verdict, the stores, every check and the plots at the top of the HTML report."""
     from harness.reporting.html import summary_html
-    from harness.reporting.plots import latency_plots, quality_plots
+    from scenarios.certification.recording import family_plots
 
     collector = session.config.pluginmanager.get_plugin("harness-verdict")
     if collector is None:
@@ -130,6 +130,5 @@ def pytest_html_results_summary(
     run = session.config.stash.get(RUN_KEY, None)
     plots = []
     if run is not None:
-        data = run.plot_data()
-        plots = quality_plots(data, run.k) + latency_plots(data, run.thresholds.p99_ms_max)
+        plots = family_plots(session.config, run, "quality") + family_plots(session.config, run, "latency")
     prefix.append(summary_html(collector.verdict(), plots))

@@ -4,11 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import pytest
 
 from harness.model import Check, Status
 from harness.plugin import CheckRecorder
 from harness.reporting.html import family_html
+
+if TYPE_CHECKING:
+    from harness.verify import VerificationRun
+
+PLOTS_KEY = pytest.StashKey[dict[str, list[str]]]()
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,3 +55,21 @@ def record_family(
 def failure_message(failed: Sequence[Check]) -> str:
     """One line per failed check: its id and what it found."""
     return "\n".join(f"{c.id}: {c.message}" for c in failed)
+
+
+def family_plots(config: pytest.Config, run: VerificationRun, family: str) -> list[str]:
+    """The plots of ``family`` ("quality" or "latency") as inline SVG, when an HTML report is being
+    written (pytest-html's ``--html``), else none: rendered once per session, for the family's section
+    and again at the top of the report."""
+    if config.getoption("htmlpath", None) is None:
+        return []
+    rendered = config.stash.setdefault(PLOTS_KEY, {})
+    if family not in rendered:
+        from harness.reporting.plots import latency_plots, quality_plots  # matplotlib: only a report needs it
+
+        data = run.plot_data()
+        if family == "quality":
+            rendered[family] = quality_plots(data, run.k)
+        else:
+            rendered[family] = latency_plots(data, run.thresholds.p99_ms_max)
+    return rendered[family]

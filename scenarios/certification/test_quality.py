@@ -5,15 +5,18 @@ from typing import Any
 import pytest
 
 from harness.plugin import CheckRecorder
-from harness.reporting.plots import quality_plots
 from harness.verify import QUALITY_CHECK_IDS, VerificationRun
-from scenarios.certification.recording import Family, failure_message, record_family
+from scenarios.certification.recording import Family, failure_message, family_plots, record_family
 
 
 @pytest.mark.ragmig_certification(checks=QUALITY_CHECK_IDS)
 def test_quality(
-    family: Family, verification_run: VerificationRun, harness_checks: CheckRecorder, report_extras: list[Any]
+    family: Family,
+    verification_run: VerificationRun,
+    harness_checks: CheckRecorder,
+    report_extras: list[Any],
+    request: pytest.FixtureRequest,
 ) -> None:
-    plots = quality_plots(verification_run.plot_data(), verification_run.k)
+    plots = family_plots(request.config, verification_run, "quality")
     failed = record_family("Search quality", family, harness_checks, report_extras, plots)
     assert not [c.id for c in failed], failure_message(failed)
