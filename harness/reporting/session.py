@@ -31,7 +31,7 @@ PR_SET_PDEATHSIG = 1  # linux/prctl.h
 FORWARDED_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 SIGNAL_POLL_S = 0.2  # longest delay before a signal received by this process reaches the child
 SCRUBBED_ENV = ("PYTEST_ADDOPTS", "PYTEST_PLUGINS")  # a caller's pytest settings must not reach the suite
-CHILD_PLUGINS = ("harness", "html", "html_fixtures", "metadata")
+CHILD_PLUGINS = ("harness.plugin", "pytest_html.plugin", "pytest_html.fixtures", "pytest_metadata.plugin")
 """The entry points (``pytest11``) a suite session loads: the harness's own options and hooks, pytest-html
 and the pytest-metadata it reads; with autoloading off, no other installed plugin."""
 
