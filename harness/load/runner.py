@@ -33,9 +33,12 @@ import csv
 import json
 import math
 import os
+import signal
 import socket
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -211,6 +214,17 @@ def _exceptions_in(prefix: Path) -> list[str]:
         return [f"{row.get('Count', '?')}× {row.get('Message', '')}" for row in csv.DictReader(handle)]
 
 
+def _stop_when_set(master: subprocess.Popen[bytes], until: threading.Event, bound_s: float) -> None:
+    """Wait until ``until`` is set (or locust ended on its own), then SIGTERM locust's master: it stops its
+    users and writes its stats. ``subprocess.TimeoutExpired`` when neither happens within ``bound_s``."""
+    deadline = time.monotonic() + bound_s
+    while master.poll() is None and not until.wait(0.1):
+        if time.monotonic() > deadline:
+            raise subprocess.TimeoutExpired(master.args, bound_s)
+    if master.poll() is None:
+        master.send_signal(signal.SIGTERM)
+
+
 def run_load(
     host: str,
     *,
@@ -222,6 +236,7 @@ def run_load(
     workers: int = 0,
     env: Mapping[str, str] | None = None,
     stop_timeout_s: int = 2,
+    until: threading.Event | None = None,
 ) -> LoadStats:
     """Run locust headless against ``host`` (e.g. ``http://127.0.0.1:8000``) and return its stats.
 
@@ -231,6 +246,10 @@ def run_load(
     processes' environment. Users get ``stop_timeout_s`` seconds to finish their task at the end, so
     few requests are cut off in flight. Blocks for about ``run_time_s`` plus start-up (1–3 s); raises
     ``LoadRunError`` when the run fails and ``ConfigError`` for impossible arguments.
+
+    ``until``: the load lasts until this event is set (``run_time_s`` is then an upper bound), e.g. for as
+    long as a migration runs, however long a busy machine makes it; locust is stopped with SIGTERM, which
+    stops its users (``stop_timeout_s`` applies) and writes its stats as at the end of a timed run.
     """
     if users < 1 or spawn_rate <= 0 or run_time_s <= 0 or workers < 0:
         raise ConfigError(
@@ -315,6 +334,8 @@ def run_load(
             )
         master = processes[0]
         try:
+            if until is not None:
+                _stop_when_set(master, until, seconds + _GRACE_S)
             code = master.wait(timeout=seconds + _GRACE_S)
         except subprocess.TimeoutExpired:
             raise LoadRunError(

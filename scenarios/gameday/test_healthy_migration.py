@@ -25,7 +25,8 @@ SCENARIO = "healthy_migration"
 STEPS = [5.0, 25.0, 50.0, 100.0]
 SKETCH_STEPS = [5.0, 100.0]  # the chapter's sketch: a 5 % canary, then everything at once
 LOCUST_USERS = 12
-LOCUST_RUN_S = 22.0
+LOCUST_MAX_S = 300.0
+"""Locust runs until the migration has ended (a busy machine makes it slower), at most this long."""
 IN_FLIGHT = LOCUST_USERS
 """Locust counts a request when its response arrives; the service counts it before answering. When
 locust stops, each user has at most one request in flight that the service counted and locust did not,
@@ -119,6 +120,7 @@ def _under_locust(stack: GameDayStack, run: MigrationRun) -> Check:
     from harness.service import requests_total, serve_in_thread
 
     results: list[LoadStats | BaseException] = []
+    migrated = threading.Event()
     env = {
         "RAGMIG_LOAD_KEYS": str(stack.sizes.keys),
         "RAGMIG_LOAD_POPULATION": str(stack.sizes.users),
@@ -134,9 +136,10 @@ def _under_locust(stack: GameDayStack, run: MigrationRun) -> Check:
                     endpoint.url,
                     users=LOCUST_USERS,
                     spawn_rate=LOCUST_USERS,
-                    run_time_s=LOCUST_RUN_S,
+                    run_time_s=LOCUST_MAX_S,
                     out_dir=stack.root / "locust",
                     env=env,
+                    until=migrated,
                 )
             )
         except BaseException as exc:  # handed to the scenario thread below
@@ -146,9 +149,12 @@ def _under_locust(stack: GameDayStack, run: MigrationRun) -> Check:
         thread = threading.Thread(target=load, name="locust-runner", daemon=True)
         thread.start()
         run.clock.sleep(3.0)  # locust's start-up (a real wait: its users are arriving)
-        steady = run.steady_state(ticks=4)
-        phase = run.migrate() if steady["holds"] else run.phase
-        thread.join(timeout=LOCUST_RUN_S + 90)
+        try:
+            steady = run.steady_state(ticks=4)
+            phase = run.migrate() if steady["holds"] else run.phase
+        finally:
+            migrated.set()
+        thread.join(timeout=LOCUST_MAX_S + 90)
         scraped = httpx.get(f"{endpoint.url}/metrics", timeout=10).text
     outcome = results[0] if results else RuntimeError("locust did not finish")
     if isinstance(outcome, BaseException):

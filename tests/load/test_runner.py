@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -134,3 +135,33 @@ def test_stats_are_read_from_locusts_final_json(tmp_path: Path) -> None:
     assert (query.p50_ms, query.p95_ms, query.p99_ms, query.max_ms) == (10.0, 50.0, 90.0, 90.0)
     assert (aggregated.requests, aggregated.failures, aggregated.rps) == (110, 4, 11.0)
     assert aggregated.p50_ms == 10.0 and aggregated.p99_ms == 50.0
+
+
+def test_until_stops_the_load_when_the_event_is_set_and_the_stats_count_every_answered_request(
+    stores: tuple[ExactStore, ExactStore], tmp_path: Path
+) -> None:
+    source, target = stores
+    service = QueryService(
+        source, target, flags=StaticFlags(0.0), metrics=InProcessMetrics(), writer=source, clock=SystemClock()
+    )
+    env = {"RAGMIG_LOAD_UPSERT_SHARE": "0.0", "RAGMIG_LOAD_DIMENSION": str(DIM), "RAGMIG_LOAD_KEYS": "50"}
+    enough = threading.Event()
+    with serve_in_thread(service) as endpoint:
+
+        def watch() -> None:  # the "migration": done once the service has answered 40 queries
+            while service_totals(endpoint)[0] < 40:
+                SystemClock().sleep(0.05)
+            enough.set()
+
+        watcher = threading.Thread(target=watch, daemon=True)
+        watcher.start()
+        # run_time_s is only a bound: the run ends when `enough` is set, long before it
+        stats = run_load(
+            endpoint.url, users=USERS, spawn_rate=USERS, run_time_s=600, out_dir=tmp_path, env=env, until=enough
+        )
+        queries, _ = service_totals(endpoint)
+    assert enough.is_set()
+    row = stats.endpoint("/query")
+    assert row.requests >= 40 - USERS and row.failures == 0
+    assert row.requests <= queries <= row.requests + USERS  # locust stopped its users; stats were written
+    assert stats.json_path.exists()
