@@ -10,9 +10,11 @@ also spills its vectors to its worker's disk.
 Only small things come back to this process:
 - each partition's summary (records, non-finite positions, the finite rows of each page);
 - for each key-space bucket, what its comparison found (missing and extra ids, the pairs whose digests
-  differ, duplicates, the mapping audit's findings): each partition splits its digests by bucket, and one
-  task per bucket compares both sides' rows of that bucket on a worker (data-diff's segments; ``diff_tables``
-  is the comparison, the same as in one process);
+  differ, duplicates, the mapping audit's findings): one task per bucket compares both sides' rows of that
+  bucket on a worker (data-diff's segments; ``diff_tables`` is the comparison, the same as in one process).
+  A partition makes its rows of a bucket when that bucket's turn comes (as many buckets at once as there
+  are workers), so no worker holds a second copy of all its digests; once every bucket is compared, the
+  digests are dropped and only what lookups need is kept;
 - ground truth as each source partition's partial top-k, merged here (scoped to a query's namespace and
   leaving a sampled query's own record out, as in one process: each partition maps its namespaces to
   the run's codes, numbered in scan order);
@@ -33,6 +35,7 @@ import itertools
 import pickle
 import threading
 import uuid
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -68,11 +71,14 @@ _LOCAL_MASK = (1 << HANDLE_BITS) - 1
 # -- what lives in the process that read a partition --------------------------------------------------
 @dataclass
 class _PartState:
-    table: DigestTable
+    table: DigestTable  # with its digests until the buckets are compared (``release_digests``)
     spill: VectorSpill | None  # the partition's raw source vectors, in scan order
     codes: I32 | None = None  # each row's namespace as an index into ``names`` (-1: read without one)
     names: tuple[str, ...] = ()  # the namespaces in the order the partition met them
-    payloads: list[dict[str, Any]] = field(default_factory=list)  # the first FIELD_SAMPLE_ROWS rows' payloads
+    payloads: bytes = b""  # the first FIELD_SAMPLE_ROWS rows' payloads, pickled (a fifth of them as objects)
+    part: int = 0
+    which: npt.NDArray[np.unsignedinteger[Any]] | None = None  # each row's key-space bucket, until compared
+    buckets: int = 1
 
 
 _PARTS: dict[str, _PartState] = {}
@@ -163,9 +169,10 @@ def scan_part(
     buckets: int,
     capacity: int,
     spill_dir: str | None = None,
-) -> tuple[PartSummary, list[BucketRows]]:
+) -> PartSummary:
     """Read one partition (``store`` a URI: the store held open in this worker), keep its digests and
-    spilled vectors here under ``token``, and return its summary and its rows split by bucket."""
+    spilled vectors here under ``token``, and return its summary. Its rows of each key-space bucket are
+    made when that bucket is compared (``bucket_rows``), not all at once: a copy of every digest."""
     opened = held_store(store) if isinstance(store, str) else store
     builder = DigestTableBuilder(comparison, target_side=target_side, capacity=capacity)
     vectors = VectorSpill(spill_dir) if spill else None
@@ -188,12 +195,21 @@ def scan_part(
             vectors.close()
         raise
     table = builder.finish()
-    rows = _bucket_rows(table, part, buckets)
+    which = bucket_of(table.keys, buckets).astype(np.min_scalar_type(max(buckets - 1, 0)))
     audit = table.audit.finish(lambda keys: np.zeros(len(keys), dtype=np.int64)) if table.audit else None
     row_codes = np.concatenate(codes) if codes else np.zeros(0, dtype=np.int32)
     with _PARTS_LOCK:
-        _PARTS[token] = _PartState(table.without_digests(), vectors, row_codes, tuple(names), payloads)
-    summary = PartSummary(
+        _PARTS[token] = _PartState(
+            table,
+            vectors,
+            row_codes,
+            tuple(names),
+            pickle.dumps(payloads, pickle.HIGHEST_PROTOCOL),
+            part,
+            which,
+            buckets,
+        )
+    return PartSummary(
         token=token,
         worker=_worker_address(),
         records=len(table),
@@ -205,7 +221,6 @@ def scan_part(
         namespaces=tuple(names),
         uncoded=int((row_codes < 0).sum()),
     )
-    return summary, rows
 
 
 def _local_codes(batch: RecordBatch, names: dict[str, int]) -> I32:
@@ -216,31 +231,34 @@ def _local_codes(batch: RecordBatch, names: dict[str, int]) -> I32:
     return np.fromiter((names.setdefault(ns, len(names)) for ns in batch.namespaces), np.int32, len(batch))
 
 
-def _bucket_rows(table: DigestTable, part: int, buckets: int) -> list[BucketRows]:
-    handles = (np.int64(part) << np.int64(HANDLE_BITS)) + np.arange(len(table), dtype=np.int64)
-    which = bucket_of(table.keys, buckets)
-    bad = np.zeros(len(table), dtype=bool)
-    bad[table.non_finite] = True
+def bucket_rows(token: str, bucket: int) -> BucketRows:
+    """A partition's rows of one key-space bucket (run where the partition lives, while its digests are kept)."""
+    state = _state(token)
+    table, which = state.table, state.which
+    if which is None:
+        raise StoreError(f"partition {token}: its buckets were already compared")
+    base = np.int64(state.part) << np.int64(HANDLE_BITS)
+    sel = np.flatnonzero(which == bucket)
     name_keys, name_rows = _audit_names(table)
-    name_which = bucket_of(name_keys, buckets)
-    out = []
-    for b in range(buckets):
-        sel = np.flatnonzero(which == b)
-        named_sel = name_rows[name_which == b]
-        out.append(
-            BucketRows(
-                handles=handles[sel],
-                keys=table.keys[sel],
-                vector_digests=table.vector_digests[sel],
-                payload_digests=table.payload_digests[sel],
-                named_digests=None if table.named_digests is None else table.named_digests[sel],
-                sparse_digests=None if table.sparse_digests is None else table.sparse_digests[sel],
-                non_finite=bad[sel],
-                name_keys=name_keys[name_which == b],
-                name_handles=handles[named_sel],
-            )
-        )
-    return out
+    in_bucket = bucket_of(name_keys, state.buckets) == bucket
+    return BucketRows(
+        handles=base + sel.astype(np.int64),
+        keys=table.keys[sel],
+        vector_digests=table.vector_digests[sel],
+        payload_digests=table.payload_digests[sel],
+        named_digests=None if table.named_digests is None else table.named_digests[sel],
+        sparse_digests=None if table.sparse_digests is None else table.sparse_digests[sel],
+        non_finite=np.isin(sel, table.non_finite),
+        name_keys=name_keys[in_bucket],
+        name_handles=base + name_rows[in_bucket],
+    )
+
+
+def release_digests(token: str) -> None:
+    """Keep only what lookups need of a partition's table once its buckets are compared."""
+    state = _state(token)
+    state.table = state.table.without_digests()
+    state.which = None
 
 
 def _audit_names(table: DigestTable) -> tuple[U64, I64]:
@@ -252,16 +270,6 @@ def _audit_names(table: DigestTable) -> tuple[U64, I64]:
     named = np.concatenate(audit._named) if audit._named else np.zeros(0, dtype=bool)
     rows = np.flatnonzero(named)
     return keys[rows], rows.astype(np.int64)
-
-
-def pick(rows: tuple[PartSummary, list[BucketRows]], bucket: int) -> BucketRows:
-    """One bucket's rows of a partition's scan result (a task, so only that bucket travels)."""
-    return rows[1][bucket]
-
-
-def summary_of(rows: tuple[PartSummary, list[BucketRows]]) -> PartSummary:
-    """The summary of a partition's scan result."""
-    return rows[0]
 
 
 def _concat(parts: Sequence[BucketRows]) -> BucketRows:
@@ -278,6 +286,8 @@ def _concat(parts: Sequence[BucketRows]) -> BucketRows:
             ]
         )
 
+    if len(parts) == 1:  # one partition (an Edge shard): its rows are in scan order already, no copy
+        return parts[0]
     if not parts:
         empty_u, empty_i = np.zeros(0, dtype=np.uint64), np.zeros(0, dtype=np.int64)
         return BucketRows(
@@ -375,7 +385,11 @@ def part_namespaces(token: str, positions: I64) -> list[str | None]:
 def part_payloads(token: str, count: int) -> bytes:
     """The payloads of the partition's first ``count`` rows (at most ``FIELD_SAMPLE_ROWS`` are kept), pickled
     as one object: Dask serialises a returned list item by item (20,000 payloads took 3 s a side)."""
-    return pickle.dumps(_state(token).payloads[:count], protocol=pickle.HIGHEST_PROTOCOL)
+    kept = _state(token).payloads
+    if not kept:
+        return pickle.dumps([], protocol=pickle.HIGHEST_PROTOCOL)
+    payloads = pickle.loads(kept)
+    return kept if count >= len(payloads) else pickle.dumps(payloads[:count], protocol=pickle.HIGHEST_PROTOCOL)
 
 
 def part_positions(token: str, keys: U64) -> I64:
@@ -791,7 +805,7 @@ def _scan_partitioned(
     workers = engine.workers()
     buckets = bucket_count(counts[0] + counts[1], len(workers))
     pending: dict[str, list[tuple[int, Any, int]]] = {"source": [], "target": []}  # (part, result, capacity)
-    local: list[tuple[str, int, Callable[[], tuple[PartSummary, list[BucketRows]]]]] = []
+    local: list[tuple[str, int, Callable[[], PartSummary]]] = []
     chunk_records = chunk_records or chunk_records_for(max(counts), len(workers))
     for name, side, count in (("source", source, counts[0]), ("target", target, counts[1])):
         if side is None:
@@ -822,53 +836,61 @@ def _scan_partitioned(
 
             def read_here(
                 token: str = token, store: VectorStore = store, count: int = count, common: dict[str, Any] = common
-            ) -> tuple[PartSummary, list[BucketRows]]:
+            ) -> PartSummary:
                 return scan_part(token, 0, store, None, comparison, capacity=count, **common)
 
             local.append((name, 0, read_here))
     # Stores that live here are read while the workers read the others.
-    done_here: dict[str, list[tuple[int, tuple[PartSummary, list[BucketRows]]]]] = {"source": [], "target": []}
+    done_here: dict[str, list[tuple[int, PartSummary]]] = {"source": [], "target": []}
     for name, part, read_part in local:
         done_here[name].append((part, read_part()))
-        advance(done_here[name][-1][1][0].records)
+        advance(done_here[name][-1][1].records)
     summaries: dict[str, list[PartSummary]] = {}
-    bucket_of_part: dict[str, list[Callable[[int], Any]]] = {}
     for name in ("source", "target"):
         entries: list[tuple[int, Any, bool]] = [(p, f, True) for p, f, _ in pending[name]]
         entries += [(p, value, False) for p, value in done_here[name]]
         entries.sort(key=lambda e: e[0])
-        remote = [engine.submit(summary_of, v) for _, v, is_future in entries if is_future]
-        collected = []
-        for future in remote:
-            collected.append(future.result())
-            advance(collected[-1].records)
-        summaries[name] = [collected.pop(0) if is_future else v[0] for _, v, is_future in entries]
-        bucket_of_part[name] = [_bucket_getter(engine, v, is_future) for _, v, is_future in entries]
-    refs = {name: _refs(summaries[name]) for name in ("source", "target")}
-    compared = source is not None and target is not None
-    diffs: list[BucketDiff] = []
-    if compared:
-        diffs = engine.gather(
-            [
-                engine.submit(
-                    compare_bucket,
-                    [get(b) for get in bucket_of_part["source"]],
-                    [get(b) for get in bucket_of_part["target"]],
-                )
-                for b in range(buckets)
-            ]
-        )
-    for name in ("source", "target"):
+        summaries[name] = []
+        for _, value, is_future in entries:
+            summaries[name].append(value.result() if is_future else value)
+            if is_future:
+                advance(summaries[name][-1].records)
         for _, future, _ in pending[name]:
             future.release()
+    refs = {name: _refs(summaries[name]) for name in ("source", "target")}
+    compared = source is not None and target is not None
+    diffs = _compare_buckets(engine, refs, buckets, window=len(workers)) if compared else []
+    released = [_run_at(engine, ref, release_digests) for ref in refs["source"] + refs["target"]]
+    engine.gather([f for f, ref in zip(released, refs["source"] + refs["target"], strict=True) if ref.worker])
     return _assemble(engine, run_id, refs, summaries, diffs, comparison, distance, dimension, compared=compared)
 
 
-def _bucket_getter(engine: Engine, value: Any, is_future: bool) -> Callable[[int], Any]:
-    """bucket -> that bucket's rows of one partition: a pick task on a worker's result, or the rows here."""
-    if is_future:
-        return lambda bucket: engine.submit(pick, value, bucket)
-    return lambda bucket: value[1][bucket]
+def _run_at(engine: Engine, ref: PartRef, fn: Callable[..., Any], *args: Any) -> Any:
+    """``fn(ref.token, *args)`` where the partition lives: on its worker (a pinned task), or here."""
+    if ref.worker is None:
+        return fn(ref.token, *args)
+    return engine.submit(fn, ref.token, *args, worker=ref.worker)
+
+
+def _compare_buckets(engine: Engine, refs: dict[str, list[PartRef]], buckets: int, window: int) -> list[BucketDiff]:
+    """Compare every bucket, at most ``window`` at once: each bucket's rows are made where its partitions
+    live only when it is its turn (a task pinned there, or here), so a worker never holds more than a
+    few buckets' copies of its digests."""
+    diffs: list[BucketDiff | None] = [None] * buckets
+    in_flight: deque[tuple[int, Any]] = deque()
+    for bucket in range(buckets):
+        if len(in_flight) >= max(window, 1):
+            done, future = in_flight.popleft()
+            diffs[done] = future.result()
+            future.release()
+        rows = {name: [_run_at(engine, ref, bucket_rows, bucket) for ref in refs[name]] for name in refs}
+        in_flight.append((bucket, engine.submit(compare_bucket, rows["source"], rows["target"])))
+    while in_flight:
+        done, future = in_flight.popleft()
+        diffs[done] = future.result()
+        future.release()
+    assert all(d is not None for d in diffs)
+    return [d for d in diffs if d is not None]
 
 
 def _refs(summaries: Sequence[PartSummary]) -> list[PartRef]:

@@ -175,6 +175,10 @@ class Recording:
         yield lambda n: done.__setitem__(0, done[0] + n)
         self.phases.append([name, total, done[0]])
 
+def _parts_with_digests():
+    from harness.verify import partitioned
+    return sum(1 for st in partitioned._PARTS.values() if st.which is not None or len(st.table.vector_digests))
+
 def verify(engine, **options):
     source, target = open_store(source_uri), open_store("qdrant-edge://" + shard)
     progress = Recording()
@@ -195,6 +199,7 @@ def verify(engine, **options):
         if scan.partitions is not None:
             out["source_partitions"] = len(scan.partitions.source_refs)
             out["shard_open_here"] = any(shard in str(p) for p in edge._OPEN_SHARDS)
+            out["parts_with_digests"] = sum(engine.client.run(_parts_with_digests).values())
     source.close()
     target.close()
     return out
@@ -249,6 +254,8 @@ def test_chunks_of_a_shared_source_give_the_single_process_result(
             assert one[mode][what] == two[mode][what], (mode, what)
     full = two["full"]
     assert full["source_partitions"] == 4  # 800 records, chunks of two pages (200)
+    # Once every bucket is compared, no partition keeps its digests (only what lookups need).
+    assert full["parts_with_digests"] == 0 and two["sampled"]["parts_with_digests"] == 0
     assert set(full["namespaces"]) == set(NAMESPACES)  # sampled queries are asked in their namespace
     assert {"year", "ns", "tags"} <= set(full["fields"])
     statuses = {row[0]: row[1] for row in full["checks"]}
