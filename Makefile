@@ -4,9 +4,10 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
-# make test runs the suite on pytest-xdist workers, one per core (at most 4), each test file on one worker
+# make test runs the suite on pytest-xdist workers, one more than the cores (at most 4: the end-to-end tests
+# mostly wait on real time, and a spare worker uses the core they leave), each test file on one worker
 # (module fixtures build their stores once); TEST_WORKERS=0 runs it in one process.
-TEST_WORKERS ?= auto
+TEST_WORKERS ?= $(shell $(PY) -c 'import os; print(min((os.cpu_count() or 1) + 1, 4))')
 
 .PHONY: install test test-lowest check demo bench mutation planted clean
 
