@@ -145,6 +145,9 @@ class LiveRun:
             "error_rate_max = 0.05",
             "confidence = 0.9",
             "cache_hit_rate_min = 0.0",
+            # Latency is the latency game days' subject, not these tests': on a shared 2-core machine running
+            # other tests beside them, a healthy target's p99 over a dozen canary requests reached 955 ms.
+            "p99_ms_max = 10000",
             'no_data_policy = "hold"',
             "max_hold_s = 30",
             "failure_limit = 3",

