@@ -75,10 +75,11 @@ class _PartState:
     spill: VectorSpill | None  # the partition's raw source vectors, in scan order
     codes: I32 | None = None  # each row's namespace as an index into ``names`` (-1: read without one)
     names: tuple[str, ...] = ()  # the namespaces in the order the partition met them
-    payloads: bytes = b""  # the first FIELD_SAMPLE_ROWS rows' payloads, pickled (3 MB, not ~20 as objects at 1M)
+    payloads: bytes = pickle.dumps([])  # the first FIELD_SAMPLE_ROWS payloads, pickled (3 MB, not 20, at 1M)
     part: int = 0
     which: npt.NDArray[np.unsignedinteger[Any]] | None = None  # each row's key-space bucket, until compared
     buckets: int = 1
+    payload_rows: int = 0  # how many payloads ``payloads`` holds
 
 
 _PARTS: dict[str, _PartState] = {}
@@ -208,6 +209,7 @@ def scan_part(
             part,
             which,
             buckets,
+            len(payloads),
         )
     return PartSummary(
         token=token,
@@ -385,11 +387,10 @@ def part_namespaces(token: str, positions: I64) -> list[str | None]:
 def part_payloads(token: str, count: int) -> bytes:
     """The payloads of the partition's first ``count`` rows (at most ``FIELD_SAMPLE_ROWS`` are kept), pickled
     as one object: Dask serialises a returned list item by item (20,000 payloads took 3 s a side)."""
-    kept = _state(token).payloads
-    if not kept:
-        return pickle.dumps([], protocol=pickle.HIGHEST_PROTOCOL)
-    payloads = pickle.loads(kept)
-    return kept if count >= len(payloads) else pickle.dumps(payloads[:count], protocol=pickle.HIGHEST_PROTOCOL)
+    state = _state(token)
+    if count >= state.payload_rows:
+        return state.payloads
+    return pickle.dumps(pickle.loads(state.payloads)[:count], protocol=pickle.HIGHEST_PROTOCOL)
 
 
 def part_positions(token: str, keys: U64) -> I64:
