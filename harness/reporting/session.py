@@ -32,8 +32,9 @@ FORWARDED_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 SIGNAL_POLL_S = 0.2  # longest delay before a signal received by this process reaches the child
 SCRUBBED_ENV = ("PYTEST_ADDOPTS", "PYTEST_PLUGINS")  # a caller's pytest settings must not reach the suite
 CHILD_PLUGINS = ("harness.plugin", "pytest_html.plugin", "pytest_html.fixtures", "pytest_metadata.plugin")
-"""The entry points (``pytest11``) a suite session loads: the harness's own options and hooks, pytest-html
-and the pytest-metadata it reads; with autoloading off, no other installed plugin."""
+"""The plugin modules a suite session loads, named by module (``-p html`` would make pytest warn that the
+stdlib's ``html`` cannot be rewritten): the harness's own options and hooks, pytest-html and the
+pytest-metadata it reads; with autoloading off, no other installed plugin."""
 
 
 def child_pytest_args(workdir: Path, suite: str, *, ini_lines: tuple[str, ...] = ()) -> list[str]:
