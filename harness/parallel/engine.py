@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Any
 
-from harness.errors import UsageError
+from harness.errors import StoreError, UsageError
 
 __all__ = [
     "AUTO_MIN_RECORDS",
@@ -33,6 +33,8 @@ __all__ = [
 AUTO_MIN_RECORDS = 200_000  # below this (source + target), "auto" stays in process: a cluster costs seconds
 MAX_AUTO_WORKERS = 4
 CONNECT_TIMEOUT_S = 30
+WATCH_S = 5.0
+"""How often a wait for a task's result checks that the workers holding this engine's work are still there."""
 HASH_SEED = "6640"
 """The ``PYTHONHASHSEED`` a Dask nanny gives the workers it spawns unless told otherwise (dask/distributed
 #8400); ``ragmig`` runs a partitioned verification with it so that its keys agree with theirs."""
@@ -92,6 +94,7 @@ class Engine:
         self.client = client
         self.cluster = cluster
         self.address = address
+        self._holders: set[str] = set()  # the workers pinned work went to: they hold partitions and stores
 
     @classmethod
     def local(cls, workers: int) -> Engine:
@@ -193,16 +196,38 @@ class Engine:
 
     def submit(self, fn: Callable[..., Any], *args: Any, worker: str | None = None, **kwargs: Any) -> Any:
         """Run ``fn(*args, **kwargs)`` as a task; on ``worker`` only, when given. Returns its future."""
-        pinned: dict[str, Any] = {"workers": [worker], "allow_other_workers": False} if worker else {}
+        pinned: dict[str, Any] = {}
+        if worker:
+            pinned = {"workers": [worker], "allow_other_workers": False}
+            self._holders.add(worker)
         return self.client.submit(fn, *args, pure=False, **pinned, **kwargs)
 
+    def result(self, future: Any) -> Any:
+        """The result of ``future`` (a task's exception is raised here).
+
+        ``StoreError`` once a worker that pinned work went to has left the cluster (killed, restarted by its
+        nanny under a new address): the partitions and stores it held went with it, and a task pinned to it
+        would wait forever (Dask keeps a task whose only allowed worker is gone in "no-worker")."""
+        while True:
+            try:
+                return future.result(timeout=WATCH_S)
+            except TimeoutError:
+                if future.done():
+                    raise  # the task's own TimeoutError
+            gone = sorted(self._holders - set(self.workers()))
+            if gone:
+                raise StoreError(
+                    f"the Dask worker {gone[0]} is gone ({self.description} now): the partitions and stores it "
+                    "held went with it; rerun the verification"
+                )
+
     def run(self, fn: Callable[..., Any], *args: Any, worker: str | None = None, **kwargs: Any) -> Any:
-        """``submit`` and wait for the result (a task's exception is raised here)."""
-        return self.submit(fn, *args, worker=worker, **kwargs).result()
+        """``submit`` and wait for the result (``result``)."""
+        return self.result(self.submit(fn, *args, worker=worker, **kwargs))
 
     def gather(self, futures: Sequence[Any]) -> list[Any]:
-        """The results of ``futures`` in order (the first exception is raised)."""
-        return list(self.client.gather(list(futures)))
+        """The results of ``futures`` in order (``result`` of each; the first exception is raised)."""
+        return [self.result(future) for future in futures]
 
 
 def check_cluster(address: str) -> int:

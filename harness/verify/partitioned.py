@@ -467,8 +467,7 @@ class _Runner:
             value = fn(ref.token, *args)
             return lambda: value
         future = self.engine.submit(fn, ref.token, *args, worker=ref.worker)
-        wait: Callable[[], Any] = future.result
-        return wait
+        return lambda: self.engine.result(future)
 
     def each(
         self, refs: Sequence[PartRef], fn: Callable[..., Any], args: Callable[[PartRef], tuple[Any, ...]]
@@ -853,7 +852,7 @@ def _scan_partitioned(
         entries.sort(key=lambda e: e[0])
         summaries[name] = []
         for _, value, is_future in entries:
-            summaries[name].append(value.result() if is_future else value)
+            summaries[name].append(engine.result(value) if is_future else value)
             if is_future:
                 advance(summaries[name][-1].records)
         for _, future, _ in pending[name]:
@@ -882,13 +881,13 @@ def _compare_buckets(engine: Engine, refs: dict[str, list[PartRef]], buckets: in
     for bucket in range(buckets):
         if len(in_flight) >= max(window, 1):
             done, future = in_flight.popleft()
-            diffs[done] = future.result()
+            diffs[done] = engine.result(future)
             future.release()
         rows = {name: [_run_at(engine, ref, bucket_rows, bucket) for ref in refs[name]] for name in refs}
         in_flight.append((bucket, engine.submit(compare_bucket, rows["source"], rows["target"])))
     while in_flight:
         done, future = in_flight.popleft()
-        diffs[done] = future.result()
+        diffs[done] = engine.result(future)
         future.release()
     assert all(d is not None for d in diffs)
     return [d for d in diffs if d is not None]

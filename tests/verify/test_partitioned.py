@@ -342,3 +342,25 @@ def test_a_verification_on_a_cluster_without_workers_is_a_store_error_not_a_cras
     ):
         VerificationRun(held, target, engine=engine)
     target.close()
+
+
+def test_a_worker_that_dies_under_held_work_fails_the_wait_with_one_clear_line_not_a_hang(tmp_path: Path) -> None:
+    """A worker that holds a store (or partitions) is killed, and its nanny starts a new one under another
+    address: Dask would keep a task pinned to the old address waiting forever ("no-worker"). The wait ends
+    with a ``StoreError`` naming the gone worker; a task's own ``TimeoutError`` is still the task's error."""
+    import signal
+
+    store = open_store(f"qdrant-edge://{tmp_path / 'held'}")
+    store.create(CollectionSchema(8, Distance.COSINE))
+    store.close()
+    with Engine.local(2) as engine:
+        holder, other = engine.workers()
+        held = WorkerStore(engine, store.uri, holder)
+        assert held.count() == 0
+        with pytest.raises(TimeoutError, match="the task's own"):
+            engine.run(lambda: (_ for _ in ()).throw(TimeoutError("the task's own")), worker=other)
+        pid = engine.client.run(os.getpid, workers=[holder])[holder]
+        os.kill(pid, signal.SIGKILL)
+        with pytest.raises(StoreError, match=rf"the Dask worker {holder} is gone \(a local Dask cluster of \d"):
+            held.count()
+        assert engine.run(os.getpid, worker=other) != pid  # the worker that held nothing still works
