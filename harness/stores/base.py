@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any, Literal, NamedTuple, Protocol, TypeAlias, get_args, runtime_checkable
 
 import numpy as np
@@ -20,6 +22,30 @@ PAYLOAD_INDEX_TYPES: tuple[str, ...] = get_args(PayloadIndexType)
 
 SearchParams: TypeAlias = Mapping[str, Any]
 """Backend search options, e.g. ``{"hnsw_ef": 128}`` or ``{"exact": True}``; unknown keys are ignored."""
+
+
+PAGING_GC_CONTAINERS_PER_RECORD = 50
+"""While pages are read, Python's cyclic garbage collector runs its youngest generation only once this many
+containers per record of a page (net: made and not yet freed) have piled up, not every 700."""
+
+
+@contextmanager
+def paging_gc(batch_size: int) -> Iterator[None]:
+    """Python's cyclic garbage collector runs less often while pages of ``batch_size`` records are read.
+
+    A page makes thousands of containers at once (a dict per payload, a list per vector and per list of tags),
+    freed by reference counting once the page is consumed; at the default threshold (700) the collector ran
+    several times a page and walked each of them: 15 % of scanning a 1M × 128 Qdrant Edge shard for parity
+    (measured 2026-12-02). Cycles are still collected, later. The threshold in force before is put back, unless
+    something else changed it meanwhile."""
+    first, *older = gc.get_threshold()
+    raised = max(first, PAGING_GC_CONTAINERS_PER_RECORD * max(batch_size, 1))
+    gc.set_threshold(raised, *older)
+    try:
+        yield
+    finally:
+        if gc.get_threshold()[0] == raised:
+            gc.set_threshold(first, *older)
 
 
 @runtime_checkable
@@ -206,13 +232,15 @@ def validate_hybrid(queries: np.ndarray, sparse: SparseColumn, dimension: int, k
 
 
 def iter_batches(store: VectorStore, batch_size: int = 1000, cursor: Cursor | None = None) -> Iterator[RecordBatch]:
-    """Every record of ``store`` in pages of at most ``batch_size`` (empty pages skipped)."""
-    while True:
-        batch, cursor = store.scroll(batch_size=batch_size, cursor=cursor)
-        if len(batch):
-            yield batch
-        if cursor is None:
-            return
+    """Every record of ``store`` in pages of at most ``batch_size`` (empty pages skipped), read with the
+    garbage collector relaxed (``paging_gc``)."""
+    with paging_gc(batch_size):
+        while True:
+            batch, cursor = store.scroll(batch_size=batch_size, cursor=cursor)
+            if len(batch):
+                yield batch
+            if cursor is None:
+                return
 
 
 def validate_batch(batch: RecordBatch, dimension: int) -> None:

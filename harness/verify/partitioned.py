@@ -50,7 +50,7 @@ from harness.parallel.held import held_store
 from harness.parallel.plan import Chunk, ChunkPlanner, bucket_count, bucket_of, chunk_records_for
 from harness.progress import NO_PROGRESS, Progress
 from harness.records import Comparison, RecordId
-from harness.stores.base import VectorStore, iter_batches
+from harness.stores.base import VectorStore, iter_batches, paging_gc
 from harness.vectormath import prepare
 from harness.verify.mapping_audit import MappingFindings
 from harness.verify.parity import DigestTable, DigestTableBuilder, IdLog, TableDiff, diff_tables, key_order
@@ -149,12 +149,13 @@ def _pages(store: VectorStore, batch_size: int, chunk: Chunk | None) -> Iterator
         yield from iter_batches(store, batch_size)
         return
     cursor = chunk.cursor
-    for _ in range(chunk.pages):
-        batch, cursor = store.scroll(batch_size=batch_size, cursor=cursor)
-        if len(batch):
-            yield batch
-        if cursor is None:
-            return
+    with paging_gc(batch_size):
+        for _ in range(chunk.pages):
+            batch, cursor = store.scroll(batch_size=batch_size, cursor=cursor)
+            if len(batch):
+                yield batch
+            if cursor is None:
+                return
 
 
 def scan_part(
