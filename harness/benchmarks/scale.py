@@ -5,8 +5,8 @@ The 1M × 128 pair (64 clusters, cosine, m=16, ef_construct=100) is built once p
 ``qdrant-edge://`` adapter, optimised (the HNSW graph), and copied with ``copy_shard``; it is deleted at
 exit. ``ragmig certify`` runs as a user runs it: a subprocess, its wall time measured from outside.
 
-- ``certify_vs_floor``: certify's wall time ÷ the floor of what it must do — read every record of both
-  stores into numpy (ids, payloads, vectors: the adapter's scroll) plus the ground-truth matmul of its 200
+- ``certify_vs_floor``: certify's wall time ÷ the floor of what it must do, each the best of two interleaved
+  rounds — read every record of both stores into numpy (ids, payloads, vectors: the adapter's scroll) plus the ground-truth matmul of its 200
   queries against every source vector. Like against like: certify on one worker against the floor read in
   one process (the value), and certify on 2 workers against the floor with both stores read at once, one
   process each (in details).
@@ -49,6 +49,8 @@ PAIR_N, PAIR_DIM, PAIR_CLUSTERS = 1_000_000, 128, 64
 QUERIES = 200
 PINECONE_N, PINECONE_DIM = 200_000, 128
 CERTIFY_TIMEOUT_S = 3600
+FLOOR_ROUNDS = 2
+"""certify_vs_floor's rounds: on a shared 2-core machine one run of either varied by 20 % (45–58 s) within minutes."""
 
 
 # -- the 1M pair --------------------------------------------------------------------------------------
@@ -150,33 +152,52 @@ def _failed(verdict: dict[str, Any]) -> list[str]:
 
 
 def certify_vs_floor() -> BenchResult:
-    """``ragmig certify`` wall ÷ (reading both stores into numpy + the ground-truth matmul), 1M × 128."""
+    """``ragmig certify`` wall ÷ (reading both stores into numpy + the ground-truth matmul), 1M × 128: the
+    best of ``FLOOR_ROUNDS`` interleaved rounds of each (certify and its floor), as ``parallel_speedup``."""
     source, target, built = pair()
     load_before = _load()
-    one_s, one = _certify(source, target, 1)
-    serial = _floor(source, target, parallel=False)
-    two_s, two = _certify(source, target, 2)
-    parallel = _floor(source, target, parallel=True)
-    ratio = one_s / serial["floor_s"]
+    rounds: list[dict[str, Any]] = []
+    for _ in range(FLOOR_ROUNDS):
+        one_s, one = _certify(source, target, 1)
+        serial = _floor(source, target, parallel=False)
+        two_s, two = _certify(source, target, 2)
+        parallel = _floor(source, target, parallel=True)
+        rounds.append({"one_s": one_s, "serial": serial, "two_s": two_s, "parallel": parallel, "verdicts": [one, two]})
+    best_one = min(r["one_s"] for r in rounds)
+    best_serial = min((r["serial"] for r in rounds), key=lambda f: f["floor_s"])
+    best_two = min(r["two_s"] for r in rounds)
+    best_parallel = min((r["parallel"] for r in rounds), key=lambda f: f["floor_s"])
+    verdicts = [v for r in rounds for v in r["verdicts"]]
+    ratio = best_one / best_serial["floor_s"]
     target_text = "<= 1.3"
     return BenchResult(
         "certify_vs_floor",
         ratio,
         "ratio",
         target_text,
-        within(ratio, target_text) and one["verdict"] == "pass",
+        within(ratio, target_text) and all(v["verdict"] == "pass" for v in verdicts),
         {
             "records_per_store": PAIR_N,
             "dimension": PAIR_DIM,
             "queries": QUERIES,
-            "measure": "wall time; 1 worker vs the floor read in one process (value), 2 workers vs both stores read at once",
-            "certify_1_worker_s": round(one_s, 2),
-            "floor_1_process": {k: round(v, 2) for k, v in serial.items()},
-            "certify_2_workers_s": round(two_s, 2),
-            "floor_2_processes": {k: round(v, 2) for k, v in parallel.items()},
-            "ratio_2_workers": round(two_s / parallel["floor_s"], 3),
-            "verdicts": [one["verdict"], two["verdict"]],
-            "failed_checks": _failed(one) + _failed(two),
+            "measure": f"wall time, best of {FLOOR_ROUNDS} interleaved rounds of each; 1 worker vs the floor read "
+            "in one process (value), 2 workers vs both stores read at once",
+            "certify_1_worker_s": round(best_one, 2),
+            "floor_1_process": {k: round(v, 2) for k, v in best_serial.items()},
+            "certify_2_workers_s": round(best_two, 2),
+            "floor_2_processes": {k: round(v, 2) for k, v in best_parallel.items()},
+            "ratio_2_workers": round(best_two / best_parallel["floor_s"], 3),
+            "rounds": [
+                {
+                    "certify_1_worker_s": round(r["one_s"], 2),
+                    "floor_1_process_s": round(r["serial"]["floor_s"], 2),
+                    "certify_2_workers_s": round(r["two_s"], 2),
+                    "floor_2_processes_s": round(r["parallel"]["floor_s"], 2),
+                }
+                for r in rounds
+            ],
+            "verdicts": [v["verdict"] for v in verdicts],
+            "failed_checks": [c for v in verdicts for c in _failed(v)],
             "load_avg_1min": [load_before, _load()],
             "pair": built,
         },
