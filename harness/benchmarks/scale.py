@@ -6,10 +6,10 @@ The 1M × 128 pair (64 clusters, cosine, m=16, ef_construct=100) is built once p
 exit. ``ragmig certify`` runs as a user runs it: a subprocess, its wall time measured from outside.
 
 - ``certify_vs_floor``: certify's wall time ÷ the floor of what it must do, each the best of two interleaved
-  rounds — read every record of both stores into numpy (ids, payloads, vectors: the adapter's scroll) plus the ground-truth matmul of its 200
-  queries against every source vector. Like against like: certify on one worker against the floor read in
-  one process (the value), and certify on 2 workers against the floor with both stores read at once, one
-  process each (in details).
+  rounds — read every record of both stores into numpy (ids, payloads, vectors: the adapter's scroll) plus
+  the ground-truth matmul of its 200 queries against every source vector. Like against like: certify on one
+  worker against the floor read in one process (the value), and certify on 2 workers against the floor with
+  both stores read at once, one process each (in details).
 - ``parallel_speedup``: certify on 1 worker ÷ certify on 2 local workers, wall time, best of interleaved
   runs. Wall time is what the issue asks for; on a shared 2-core machine it needs the machine otherwise
   idle, so the load average is reported with it.
