@@ -36,6 +36,7 @@ from harness.clock import Clock, SystemClock
 from harness.errors import InvalidURIError, TransientStoreError
 from harness.migration.journal import DualWrite, Journal
 from harness.model import CollectionSchema, RecordBatch
+from harness.parallel.held import WorkerStore
 from harness.records import NAMESPACE_FIELD, RecordMapping, batch_keys, key_parts, mapping_for
 from harness.stores.base import Cursor, VectorStore
 from harness.stores.uri import parse_store_uri
@@ -207,8 +208,18 @@ class BackfillResult:
 _END = object()
 
 
+def read_mapped(
+    store: VectorStore, batch_size: int, cursor: Cursor | None, mapping: RecordMapping
+) -> tuple[int, RecordBatch, Cursor | None]:
+    """One page of ``store`` as the target stores it: (records read, the mapped page, the next cursor). Run where
+    the store is read: in a worker that holds it, the mapping is done there and only the mapped page comes back."""
+    batch, cursor = store.scroll(batch_size=batch_size, cursor=cursor)
+    return len(batch), mapping.records(batch), cursor
+
+
 class _Reader(threading.Thread):
-    """Reads (and maps) pages ahead of the writer; hands over (source batch, target batch, next cursor)."""
+    """Reads (and maps) pages ahead of the writer; hands over (records read, mapped page, next cursor): a page
+    of a store a worker holds is read and mapped in that worker (``read_mapped``)."""
 
     def __init__(self, backfill: Backfill, cursor: Cursor | None) -> None:
         super().__init__(name="ragmig-backfill-reader", daemon=True)
@@ -229,10 +240,16 @@ class _Reader(threading.Thread):
     def run(self) -> None:
         bf = self.backfill
         cursor = self.cursor
+        source = bf.source
         try:
             while not self.stop.is_set():
-                batch, cursor = bf._retry(partial(bf.source.scroll, batch_size=bf.batch_size, cursor=cursor))
-                if not self._put((batch, bf.mapping.records(batch), cursor)):
+                if isinstance(source, WorkerStore):
+                    read = partial(source.call, read_mapped, bf.batch_size, cursor, bf.mapping)
+                else:
+                    read = partial(read_mapped, source, bf.batch_size, cursor, bf.mapping)
+                page = bf._retry(read)
+                cursor = page[2]
+                if not self._put(page):
                     return
                 if cursor is None:
                     break
@@ -374,22 +391,22 @@ class Backfill:
                     break
                 if isinstance(item, BaseException):
                     raise item
-                source_batch, target_batch, next_cursor = item
+                read, target_batch, next_cursor = item
                 if len(target_batch):
                     self.journal.note_attempt(len(target_batch), CHECKPOINT)
                     self._retry(partial(self.target.upsert, target_batch))
                 # Cursor, done count and (after the last page) "copied" in one transaction.
                 status = "copying" if next_cursor is not None else "copied"
-                self.journal.advance(next_cursor, len(source_batch), CHECKPOINT, status=status)
-                copied += len(source_batch)
+                self.journal.advance(next_cursor, read, CHECKPOINT, status=status)
+                copied += read
                 batches += 1
                 resynced_now, mark = self._resync_dual_writes(mark)
                 resynced += resynced_now
                 rate = copied / max(time.perf_counter() - began, 1e-9)
                 if bar is not None:
-                    bar.advance(len(source_batch), max(total, done + copied))
+                    bar.advance(read, max(total, done + copied))
                 if self.on_batch is not None:
-                    self.on_batch(BackfillProgress(done + copied, max(total, done + copied), len(source_batch), rate))
+                    self.on_batch(BackfillProgress(done + copied, max(total, done + copied), read, rate))
         finally:
             reader.stop.set()
             reader.join(timeout=30)
