@@ -218,7 +218,7 @@ class Engine:
             if gone:
                 raise StoreError(
                     f"the Dask worker {gone[0]} is gone ({self.description} now): the partitions and stores it "
-                    "held went with it; rerun the verification"
+                    "held went with it; run the command again"
                 )
 
     def run(self, fn: Callable[..., Any], *args: Any, worker: str | None = None, **kwargs: Any) -> Any:
