@@ -359,8 +359,8 @@ def test_a_worker_that_dies_under_held_work_fails_the_wait_with_one_clear_line_n
         assert held.count() == 0
         with pytest.raises(TimeoutError, match="the task's own"):
             engine.run(lambda: (_ for _ in ()).throw(TimeoutError("the task's own")), worker=other)
-        pid = engine.client.run(os.getpid, workers=[holder])[holder]
-        os.kill(pid, signal.SIGKILL)
+        pids = engine.client.run(os.getpid)
+        os.kill(pids[holder], signal.SIGKILL)
         with pytest.raises(StoreError, match=rf"the Dask worker {holder} is gone \(a local Dask cluster of \d"):
             held.count()
-        assert engine.run(os.getpid, worker=other) != pid  # the worker that held nothing still works
+        assert engine.run(os.getpid, worker=other) == pids[other]  # the worker that held nothing still works
