@@ -23,8 +23,10 @@ Pinecone's ``sparse_values`` are compared with the target's ``sparse_vector`` (t
 
 Parity hashes the same canonical forms (``payload_digests``, ``vector_digests``: vectors quantised to
 multiples of the tolerance, a whole batch at a time in numpy; ``named_digests``, ``sparse_digests``), so
-equal digests imply equal records and only records whose digests differ need the exact comparison
-(``records_equal``).
+equal records have equal digests and only records whose digests differ need the exact comparison
+(``records_equal``). The digests are keyed by a random ``digest_key`` drawn per comparison: two different
+records share one with negligible probability (at most 2^-128 per vector, 2^-64 per payload) that no one
+can raise by choosing what a store holds, and digests are compared only between tables one comparison built.
 """
 
 from __future__ import annotations
@@ -32,8 +34,10 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import secrets
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from typing import Any
 
 import msgspec
@@ -67,7 +71,13 @@ _ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), check_circula
 # Quantised rows are hashed as the narrowest type that holds them; beyond int64, as float64.
 _QUANT_BOUNDS = np.array([2.0**15 - 1, 2.0**31 - 1, 2.0**62])
 _QUANT_TYPES = (np.int16, np.int32, np.int64, np.float64)
+_QUANT_BITS = (15, 31)  # |value| < 2^bits in the int16 and int32 groups: their digest is multilinear (below)
 _TINY_NORM = 1e-15  # below this a float32 norm has lost precision to underflow
+# A multilinear digest of a quantised row keeps drawing 64-bit lanes until two different rows share every
+# lane with probability at most 2^-DIGEST_BITS; below MIN_KEY_BITS of key per lane, blake2b is used instead.
+DIGEST_BITS = 128
+MIN_KEY_BITS = 8
+_EXACT_BITS = 52  # float64 adds integers below 2^53 exactly, in any order
 
 
 # -- payload values -----------------------------------------------------------------------------------
@@ -130,6 +140,41 @@ def _digests(chunks: Iterable[Any]) -> U64:
     return np.ascontiguousarray(np.frombuffer(raw, np.uint64).reshape(-1, 8)[:, :2])
 
 
+@lru_cache(maxsize=64)
+def _multilinear_keys(key: int, dimension: int, value_bits: int) -> tuple[F64, U64] | None:
+    """Keys of the multilinear digest of rows of ``dimension`` integers below 2^value_bits in magnitude:
+    (dimension, lanes) float64 integers below 2^key_bits, and (lanes, 2) odd uint64 folding multipliers;
+    None when a float64 sum could not hold a lane exactly with at least ``MIN_KEY_BITS`` of key."""
+    key_bits = _EXACT_BITS - value_bits - max(dimension - 1, 1).bit_length()
+    if key_bits < MIN_KEY_BITS:
+        return None
+    lanes = -(-DIGEST_BITS // key_bits)
+    rng = np.random.default_rng([key, dimension, value_bits])
+    weights = rng.integers(0, 1 << key_bits, size=(dimension, lanes)).astype(np.float64)
+    fold = rng.integers(0, np.iinfo(np.uint64).max, size=(lanes, 2), dtype=np.uint64, endpoint=True) | np.uint64(1)
+    return weights, fold
+
+
+def _multilinear_digests(rows: F64 | npt.NDArray[np.float32], keys: tuple[F64, U64]) -> U64:
+    """(n, 2) uint64 digests of integer-valued rows: each lane is the exact integer sum of the row's values
+    times random integer weights (one matrix product; no rounding, so the sum order does not matter), and
+    the lanes are folded into two 64-bit words by random odd multipliers (mod 2^64). For two different rows
+    all lanes agree with probability at most 2^-DIGEST_BITS over the weights."""
+    weights, fold = keys
+    lanes = np.asarray(rows, dtype=np.float64) @ weights
+    return lanes.astype(np.int64).view(np.uint64) @ fold
+
+
+def _text_digests(texts: Sequence[bytes]) -> U64:
+    """(n, 2) uint64 per text: Python's keyed hash (SipHash) of it, and its length. The hash key is the
+    process's, which a Dask cluster's workers share with it (``Engine.check_same_hashing``)."""
+    n = len(texts)
+    out = np.empty((n, 2), dtype=np.uint64)
+    out[:, 0] = np.fromiter(map(hash, texts), dtype=np.int64, count=n).view(np.uint64)
+    out[:, 1] = np.fromiter(map(len, texts), dtype=np.int64, count=n)
+    return out
+
+
 def _slow_json(payload: Mapping[str, Any]) -> bytes:
     try:
         return _ENCODER.encode(payload).encode()
@@ -137,15 +182,19 @@ def _slow_json(payload: Mapping[str, Any]) -> bytes:
         return repr(sorted(payload.items(), key=lambda kv: str(kv[0]))).encode()
 
 
-def _encode_payloads(payloads: Sequence[Mapping[str, Any]]) -> list[bytes]:
-    """Canonical JSON of each payload: sorted keys, type-exact (5 and 5.0 differ), NaN apart from null."""
+def _salted_json(payloads: Sequence[Mapping[str, Any]], salt: bytes) -> list[bytes]:
+    """``salt`` followed by each payload's canonical JSON: sorted keys, type-exact (5 and 5.0 differ), NaN
+    apart from null. JSON holds no raw newline (a string escapes it), so every payload is encoded as one line
+    of one text in one call, and the lines are salted and cut apart in two bulk byte operations."""
     try:
-        parts = list(map(_FAST_JSON.encode, payloads))
+        text = _FAST_JSON.encode_lines(payloads)
     except (TypeError, ValueError, msgspec.EncodeError):  # e.g. non-string keys: the general path
-        return [_slow_json(p) for p in payloads]
-    if b"null" in b"".join(parts):  # null, or a non-finite float msgspec wrote as null
-        parts = [_slow_json(p) if b"null" in part else part for p, part in zip(payloads, parts, strict=True)]
-    return parts
+        return [salt + _slow_json(p) for p in payloads]
+    if b"null" not in text:
+        return (salt + text.replace(b"\n", b"\n" + salt)).split(b"\n")[:-1]  # the text ends with a newline
+    # null, or a non-finite float msgspec wrote as null: those payloads are encoded again by json
+    parts = text.split(b"\n")[:-1]
+    return [salt + (_slow_json(p) if b"null" in part else part) for p, part in zip(payloads, parts, strict=True)]
 
 
 def record_fingerprints(batch: RecordBatch) -> list[bytes]:
@@ -235,6 +284,7 @@ class Comparison:
     tolerance: float = 1e-4
     named_normalise: tuple[tuple[str, bool], ...] = ()
     sparse_names: tuple[str, ...] = ()
+    digest_key: int = field(default_factory=lambda: secrets.randbits(63), compare=False, repr=False)
 
     @classmethod
     def for_schemas(cls, source: CollectionSchema, target: CollectionSchema, tolerance: float) -> Comparison:
@@ -267,13 +317,16 @@ class Comparison:
         return values_equal(expected, held)
 
     def payload_digests(self, payloads: Sequence[Payload], *, target_side: bool) -> U64:
-        """(n, 2) uint64: blake2b-128 of each payload's canonical JSON (of its mapped form on the source
-        side, without the mapping fields on the target side)."""
+        """(n, 2) uint64: a keyed hash of each payload's canonical JSON (of its mapped form on the source
+        side, without the mapping fields on the target side) salted by ``digest_key``, and its length.
+
+        The salt is drawn per comparison, so whoever wrote a store's data cannot have chosen payloads whose
+        digests collide."""
         forms: Sequence[Mapping[str, Any]] = payloads
         if self.mapping.pinecone_to_qdrant:
             form = self.mapping.held_payload if target_side else self.mapping.expected_payload
             forms = [form(p) for p in payloads]
-        return _digests(_encode_payloads(forms))
+        return _text_digests(_salted_json(forms, b"%016x" % self.digest_key))
 
     # -- vectors ----------------------------------------------------------------------------------------
     def canonical_vectors(self, vectors: npt.ArrayLike) -> F64:
@@ -331,13 +384,14 @@ class Comparison:
         return q, groups, bad
 
     def vector_digests(self, vectors: npt.ArrayLike) -> tuple[U64, Bools]:
-        """(n, 2) uint64 blake2b-128 of each canonical vector quantised to multiples of the tolerance,
-        and per row whether it holds NaN or ±Inf (such a row's digest means nothing: compare it exactly).
+        """(n, 2) uint64 digest of each canonical vector quantised to multiples of the tolerance, and per
+        row whether it holds NaN or ±Inf (such a row's digest means nothing: compare it exactly).
 
-        Each row is hashed as the narrowest integer type that holds it (int16 for unit vectors), so a
-        row's digest depends on that row alone (at one dimension, rows of different types differ in
-        length). Unit vectors are quantised in float32 (their quotients stay far below float32's
-        integer precision), raw vectors in float64.
+        Each row is digested by the narrowest integer group that holds it (int16 for unit vectors), so a
+        row's digest depends on that row alone: rows of the int16 and int32 groups by the multilinear digest
+        keyed by ``digest_key`` (one matrix product a batch, ``_multilinear_digests``), wider rows by
+        blake2b-128 of their bytes. Unit vectors are quantised in float32 (their quotients stay far below
+        float32's integer precision), raw vectors in float64.
         """
         v = np.asarray(vectors)
         n = len(v)
@@ -351,9 +405,16 @@ class Comparison:
         present = np.unique(groups).tolist()
         for group in present:
             rows = slice(None) if len(present) == 1 else np.flatnonzero(groups == group)
+            keys = (
+                None
+                if group >= len(_QUANT_BITS)
+                else _multilinear_keys(self.digest_key, q.shape[1], _QUANT_BITS[group])
+            )
+            if keys is not None:
+                out[rows] = _multilinear_digests(q[rows], keys)
+                continue
             part = np.ascontiguousarray(q[rows].astype(_QUANT_TYPES[group]))
-            chunks = part.view(f"V{part.shape[1] * part.itemsize}").ravel() if part.shape[1] else [b""] * len(part)
-            out[rows] = _digests(chunks)
+            out[rows] = _digests(part.view(f"V{part.shape[1] * part.itemsize}").ravel())
         return out, bad
 
     def vector_differences(self, source: npt.ArrayLike, target: npt.ArrayLike) -> F64:

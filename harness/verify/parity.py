@@ -1,7 +1,8 @@
 """Data parity: are the target's records exactly the source's, read once from each store?
 
 Each store is scrolled once. Per record we keep an 8-byte key (``records.record_keys64``) and two 16-byte
-blake2b digests, one of the canonical vector and one of the canonical payload, in flat numpy arrays
+keyed digests (``Comparison.vector_digests``, ``payload_digests``), one of the canonical vector and one of
+the canonical payload, in flat numpy arrays
 (~56 bytes a record: 1M records take ~56 MB, not the gigabytes of the records). The two tables are
 compared in bulk (sorted keys, ``searchsorted``); only the records whose digests differ — or whose
 vectors hold NaN or ±Inf — are fetched from both stores and compared exactly: the data-diff recipe,

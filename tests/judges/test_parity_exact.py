@@ -429,9 +429,10 @@ def test_parity_checks_from_tables_are_the_checks_of_a_scan(store: Callable[...,
 def test_a_table_that_grows_keeps_the_sparse_digests_of_earlier_batches() -> None:
     # 700 rows fit the first buffer (1,024); 2,500 more need more than twice it.
     batches = [records(range(0, 700), sparse=True), records(range(700, 3_200), sparse=True)]
+    comparison = Comparison()  # digests are keyed per comparison: both tables are built by one
     grown, sized = (
-        DigestTableBuilder(Comparison(), target_side=False),
-        DigestTableBuilder(Comparison(), target_side=False, capacity=3_200),
+        DigestTableBuilder(comparison, target_side=False),
+        DigestTableBuilder(comparison, target_side=False, capacity=3_200),
     )
     for builder in (grown, sized):
         for batch in batches:

@@ -181,3 +181,116 @@ def test_fingerprints_hash_float32_bytes_whatever_the_batch_holds() -> None:
     as_double = RecordBatch((1,), vectors.astype(np.float64), ({"a": 1},))
     as_single = RecordBatch((1,), vectors.astype(np.float32), ({"a": 1},))
     assert record_fingerprints(as_double) == record_fingerprints(as_single)
+
+
+# -- keyed digests: exact sums, one key per comparison ----------------------------------------------------------
+def exact_multilinear(rows: np.ndarray, keys: tuple[np.ndarray, np.ndarray]) -> list[list[int]]:
+    """The multilinear digest in Python integers: every lane an exact sum, folded mod 2^64."""
+    weights, fold = keys
+    out = []
+    for row in rows.astype(np.int64).tolist():
+        lanes = [sum(v * int(w) for v, w in zip(row, column, strict=True)) for column in weights.T.tolist()]
+        out.append(
+            [
+                sum(lane * int(f) for lane, f in zip(lanes, fold[:, word].tolist(), strict=True)) % 2**64
+                for word in (0, 1)
+            ]
+        )
+    return out
+
+
+@pytest.mark.parametrize(("bits", "dimension"), [(15, 2), (15, 128), (15, 1_536), (31, 128), (31, 8_192)])
+def test_the_multilinear_digest_is_the_exact_integer_sum_even_at_the_largest_values(bits: int, dimension: int) -> None:
+    # Every component at the group's largest magnitude, of either sign: a float64 sum that rounded anywhere
+    # would differ from the exact one.
+    from harness.records.compare import _multilinear_digests, _multilinear_keys
+
+    keys = _multilinear_keys(12_345, dimension, bits)
+    assert keys is not None
+    top = 2**bits - 1
+    rows = np.array(
+        [[top] * dimension, [-top] * dimension, [top, -top] * (dimension // 2), [top - 1] + [top] * (dimension - 1)]
+    )
+    digests = _multilinear_digests(rows.astype(np.float64), keys)
+    assert digests.dtype == np.uint64 and digests.tolist() == exact_multilinear(rows, keys)
+    assert len({tuple(d) for d in digests.tolist()}) == 4
+
+
+@pytest.mark.parametrize("bits", [15, 31])
+@pytest.mark.parametrize("dimension", [1, 2, 127, 128, 129, 1_536, 4_096, 8_192, 8_193, 65_536])
+def test_multilinear_keys_fit_float64_exactly_and_give_128_bits_or_are_refused(bits: int, dimension: int) -> None:
+    from harness.records.compare import DIGEST_BITS, MIN_KEY_BITS, _multilinear_keys
+
+    keys = _multilinear_keys(7, dimension, bits)
+    key_bits = 52 - bits - (dimension - 1 or 1).bit_length()
+    if key_bits < MIN_KEY_BITS:
+        assert keys is None
+        return
+    assert keys is not None
+    weights, fold = keys
+    lanes = weights.shape[1]
+    assert weights.shape == (dimension, lanes) and fold.shape == (lanes, 2) and fold.dtype == np.uint64
+    assert lanes * key_bits >= DIGEST_BITS > (lanes - 1) * key_bits
+    assert weights.max() < 2**key_bits and weights.min() >= 0 and (weights == np.rint(weights)).all()
+    assert dimension * (2**bits - 1) * (2**key_bits - 1) < 2**53  # the largest lane is exact
+    assert (fold % 2 == 1).all()  # odd: folding never drops a lane's lowest bit
+
+
+def test_the_int32_group_falls_back_to_blake2b_where_a_lane_would_have_under_8_key_bits() -> None:
+    from harness.records.compare import _multilinear_keys
+
+    assert _multilinear_keys(1, 8_192, 31) is not None and _multilinear_keys(1, 8_193, 31) is None
+    raw = Comparison(normalise=False, tolerance=1.0)
+    row = np.full((1, 8_193), 2.0**30)
+    changed = row.copy()
+    changed[0, 4_000] += 1.0  # one quantum
+    digests, _ = raw.vector_digests(np.concatenate([row, changed, row]))
+    assert digests[0].tolist() == digests[2].tolist() != digests[1].tolist()
+    assert digests[0].tolist() == raw.vector_digests(row)[0][0].tolist()
+
+
+@pytest.mark.parametrize("value", [1.0, 32_767.0, 2.0**31 - 1])
+def test_one_quantum_in_any_component_changes_the_digest(value: float) -> None:
+    raw = Comparison(normalise=False, tolerance=1.0)
+    base = np.full(64, value)
+    rows = [base]
+    for i in range(64):
+        up = base.copy()
+        up[i] -= 1.0  # stays in the group of ``value``
+        rows.append(up)
+    digests, _ = raw.vector_digests(np.array(rows))
+    assert len({tuple(d) for d in digests.tolist()}) == 65
+
+
+def test_digests_are_keyed_per_comparison_and_travel_with_it() -> None:
+    import pickle
+    from dataclasses import replace
+
+    vectors = np.array([[0.25, -0.5, 1.0], [3.0, 1.0, 0.0]], dtype=np.float32)
+    payloads = [{"text": "a"}, {"n": 1}]
+    one, two = Comparison(normalise=True, tolerance=1e-3), Comparison(normalise=True, tolerance=1e-3)
+    assert one == two and one.digest_key != two.digest_key  # equal settings; the key is not a setting
+    assert one.vector_digests(vectors)[0].tolist() != two.vector_digests(vectors)[0].tolist()
+    assert (
+        one.payload_digests(payloads, target_side=False).tolist()
+        != two.payload_digests(payloads, target_side=False).tolist()
+    )
+    # A comparison shipped to a Dask worker, or a named vector's comparison, digests as the original does.
+    for same in (pickle.loads(pickle.dumps(one)), replace(one, normalise=False)):
+        assert same.digest_key == one.digest_key
+        assert (
+            same.payload_digests(payloads, target_side=False).tolist()
+            == one.payload_digests(payloads, target_side=False).tolist()
+        )
+    assert (
+        pickle.loads(pickle.dumps(one)).vector_digests(vectors)[0].tolist() == one.vector_digests(vectors)[0].tolist()
+    )
+
+
+def test_payloads_with_newlines_and_nulls_digest_as_they_do_alone() -> None:
+    # Lines of one encoded text are cut apart at newlines: a newline in a key or a value must not cut.
+    payloads = [{"t": "a\nb"}, {"a\nb": "t"}, {"t": "a\\nb"}, {"t": None}, {"t": float("nan")}, {"t": "a"}, {}]
+    together = [tuple(row) for row in RAW.payload_digests(payloads, target_side=False).tolist()]
+    alone = [tuple(RAW.payload_digests([p], target_side=False)[0].tolist()) for p in payloads]
+    assert together == alone and len(set(together)) == len(payloads)
+    assert RAW.payload_digests([], target_side=False).shape == (0, 2)
