@@ -361,7 +361,10 @@ class Comparison:
                 # those rows are normalised in float64, as ``canonical_vectors`` does.
                 precise = (suspect & ~bad) | (norms < _TINY_NORM)
                 norms[norms == 0] = 1.0
-                q: Any = np.rint(v32 * (1.0 / (norms * np.float32(self.tolerance)))[:, None])
+                scale = (1.0 / (norms * np.float32(self.tolerance)))[:, None]
+                # Multiplied in float32 as before; held in float64, the type the digest's matrix product takes.
+                q: Any = np.multiply(v32, scale, out=np.empty(v32.shape))
+                np.rint(q, out=q)
             if precise.any():
                 q[precise] = np.rint(self.canonical_vectors(v[precise]) / self.tolerance)
             if bad.any():
@@ -402,7 +405,7 @@ class Comparison:
             out[:] = 0
             return out, np.zeros(n, dtype=bool)
         q, groups, bad = self._quantised(v)
-        present = np.unique(groups).tolist()
+        present = np.unique(groups).tolist() if groups.any() else [0]
         for group in present:
             rows = slice(None) if len(present) == 1 else np.flatnonzero(groups == group)
             keys = (

@@ -326,9 +326,13 @@ def _grown(digests: U64, rows: int) -> U64:
     return out
 
 
-def scan_table(store: VectorStore, comparison: Comparison, *, target_side: bool, batch_size: int = 1000) -> DigestTable:
-    """Scroll ``store`` once and return its digest table."""
-    builder = DigestTableBuilder(comparison, target_side=target_side, capacity=store.count())
+def scan_table(
+    store: VectorStore, comparison: Comparison, *, target_side: bool, batch_size: int = 1000, count: int | None = None
+) -> DigestTable:
+    """Scroll ``store`` once and return its digest table (sized by ``count``, the store's count when given)."""
+    builder = DigestTableBuilder(
+        comparison, target_side=target_side, capacity=store.count() if count is None else count
+    )
     for batch in iter_batches(store, batch_size):
         builder.add(batch)
     return builder.finish()
@@ -874,6 +878,6 @@ def parity_outcome(
     thresholds = thresholds or Thresholds()
     comparison = Comparison.for_schemas(source.describe(), target.describe(), thresholds.vector_tolerance)
     counts = (source.count(), target.count())
-    source_table = scan_table(source, comparison, target_side=False, batch_size=batch_size)
-    target_table = scan_table(target, comparison, target_side=True, batch_size=batch_size)
+    source_table = scan_table(source, comparison, target_side=False, batch_size=batch_size, count=counts[0])
+    target_table = scan_table(target, comparison, target_side=True, batch_size=batch_size, count=counts[1])
     return compare_tables(source, target, source_table, target_table, comparison, thresholds, counts)
