@@ -200,6 +200,8 @@ def verify(engine, **options):
             out["source_partitions"] = len(scan.partitions.source_refs)
             out["shard_open_here"] = any(shard in str(p) for p in edge._OPEN_SHARDS)
             out["parts_with_digests"] = sum(engine.client.run(_parts_with_digests).values())
+            if scan.diff is not None:
+                out["suspects"] = int(np.count_nonzero(scan.diff.vector_suspects | scan.diff.payload_suspects))
     source.close()
     target.close()
     return out
@@ -254,6 +256,8 @@ def test_chunks_of_a_shared_source_give_the_single_process_result(
             assert one[mode][what] == two[mode][what], (mode, what)
     full = two["full"]
     assert full["source_partitions"] == 4  # 800 records, chunks of two pages (200)
+    # Digests made on different workers agree: only the changed vector and the changed payload are suspects.
+    assert full["suspects"] == 2
     # Once every bucket is compared, no partition keeps its digests (only what lookups need).
     assert full["parts_with_digests"] == 0 and two["sampled"]["parts_with_digests"] == 0
     assert set(full["namespaces"]) == set(NAMESPACES)  # sampled queries are asked in their namespace
