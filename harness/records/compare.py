@@ -361,9 +361,7 @@ class Comparison:
                 # those rows are normalised in float64, as ``canonical_vectors`` does.
                 precise = (suspect & ~bad) | (norms < _TINY_NORM)
                 norms[norms == 0] = 1.0
-                scale = (1.0 / (norms * np.float32(self.tolerance)))[:, None]
-                # Multiplied in float32 as before; held in float64, the type the digest's matrix product takes.
-                q: Any = np.multiply(v32, scale, out=np.empty(v32.shape))
+                q: Any = v32 * (1.0 / (norms * np.float32(self.tolerance)))[:, None]
                 np.rint(q, out=q)
             if precise.any():
                 q[precise] = np.rint(self.canonical_vectors(v[precise]) / self.tolerance)
