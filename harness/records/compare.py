@@ -25,8 +25,9 @@ Parity hashes the same canonical forms (``payload_digests``, ``vector_digests``:
 multiples of the tolerance, a whole batch at a time in numpy; ``named_digests``, ``sparse_digests``), so
 equal records have equal digests and only records whose digests differ need the exact comparison
 (``records_equal``). The digests are keyed by a random ``digest_key`` drawn per comparison: two different
-records share one with negligible probability (at most 2^-128 per vector, 2^-64 per payload) that no one
-can raise by choosing what a store holds, and digests are compared only between tables one comparison built.
+records share one with negligible probability (a vector's lanes all agree with probability at most 2^-128
+before they are folded into 16 bytes; a payload's digest is a keyed 64-bit hash) that no one can raise by
+choosing what a store holds, and digests are compared only between tables one comparison built.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ import numpy as np
 import numpy.typing as npt
 
 from harness.model import CollectionSchema, DenseColumn, Distance, Payload, RecordBatch, SparseColumn
+from harness.records.identity import _mix64
 from harness.records.mapping import IDENTITY, RecordMapping, mapping_for
 
 __all__ = [
@@ -158,11 +160,13 @@ def _multilinear_keys(key: int, dimension: int, value_bits: int) -> tuple[F64, U
 def _multilinear_digests(rows: F64 | npt.NDArray[np.float32], keys: tuple[F64, U64]) -> U64:
     """(n, 2) uint64 digests of integer-valued rows: each lane is the exact integer sum of the row's values
     times random integer weights (one matrix product; no rounding, so the sum order does not matter), and
-    the lanes are folded into two 64-bit words by random odd multipliers (mod 2^64). For two different rows
-    all lanes agree with probability at most 2^-DIGEST_BITS over the weights."""
+    each lane is scrambled by splitmix64's finaliser (a bijection: lanes that differ stay different, and a
+    difference made of high powers of two no longer vanishes mod 2^64) and the lanes are folded into two
+    64-bit words by random odd multipliers (mod 2^64). For two different rows all lanes agree with
+    probability at most 2^-DIGEST_BITS over the weights."""
     weights, fold = keys
     lanes = np.asarray(rows, dtype=np.float64) @ weights
-    return lanes.astype(np.int64).view(np.uint64) @ fold
+    return _mix64(lanes.astype(np.int64).view(np.uint64)) @ fold
 
 
 def _text_digests(texts: Sequence[bytes]) -> U64:

@@ -184,12 +184,22 @@ def test_fingerprints_hash_float32_bytes_whatever_the_batch_holds() -> None:
 
 
 # -- keyed digests: exact sums, one key per comparison ----------------------------------------------------------
+def mix64(value: int) -> int:
+    """splitmix64's finaliser on the two's-complement bits of ``value``, in Python integers."""
+    mask = 2**64 - 1
+    x = value & mask
+    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & mask
+    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & mask
+    return x ^ (x >> 31)
+
+
 def exact_multilinear(rows: np.ndarray, keys: tuple[np.ndarray, np.ndarray]) -> list[list[int]]:
-    """The multilinear digest in Python integers: every lane an exact sum, folded mod 2^64."""
+    """The multilinear digest in Python integers: every lane an exact sum, scrambled by splitmix64's
+    finaliser, folded mod 2^64."""
     weights, fold = keys
     out = []
     for row in rows.astype(np.int64).tolist():
-        lanes = [sum(v * int(w) for v, w in zip(row, column, strict=True)) for column in weights.T.tolist()]
+        lanes = [mix64(sum(v * int(w) for v, w in zip(row, column, strict=True))) for column in weights.T.tolist()]
         out.append(
             [
                 sum(lane * int(f) for lane, f in zip(lanes, fold[:, word].tolist(), strict=True)) % 2**64
