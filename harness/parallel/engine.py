@@ -177,7 +177,8 @@ class Engine:
 
         Parity keys of string ids and payload digests are Python's keyed hash (``records.identity``,
         ``Comparison.payload_digests``), computed where a record is read: those made on a worker and those
-        made here must agree, so this process and the workers need the same ``PYTHONHASHSEED`` (``ragmig certify`` and ``migrate`` set it; a ``dask worker`` uses 6640)."""
+        made here must agree, so this process and the workers need the same ``PYTHONHASHSEED`` (``ragmig
+        certify`` and ``migrate`` set it; a ``dask worker`` uses 6640)."""
         here = _string_hashes()
         theirs = self.client.run(_string_hashes)
         if any(values != here for values in theirs.values()):

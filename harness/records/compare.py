@@ -158,12 +158,12 @@ def _multilinear_keys(key: int, dimension: int, value_bits: int) -> tuple[F64, U
 
 
 def _multilinear_digests(rows: F64 | npt.NDArray[np.float32], keys: tuple[F64, U64]) -> U64:
-    """(n, 2) uint64 digests of integer-valued rows: each lane is the exact integer sum of the row's values
-    times random integer weights (one matrix product; no rounding, so the sum order does not matter), and
-    each lane is scrambled by splitmix64's finaliser (a bijection: lanes that differ stay different, and a
-    difference made of high powers of two no longer vanishes mod 2^64) and the lanes are folded into two
-    64-bit words by random odd multipliers (mod 2^64). For two different rows all lanes agree with
-    probability at most 2^-DIGEST_BITS over the weights."""
+    """(n, 2) uint64 digests of integer-valued rows. Each lane is the exact integer sum of the row's values
+    times random integer weights (one matrix product; no rounding, so the sum order does not matter); for
+    two different rows all lanes agree with probability at most 2^-DIGEST_BITS over the weights. The lanes
+    are scrambled by splitmix64's finaliser (a bijection: lanes that differ stay different, and a difference
+    made of high powers of two no longer vanishes mod 2^64), then folded into two 64-bit words by random
+    odd multipliers (mod 2^64)."""
     weights, fold = keys
     lanes = np.asarray(rows, dtype=np.float64) @ weights
     return _mix64(lanes.astype(np.int64).view(np.uint64)) @ fold
@@ -410,11 +410,8 @@ class Comparison:
         present = np.unique(groups).tolist() if groups.any() else [0]
         for group in present:
             rows = slice(None) if len(present) == 1 else np.flatnonzero(groups == group)
-            keys = (
-                None
-                if group >= len(_QUANT_BITS)
-                else _multilinear_keys(self.digest_key, q.shape[1], _QUANT_BITS[group])
-            )
+            bits = _QUANT_BITS[group] if group < len(_QUANT_BITS) else None
+            keys = None if bits is None else _multilinear_keys(self.digest_key, q.shape[1], bits)
             if keys is not None:
                 out[rows] = _multilinear_digests(q[rows], keys)
                 continue
