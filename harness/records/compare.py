@@ -46,7 +46,7 @@ import numpy as np
 import numpy.typing as npt
 
 from harness.model import CollectionSchema, DenseColumn, Distance, Payload, RecordBatch, SparseColumn
-from harness.records.identity import _mix64
+from harness.records.identity import mix64
 from harness.records.mapping import IDENTITY, RecordMapping, mapping_for
 
 __all__ = [
@@ -166,7 +166,7 @@ def _multilinear_digests(rows: F64 | npt.NDArray[np.float32], keys: tuple[F64, U
     odd multipliers (mod 2^64)."""
     weights, fold = keys
     lanes = np.asarray(rows, dtype=np.float64) @ weights
-    return _mix64(lanes.astype(np.int64).view(np.uint64)) @ fold
+    return mix64(lanes.astype(np.int64).view(np.uint64)) @ fold
 
 
 def _text_digests(texts: Sequence[bytes]) -> U64:

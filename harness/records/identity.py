@@ -63,7 +63,7 @@ def batch_keys(batch: RecordBatch, default_namespace: str = "") -> list[str]:
     return [record_key(pid, ns) for pid, ns in zip(batch.ids, namespaces, strict=True)]
 
 
-def _mix64(values: U64) -> U64:
+def mix64(values: U64) -> U64:
     """splitmix64's finaliser: a bijection on uint64, so distinct int ids never share a key."""
     x = values ^ (values >> np.uint64(30))
     x *= _MIX1
@@ -82,13 +82,13 @@ def record_keys64(ids: Sequence[PointId], namespaces: Sequence[str] | None = Non
     """
     n = len(ids)
     if all(type(pid) is int for pid in ids):
-        keys = _mix64(np.array(ids, dtype=np.uint64).reshape(n))
+        keys = mix64(np.array(ids, dtype=np.uint64).reshape(n))
     else:
         keys = np.fromiter(map(hash, ids), dtype=np.int64, count=n).view(np.uint64)
         is_int = np.fromiter((type(pid) is int for pid in ids), dtype=bool, count=n)
         if is_int.any():
             int_rows = np.flatnonzero(is_int).tolist()
-            keys[int_rows] = _mix64(np.array([ids[r] for r in int_rows], dtype=np.uint64))
+            keys[int_rows] = mix64(np.array([ids[r] for r in int_rows], dtype=np.uint64))
     if namespaces is not None and any(namespaces):
         ns_rows = [r for r, ns in enumerate(namespaces) if ns]
         keys[ns_rows] = np.fromiter((hash((namespaces[r], ids[r])) for r in ns_rows), dtype=np.int64).view(np.uint64)
