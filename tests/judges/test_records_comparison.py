@@ -12,6 +12,7 @@ import pytest
 
 from harness.model import RecordBatch
 from harness.records import Comparison, record_fingerprints, values_equal
+from tests.judges.test_records_identity import as_u64, splitmix64_finaliser
 
 RAW = Comparison(normalise=False, tolerance=1e-3)
 UNIT = Comparison(normalise=True, tolerance=1e-3)
@@ -184,22 +185,16 @@ def test_fingerprints_hash_float32_bytes_whatever_the_batch_holds() -> None:
 
 
 # -- keyed digests: exact sums, one key per comparison ----------------------------------------------------------
-def mix64(value: int) -> int:
-    """splitmix64's finaliser on the two's-complement bits of ``value``, in Python integers."""
-    mask = 2**64 - 1
-    x = value & mask
-    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & mask
-    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & mask
-    return x ^ (x >> 31)
-
-
 def exact_multilinear(rows: np.ndarray, keys: tuple[np.ndarray, np.ndarray]) -> list[list[int]]:
     """The multilinear digest in Python integers: every lane an exact sum, scrambled by splitmix64's
     finaliser, folded mod 2^64."""
     weights, fold = keys
     out = []
     for row in rows.astype(np.int64).tolist():
-        lanes = [mix64(sum(v * int(w) for v, w in zip(row, column, strict=True))) for column in weights.T.tolist()]
+        lanes = [
+            splitmix64_finaliser(as_u64(sum(v * int(w) for v, w in zip(row, column, strict=True))))
+            for column in weights.T.tolist()
+        ]
         out.append(
             [
                 sum(lane * int(f) for lane, f in zip(lanes, fold[:, word].tolist(), strict=True)) % 2**64
