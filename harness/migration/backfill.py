@@ -3,7 +3,8 @@
 - Pages come from the store's own cursor (``VectorStore.scroll``), never numeric offsets, so records
   written or deleted meanwhile cannot shift a page under us.
 - Pipelined: a reader thread fetches (and maps) the next page while the current one is written;
-  the read-ahead is bounded, so memory stays a few batches whatever the collection size.
+  the read-ahead is bounded, so memory stays a few batches whatever the collection size (a source a
+  worker reads comes ``WORKER_READ_RECORDS`` a task, so then about twice that many records).
 - Every store call (the existence check, the count, each page, each write, the resync, the optimize)
   retries transient store errors (timeouts, 429, outages) with exponential backoff and jitter,
   honouring a server's Retry-After; waits go through the injected clock.
@@ -53,6 +54,7 @@ __all__ = [
 
 T = TypeVar("T")
 CHECKPOINT = "backfill"
+WORKER_READ_RECORDS = 8_000  # records per read task when a worker reads the source (whole pages)
 
 
 # -- how source records become target records --------------------------------------------------------
@@ -209,23 +211,33 @@ _END = object()
 
 
 def read_mapped(
-    store: VectorStore, batch_size: int, cursor: Cursor | None, mapping: RecordMapping
-) -> tuple[int, RecordBatch, Cursor | None]:
-    """One page of ``store`` as the target stores it: (records read, the mapped page, the next cursor). Run where
-    the store is read: in a worker that holds it, the mapping is done there and only the mapped page comes back."""
-    batch, cursor = store.scroll(batch_size=batch_size, cursor=cursor)
-    return len(batch), mapping.records(batch), cursor
+    store: VectorStore, batch_size: int, cursor: Cursor | None, mapping: RecordMapping, pages: int = 1
+) -> list[tuple[int, RecordBatch, Cursor | None]]:
+    """Up to ``pages`` pages of ``store`` from ``cursor`` as the target stores them, each as (records read,
+    the mapped page, the next cursor); fewer when the last page comes first. Run where the store is read: in
+    a worker that holds it, the mapping is done there and only the mapped pages come back."""
+    out: list[tuple[int, RecordBatch, Cursor | None]] = []
+    for _ in range(pages):
+        batch, cursor = store.scroll(batch_size=batch_size, cursor=cursor)
+        out.append((len(batch), mapping.records(batch), cursor))
+        if cursor is None:
+            break
+    return out
 
 
 class _Reader(threading.Thread):
     """Reads (and maps) pages ahead of the writer; hands over (records read, mapped page, next cursor): a page
-    of a store a worker holds is read and mapped in that worker (``read_mapped``)."""
+    of a store a worker holds is read and mapped in that worker (``read_mapped``), ``pages`` pages a task.
+    The hand-over holds two pages more than a task brings, so the next task is on its way while the writer
+    still has pages to write."""
 
     def __init__(self, backfill: Backfill, cursor: Cursor | None) -> None:
         super().__init__(name="ragmig-backfill-reader", daemon=True)
         self.backfill = backfill
         self.cursor = cursor
-        self.pages: queue.Queue[Any] = queue.Queue(maxsize=2)
+        in_worker = isinstance(backfill.source, WorkerStore)
+        self.pages_per_read = max(1, WORKER_READ_RECORDS // backfill.batch_size) if in_worker else 1
+        self.pages: queue.Queue[Any] = queue.Queue(maxsize=self.pages_per_read + 2)
         self.stop = threading.Event()
 
     def _put(self, item: Any) -> bool:
@@ -244,13 +256,15 @@ class _Reader(threading.Thread):
         try:
             while not self.stop.is_set():
                 if isinstance(source, WorkerStore):
-                    read = partial(source.call, read_mapped, bf.batch_size, cursor, bf.mapping)
+                    # Several pages a task: a task's round trip through the scheduler costs more than
+                    # carrying a page; a retry redoes at most these pages.
+                    read = partial(source.call, read_mapped, bf.batch_size, cursor, bf.mapping, self.pages_per_read)
                 else:
                     read = partial(read_mapped, source, bf.batch_size, cursor, bf.mapping)
-                page = bf._retry(read)
-                cursor = page[2]
-                if not self._put(page):
-                    return
+                for page in bf._retry(read):
+                    cursor = page[2]
+                    if not self._put(page):
+                        return
                 if cursor is None:
                     break
             self._put(_END)
