@@ -41,7 +41,7 @@ from harness.redact import redact_text
 from harness.stores.base import VectorStore
 from harness.stores.uri import parse_store_uri
 
-__all__ = ["Renderer", "migrate_command"]
+__all__ = ["Renderer", "migrate_command", "read_in_worker"]
 
 Renderer = Callable[[Verdict], str]
 """Renders a verdict as a report file's text (JSON, HTML, JUnit XML)."""
@@ -199,7 +199,7 @@ def migrate_command(
                 jnl.append(
                     "info", {"message": "into existing target", "records_before": plan.records_before}, at=clock.now()
                 )
-            reader = src if engine is None else _read_in_worker(engine, src)
+            reader = src if engine is None else read_in_worker(engine, src)
             backfill = Backfill(
                 reader,
                 tgt,
@@ -264,7 +264,7 @@ def _engine(workers: int | str, cluster: str | None, source: VectorStore) -> Eng
     return engine_for(int(workers), cluster)
 
 
-def _read_in_worker(engine: Engine, source: VectorStore) -> VectorStore:
+def read_in_worker(engine: Engine, source: VectorStore) -> VectorStore:
     """``source`` read by the first worker (this process writes meanwhile); a store that lives in this
     process (``exact://``) stays here. An exclusive store (Qdrant Edge) is closed here first."""
     try:
