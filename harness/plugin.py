@@ -30,6 +30,7 @@ import pytest
 if TYPE_CHECKING:
     from harness.model import Check, Verdict
     from harness.stores.base import VectorStore
+    from harness.verify.preflight import Preflight
     from harness.verify.queries import QuerySet
 
 CHECK_PROPERTY = "harness_check"
@@ -39,6 +40,7 @@ EXPECTS_PROPERTY = "ragmig_expects"  # [check ids] a selected test promises
 CRASH_PROPERTY = "ragmig_crash"  # an exception (not a findings assertion) in setup, call or teardown
 CERTIFICATION_MARKER = "ragmig_certification"
 REASON_CLIP = 300  # characters of an exception message kept in a check
+PREFLIGHT_KEY: pytest.StashKey[Preflight] = pytest.StashKey()  # the stores ragmig certify's session checked
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -50,7 +52,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         dest="ragmig_queries",
         metavar="N",
         type=int,
-        default=200,
+        default=None,
         help="queries sampled from the source (default 200; all records when it holds fewer)",
     )
     group.addoption(
@@ -62,7 +64,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         'with "vector" and optionally "id", "namespace", "filter", "sparse"',
     )
     group.addoption(
-        "--ragmig-k", dest="ragmig_k", metavar="K", type=int, default=10, help="neighbours per query (default 10)"
+        "--ragmig-k",
+        dest="ragmig_k",
+        metavar="K",
+        type=int,
+        default=None,
+        help="neighbours per query (default 10; fewer when the source holds fewer)",
     )
     group.addoption(
         "--ragmig-sample",
@@ -94,6 +101,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="FILE.toml",
         default=None,
         help="thresholds TOML file (gates, accept)",
+    )
+    group.addoption(
+        "--ragmig-preflight",
+        dest="ragmig_preflight",
+        metavar="FILE",
+        default=None,
+        help="ragmig certify's own: check the stores as the session starts (harness.verify.preflight), keep "
+        "them open for the run, and write a bad input's one line to FILE",
     )
     group.addoption(
         "--ragmig-verdict-json",
@@ -151,9 +166,9 @@ def check_certification_options(config: pytest.Config) -> None:
             f"--ragmig-source and --ragmig-target name the same store ({target}); certify a copy against its source"
         )
     k, queries = config.getoption("ragmig_k"), config.getoption("ragmig_queries")
-    if not 1 <= k <= MAX_K:
+    if k is not None and not 1 <= k <= MAX_K:
         raise pytest.UsageError(f"--ragmig-k must be between 1 and {MAX_K}, got {k}")
-    if queries < 0:
+    if queries is not None and queries < 0:
         raise pytest.UsageError(f"--ragmig-queries must be at least 0, got {queries}")
     sample = config.getoption("ragmig_sample")
     if sample is not None and sample < 1:
@@ -161,7 +176,8 @@ def check_certification_options(config: pytest.Config) -> None:
     workers = config.getoption("ragmig_workers")
     if str(workers) != "auto" and not (str(workers).isdigit() and int(workers) >= 1):
         raise pytest.UsageError(f"--ragmig-workers must be a number of worker processes (>= 1) or auto, got {workers}")
-    if config.getoption("ragmig_query_vectors"):
+    preflight_file = config.getoption("ragmig_preflight")
+    if config.getoption("ragmig_query_vectors") and not preflight_file:
         try:
             _check_query_file(config, source)
         except UsageError as exc:
@@ -174,6 +190,32 @@ def check_certification_options(config: pytest.Config) -> None:
             load_thresholds(thresholds)
         except UsageError as exc:
             raise pytest.UsageError(str(exc)) from None
+    if preflight_file and PREFLIGHT_KEY not in config.stash:
+        from harness.verify.preflight import preflight, write_failure
+
+        try:
+            config.stash[PREFLIGHT_KEY] = preflight(source, target, queries, k, query_vectors_option(config))
+        except UsageError as exc:
+            write_failure(Path(preflight_file), exc)
+            raise pytest.UsageError(str(exc)) from None
+
+
+def run_sizes(config: pytest.Config) -> tuple[int, int]:
+    """(queries, k) of the session's run: the preflight's (fitted to the source) under ``ragmig certify``,
+    else the options, 200 and 10 when not given (the run samples no more queries than the source holds)."""
+    from harness.verify.preflight import DEFAULT_K, DEFAULT_QUERIES
+
+    checked = config.stash.get(PREFLIGHT_KEY, None)
+    if checked is not None:
+        return checked.queries, checked.k
+    queries, k = config.getoption("ragmig_queries"), config.getoption("ragmig_k")
+    return (DEFAULT_QUERIES if queries is None else queries), (DEFAULT_K if k is None else k)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    checked = config.stash.get(PREFLIGHT_KEY, None)
+    if checked is not None:
+        checked.close()
 
 
 def _check_query_file(config: pytest.Config, source: str) -> None:
@@ -397,16 +439,20 @@ def _open_from_option(request: pytest.FixtureRequest, option: str) -> VectorStor
 
 @pytest.fixture(scope="session")
 def ragmig_source_store(request: pytest.FixtureRequest) -> Iterator[VectorStore]:
-    """The store named by ``--ragmig-source`` (skips the test when it is not given)."""
-    store = _open_from_option(request, "ragmig_source")
+    """The store named by ``--ragmig-source`` (skips the test when it is not given; the preflight's, open
+    already, under ``ragmig certify``)."""
+    checked = request.config.stash.get(PREFLIGHT_KEY, None)
+    store = checked.source if checked is not None else _open_from_option(request, "ragmig_source")
     yield store
     store.close()
 
 
 @pytest.fixture(scope="session")
 def ragmig_target_store(request: pytest.FixtureRequest) -> Iterator[VectorStore]:
-    """The store named by ``--ragmig-target`` (skips the test when it is not given)."""
-    store = _open_from_option(request, "ragmig_target")
+    """The store named by ``--ragmig-target`` (skips the test when it is not given; the preflight's, open
+    already, under ``ragmig certify``)."""
+    checked = request.config.stash.get(PREFLIGHT_KEY, None)
+    store = checked.target if checked is not None else _open_from_option(request, "ragmig_target")
     yield store
     store.close()
 

@@ -1,12 +1,14 @@
 """``ragmig certify``: check the inputs, run the certification suite as a pytest session, summarise.
 
-Everything a user can get wrong is checked here first, in this process, so it ends as one line and
-exit 2 before any work: a bad URI, the same store on both sides, a thresholds file that does not
-validate, an output path that cannot be written, a collection that does not exist, a host that does not
-answer, ``--k`` above 1,000 or above what the source holds, ``--queries`` above what the source holds,
-a query file (``--query-vectors``) that does not parse or that the source cannot answer (another
-dimension, sparse queries without sparse vectors, namespaces it does not have). Only then does the
-suite run.
+Everything a user can get wrong ends as one line and exit 2 before any work, with no report written.
+This process checks the arguments: a bad URI, the same store on both sides, a thresholds file that does
+not validate, an output path that cannot be written, ``--k`` above 1,000, a bad ``--workers``, a query file
+(``--query-vectors``) that does not parse, a ``--cluster`` that does not answer. The stores are checked by
+the suite's session as it starts, before any test runs, where they are opened once for the whole run
+(``harness.verify.preflight``): a collection that does not exist, a host that does not answer, ``--k`` or
+``--queries`` above what the source holds, a query file the source cannot answer (another dimension,
+sparse queries without sparse vectors, namespaces it does not have). The session hands such a line back
+and this process raises it as its own.
 
 Progress: the child's stderr is pytest's to capture, so the suite reports its phases (scans, ground
 truth, queries) as events on an inherited pipe (``harness.progress``); this process shows them on its
@@ -15,8 +17,7 @@ stderr — bars on a terminal, a plain line every few seconds otherwise, nothing
 The suite runs in a child ``python -m pytest`` rather than ``pytest.main`` in this process:
 - a clean interpreter: no pytest state, warning filters or imported conftests left over from a caller
   (``certify_command`` is also called from inside pytest sessions and from the orchestrator);
-- an Edge shard directory admits one handle per process at a time, and the stores this process opened
-  to validate them are closed before the child opens them;
+- the stores are opened there only, once (a Qdrant Edge shard directory admits one process at a time);
 - its own throwaway ini file and rootdir, so a ``pytest.ini`` in the user's working directory (addopts,
   ``filterwarnings = error``, plugins) cannot change what certification means.
 Credentials reach the child through the environment only (never argv; a URI cannot hold one). The child
@@ -42,7 +43,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from harness import console
-from harness.errors import HarnessError, StoreUnreachableError, UsageError
+from harness.errors import UsageError
 from harness.model import Check, Status, Verdict
 from harness.outputs import check_writable, write_bytes_atomic, write_text_atomic
 from harness.parallel.engine import check_cluster, hash_seed_env, resolve_workers
@@ -51,17 +52,14 @@ from harness.redact import redact_text, redact_uri
 from harness.reporting.html import report_page
 from harness.reporting.junit import write_junit
 from harness.reporting.session import ChildRun, child_env, child_pytest_args, run_child
-from harness.stores import open_store, parse_store_uri, same_store
+from harness.stores import parse_store_uri, same_store
 from harness.units import duration
 from harness.verify import CHECK_IDS, load_thresholds
-from harness.verify.queries import QuerySet
+from harness.verify.preflight import one_line, read_failure
 from harness.verify.run import MAX_K
 
 JUNIT_SUITE = "ragmig-certify"
 """The JUnit testsuite name of certify's ``--junit`` (one testcase per check id, ``ragmig-certify.FAMILY``)."""
-
-DEFAULT_QUERIES = 200
-DEFAULT_K = 10
 
 
 def certify_command(
@@ -113,17 +111,14 @@ def certify_command(
     for what, path in outputs.items():
         if path is not None:
             check_writable(path, f"--{what}")
-    query_set = None
     if query_vectors is not None:
         from harness.verify.queries import load_query_file
 
-        query_set = load_query_file(query_vectors)  # a bad file fails before any store is opened
-    source_count = check_store(source, "source")
-    target_count = check_store(target, "target")
-    if query_set is not None:
-        _check_queries(query_set, source)
-    queries, k = _bounded(queries, k, source_count)
-    processes = resolve_workers(workers, source_count + target_count)
+        load_query_file(
+            query_vectors
+        )  # a file that does not parse fails here; the session checks it against the source
+    if workers != "auto":
+        resolve_workers(workers, 0)  # a bad count is a usage error before any work
     if cluster:
         check_cluster(cluster)
 
@@ -131,6 +126,7 @@ def certify_command(
     with tempfile.TemporaryDirectory(prefix="ragmig-certify-") as tmp:
         workdir = Path(tmp)
         reports = {"html": workdir / "report.html", "json": workdir / "verdict.json"}
+        preflight_file = workdir / "preflight.json"
         args = [
             *child_pytest_args(
                 workdir,
@@ -141,18 +137,20 @@ def certify_command(
             source,
             "--ragmig-target",
             target,
-            "--ragmig-queries",
-            str(queries),
-            "--ragmig-k",
-            str(k),
             "--ragmig-verdict-json",
             str(reports["json"]),
+            "--ragmig-preflight",
+            str(preflight_file),
         ]
+        if queries is not None:
+            args += ["--ragmig-queries", str(queries)]
+        if k is not None:
+            args += ["--ragmig-k", str(k)]
         if thresholds is not None:
             args += ["--ragmig-thresholds", str(thresholds.resolve())]
         if sample is not None:
             args += ["--ragmig-sample", str(sample)]
-        args += ["--ragmig-workers", str(processes)]
+        args += ["--ragmig-workers", str(workers)]
         if cluster:
             args += ["--ragmig-cluster", cluster]
         if query_vectors is not None:
@@ -160,6 +158,9 @@ def certify_command(
         if html is not None:
             args += ["--html", str(reports["html"]), "--self-contained-html"]
         child = _run_with_progress(args, workdir)
+        refused = read_failure(preflight_file)
+        if refused is not None and child.signal is None:
+            raise refused  # a store the session refused before any work: one line, nothing written
         recorded = _read_verdict(reports["json"])
         verdict = _final_verdict(recorded, child, source, target, started_at)
         # The child's own HTML tells the same story only when its verdict is the final one.
@@ -198,61 +199,6 @@ def _run_with_progress(args: list[str], workdir: Path) -> ChildRun:
         os.close(write_fd)  # the child has exited: the reader sees the end of the events
         shower.join(timeout=5)
         reader.close()
-
-
-def _check_queries(query_set: QuerySet, source: str) -> None:
-    """``UsageError`` when the source cannot answer the query file's queries (``check_against_source``)."""
-    from harness.verify.queries import check_against_source, check_namespaces_hold_records
-
-    store = open_store(source)
-    try:
-        confined = parse_store_uri(source).options.get("namespace")
-        check_against_source(query_set, store.describe(), store.uri, confined_to=confined)
-        check_namespaces_hold_records(query_set, store)
-    finally:
-        store.close()
-
-
-def _bounded(queries: int | None, k: int | None, source_count: int) -> tuple[int, int]:
-    """The query count and k the suite runs with: the defaults fitted to the source, or the user's values
-    when the source holds that many records (``UsageError`` otherwise)."""
-    if queries is None:
-        queries = max(1, min(DEFAULT_QUERIES, source_count))
-    elif queries > source_count:
-        raise UsageError(
-            f"--queries {queries:,} is more than the {source_count:,} records the source holds; "
-            f"sample at most {source_count:,}"
-        )
-    if k is None:
-        k = max(1, min(DEFAULT_K, source_count))
-    elif k > source_count:
-        raise UsageError(
-            f"--k {k:,} is more than the {source_count:,} records the source holds; use at most {source_count:,}"
-        )
-    return queries, k
-
-
-def check_store(uri: str, role: str) -> int:
-    """Open the store at ``uri``, read its schema and count, return the count; ``UsageError`` (one line)
-    if that fails."""
-    store = open_store(uri)
-    try:
-        if not store.exists():
-            hint = (
-                "; exact:// stores live inside one process, use a qdrant-edge:// or qdrant-local:// directory"
-                if uri.lower().startswith("exact:")
-                else ""
-            )
-            raise UsageError(f"{role} store {store.uri} does not exist{hint}")
-        store.describe()
-        return store.count()
-    except UsageError as exc:
-        message = str(exc)
-        raise UsageError(_one_line(message if message.startswith(role) else f"{role}: {message}")) from None
-    except HarnessError as exc:
-        raise StoreUnreachableError(_one_line(f"{role} store {store.uri} cannot be read: {exc}")) from None
-    finally:
-        store.close()
 
 
 def _read_verdict(path: Path) -> Verdict | None:
@@ -299,15 +245,11 @@ def _why_no_verdict(child: ChildRun) -> str:
     lines = [line.strip() for line in (child.stdout + "\n" + child.stderr).splitlines() if line.strip()]
     errors = [line.removeprefix("E").strip() for line in lines if line.startswith(("E ", "ERROR"))]
     cause = errors[-1] if errors else (lines[-1] if lines else "no output")
-    return _one_line(f"the certification suite wrote no verdict (pytest exit {child.returncode}): {cause}")
+    return one_line(f"the certification suite wrote no verdict (pytest exit {child.returncode}): {cause}")
 
 
 def _utc_now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def _one_line(message: str) -> str:
-    return redact_text(" ".join(message.split()))
 
 
 COLOURS = {"pass": "green", "fail": "red", "warn": "yellow", "skip": "dim", "error": "bold magenta"}
@@ -342,7 +284,7 @@ def _print_summary(verdict: Verdict, html: Path | None, json_path: Path | None, 
         console.print(
             f"verdict: [bold magenta]ERROR[/] — the run did not complete, this is not a pass: {_cell(why, 600)}"
         )
-        print(f"ragmig: error: certification did not complete: {_one_line(why)}", file=sys.stderr)
+        print(f"ragmig: error: certification did not complete: {one_line(why)}", file=sys.stderr)
     else:
         word = "[bold green]PASS[/]" if outcome is Status.PASS else "[bold red]FAIL[/]"
         console.print(f"verdict: {word} in {duration(verdict.duration_s)}")

@@ -44,16 +44,17 @@ def verification_run(
     request: pytest.FixtureRequest, ragmig_source_store: VectorStore, ragmig_target_store: VectorStore
 ) -> Iterator[VerificationRun]:
     """The session's one verification of ``--ragmig-target`` against ``--ragmig-source``."""
-    from harness.plugin import query_vectors_option
+    from harness.plugin import query_vectors_option, run_sizes
     from harness.verify import VerificationRun, load_thresholds
 
     config = request.config
     path = config.getoption("ragmig_thresholds")
+    queries, k = run_sizes(config)
     run = VerificationRun(
         ragmig_source_store,
         ragmig_target_store,
-        queries=config.getoption("ragmig_queries"),
-        k=config.getoption("ragmig_k"),
+        queries=queries,
+        k=k,
         thresholds=load_thresholds(path) if path else None,
         query_vectors=query_vectors_option(config),
         sample=config.getoption("ragmig_sample"),

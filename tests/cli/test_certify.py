@@ -399,3 +399,38 @@ def test_the_suite_session_loads_conftest_files_only_from_its_own_package(tmp_pa
     assert child_env({"PYTEST_ADDOPTS": "-x", "HOME": "/h"}) == {"HOME": "/h", "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
     with pytest.raises(RuntimeError, match="not an installed package"):
         child_pytest_args(tmp_path, "scenarios.certification.test_schema")
+
+
+def test_a_bound_the_session_refuses_leaves_what_exists(stores: dict[str, str], tmp_path: Path) -> None:
+    """``--queries`` above the source's count is found by the suite's session, where the stores are open:
+    still one line, exit 2, and an earlier report untouched."""
+    (tmp_path / "v.json").write_text("an earlier verdict\n")
+    (tmp_path / "r.html").write_text("an earlier report\n")
+    code, stdout, stderr = certify(
+        "--source", stores["source"], "--target", stores["copy"], f"--queries={N + 1}",
+        "--json", str(tmp_path / "v.json"), "--html", str(tmp_path / "r.html"),
+    )  # fmt: skip
+    assert code == 2, stdout + stderr
+    assert stderr.strip().splitlines() == [
+        f"ragmig: error: --queries {N + 1:,} is more than the {N:,} records the source holds; sample at most {N:,}"
+    ]
+    assert (tmp_path / "v.json").read_text() == "an earlier verdict\n"
+    assert (tmp_path / "r.html").read_text() == "an earlier report\n"
+
+
+def test_ragmig_certify_itself_never_loads_a_shard(
+    stores: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The stores are opened by the suite's session only (once, for the whole run): in this process, loading an
+    Edge shard fails, and the certification passes all the same."""
+    import qdrant_edge
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("ragmig certify loaded a shard in its own process")
+
+    monkeypatch.setattr(qdrant_edge.EdgeShard, "load", refuse)
+    code, stdout, stderr = certify(
+        "--source", stores["source"], "--target", stores["copy"], "--queries", "5", "--json", str(tmp_path / "v.json")
+    )  # fmt: skip
+    assert code == 0, stdout + stderr
+    assert json.loads((tmp_path / "v.json").read_text())["verdict"] == "pass"

@@ -23,6 +23,7 @@ OPTIONS = (
     "--ragmig-workers",
     "--ragmig-cluster",
     "--ragmig-thresholds",
+    "--ragmig-preflight",
     "--ragmig-verdict-json",
 )
 GROUP_HEADER = "rag-migration-harness (ragmig)"
