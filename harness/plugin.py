@@ -220,10 +220,10 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 def _check_query_file(config: pytest.Config, source: str) -> None:
     """Parse the query file (kept for the session) and check that the source can answer it. A source that
-    cannot be opened or described now is left for the suite, which reports it as an error check."""
+    cannot be opened or read now is left for the suite, which reports it as an error check."""
     from harness.errors import HarnessError, UsageError
-    from harness.stores import open_store, parse_store_uri
-    from harness.verify.queries import check_against_source, check_namespaces_hold_records
+    from harness.stores import open_store
+    from harness.verify.preflight import check_queries
 
     queries = query_vectors_option(config)
     if queries is None:
@@ -234,16 +234,14 @@ def _check_query_file(config: pytest.Config, source: str) -> None:
         return
     try:
         try:
-            schema = store.describe()
+            store.describe()
         except HarnessError:
             return
-        check_against_source(queries, schema, store.uri, confined_to=parse_store_uri(source).options.get("namespace"))
-        try:
-            check_namespaces_hold_records(queries, store)
-        except UsageError:
-            raise
-        except HarnessError:
-            return
+        check_queries(queries, store, source)
+    except UsageError:
+        raise
+    except HarnessError:
+        return
     finally:
         store.close()
 

@@ -114,9 +114,8 @@ def certify_command(
     if query_vectors is not None:
         from harness.verify.queries import load_query_file
 
-        load_query_file(
-            query_vectors
-        )  # a file that does not parse fails here; the session checks it against the source
+        # A file that does not parse fails here; the session checks it against the source.
+        load_query_file(query_vectors)
     if workers != "auto":
         resolve_workers(workers, 0)  # a bad count is a usage error before any work
     if cluster:

@@ -30,6 +30,7 @@ __all__ = [
     "DEFAULT_QUERIES",
     "Preflight",
     "bounded",
+    "check_queries",
     "one_line",
     "preflight",
     "read_failure",
@@ -75,7 +76,14 @@ def preflight(
         raise
     try:
         if query_set is not None:
-            _check_queries(query_set, source_store, source)
+            try:
+                check_queries(query_set, source_store, source)
+            except UsageError:
+                raise
+            except HarnessError as exc:
+                raise StoreUnreachableError(
+                    one_line(f"source store {source_store.uri} cannot be read: {exc}")
+                ) from None
         queries, k = bounded(queries, k, source_count)
     except BaseException:
         source_store.close()
@@ -129,18 +137,15 @@ def _open_checked(uri: str, role: str) -> tuple[VectorStore, int]:
         raise
 
 
-def _check_queries(query_set: QuerySet, store: VectorStore, uri: str) -> None:
-    """``UsageError`` when the source cannot answer the query file's queries (``check_against_source``)."""
+def check_queries(query_set: QuerySet, store: VectorStore, uri: str) -> None:
+    """``UsageError`` when the source (``store``, opened from ``uri``) cannot answer the query file's queries
+    (``check_against_source``, ``check_namespaces_hold_records``); a store that fails while it is asked
+    raises its own error."""
     from harness.verify.queries import check_against_source, check_namespaces_hold_records
 
     confined = parse_store_uri(uri).options.get("namespace")
     check_against_source(query_set, store.describe(), store.uri, confined_to=confined)
-    try:
-        check_namespaces_hold_records(query_set, store)
-    except UsageError:
-        raise
-    except HarnessError as exc:
-        raise StoreUnreachableError(one_line(f"source store {store.uri} cannot be read: {exc}")) from None
+    check_namespaces_hold_records(query_set, store)
 
 
 def write_failure(path: Path, exc: UsageError) -> None:
